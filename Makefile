@@ -1,0 +1,46 @@
+# The README's commands. Everything runs as root on Debian bookworm (the rig debootstraps a Debian root and the
+# engine starts guests).
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+.PHONY: all build test test-quick test-e2e vet cross demo deps fuzz bench
+all: build
+
+build:
+	$(GO) build -o bin/novabsd ./cmd/novabsd
+
+deps:
+	devstack/install-deps.sh
+
+# All tests: unit and integration tests against the real broker, QEMU and Python oslo.messaging, then the
+# end-to-end suite against the all-in-one control plane.
+test: deps vet test-unit test-e2e
+
+# Quick mode for local iteration: everything but the end-to-end suite.
+test-quick: deps vet test-unit
+
+test-unit: devstack-image
+	$(GO) test -count=1 -timeout 20m ./...
+
+devstack-image:
+	devstack/image/build.sh
+
+test-e2e:
+	$(GO) test -count=1 -timeout 40m -tags e2e -v ./devstack/e2e/...
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./devstack/e2e/...
+
+# The primary platform: FreeBSD on amd64 and arm64 must build and vet.
+cross:
+	GOOS=linux GOARCH=amd64 $(GO) build ./...
+	GOOS=freebsd GOARCH=amd64 $(GO) vet ./...
+	GOOS=freebsd GOARCH=amd64 $(GO) build -o /dev/null ./cmd/novabsd
+	GOOS=freebsd GOARCH=arm64 $(GO) vet ./...
+	GOOS=freebsd GOARCH=arm64 $(GO) build -o /dev/null ./cmd/novabsd
+
+# The project's main job on a fresh machine: the all-in-one cloud with novabsd as its compute host.
+demo: deps build
+	devstack/demo.sh

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs, on Debian bookworm as root, what the tests and the all-in-one rig need, and starts the broker and the
+# database if they are down. Idempotent: a machine that has everything only pays a few dpkg queries.
+set -euo pipefail
+
+packages=(
+	python3-oslo.messaging   # the interop oracle for rpc/ (oslo.messaging 14 on bookworm)
+	qemu-system-x86 qemu-utils ovmf   # the Linux engine, qemu-img for conversion checks, UEFI firmware
+	debootstrap              # the forky root of the control plane
+	busybox-static syslinux extlinux syslinux-common mtools dosfstools cpio   # the tiny test image
+	rabbitmq-server mariadb-server
+	iproute2 procps psmisc curl ca-certificates git make
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	echo "install-deps: Go is at /usr/local/go/bin; add it to PATH" >&2
+fi
+command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || { echo "install-deps: Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
+
+# The broker and the database run on the host: the tests and the rig share them.
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+	echo "install-deps: starting rabbitmq-server"
+	rabbitmq-server -detached
+	for _ in $(seq 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+	rabbitmqctl -q status >/dev/null 2>&1 || { echo "install-deps: rabbitmq-server did not start (see /var/log/rabbitmq)" >&2; exit 1; }
+fi
+if ! mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+	echo "install-deps: starting mariadb"
+	start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+	for _ in $(seq 60); do mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+	mariadb-admin -h 127.0.0.1 -u root ping >/dev/null 2>&1 || { echo "install-deps: mariadb did not start" >&2; exit 1; }
+fi
