@@ -1,0 +1,584 @@
+package bhyve
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"libvirt.org/go/libvirtxml"
+)
+
+// plain refuses values that would be re-parsed by bhyve's option syntax
+// (commas separate options) or are empty.
+func plain(what, v string) error {
+	if v == "" || strings.ContainsAny(v, ",\n\x00") {
+		return &hypervisor.PropertyError{Property: what, Value: v, Driver: "bhyve", Reason: "must be non-empty without commas"}
+	}
+	return nil
+}
+
+func diskPath(d *libvirtxml.DomainDisk) (string, error) {
+	var p string
+	switch {
+	case d.Source == nil:
+	case d.Source.File != nil:
+		p = d.Source.File.File
+	case d.Source.Block != nil:
+		p = d.Source.Block.Dev
+	default:
+		return "", unsupported("disk source", "network/volume", "file", "block")
+	}
+	return p, plain("disk source", p)
+}
+
+func targetDev(d *libvirtxml.DomainDisk) string {
+	if d.Target != nil {
+		return d.Target.Dev
+	}
+	return ""
+}
+
+// blockOpts renders the block backend options shared by virtio-blk, ahci
+// and nvme.
+func (b *argvBuilder) blockOpts(d *libvirtxml.DomainDisk, cdrom bool) ([]string, error) {
+	var o []string
+	if d.Driver != nil {
+		if d.Driver.Type != "" && d.Driver.Type != "raw" {
+			return nil, unsupported("disk driver type", d.Driver.Type, "raw")
+		}
+		switch d.Driver.Cache {
+		case "none":
+			o = append(o, "nocache")
+		case "directsync", "writethrough":
+			o = append(o, "direct")
+		}
+		if d.Driver.Discard == "ignore" {
+			o = append(o, "nodelete")
+		}
+	}
+	if d.ReadOnly != nil && !cdrom {
+		o = append(o, "ro")
+	}
+	if d.BlockIO != nil && d.BlockIO.LogicalBlockSize > 0 {
+		s := strconv.Itoa(int(d.BlockIO.LogicalBlockSize))
+		if d.BlockIO.PhysicalBlockSize > 0 {
+			s += "/" + strconv.Itoa(int(d.BlockIO.PhysicalBlockSize))
+		}
+		o = append(o, "sectorsize="+s)
+	}
+	return o, nil
+}
+
+func serial(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if err := plain("disk serial", s); err != nil {
+		return "", err
+	}
+	if len(s) > 20 { // bhyve keeps 20 bytes; say so in the argv
+		s = s[:20]
+	}
+	return "ser=" + s, nil
+}
+
+func (b *argvBuilder) bootIndex(boot *libvirtxml.DomainDeviceBoot) string {
+	if boot == nil || boot.Order == 0 || !b.bootrom || !b.cfg.FwCfgQEMU || !b.x86() {
+		return ""
+	}
+	return "bootindex=" + strconv.Itoa(int(boot.Order))
+}
+
+func join(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// controllers emits, in document order, the devices libvirt places first:
+// SATA (one ahci-hd/ahci-cd function each) and NVMe disks, then xhci.
+func (b *argvBuilder) controllers() error {
+	d := b.dom.Devices
+	for _, c := range d.Controllers {
+		switch c.Type {
+		case "pci", "sata", "usb", "nvme", "isa":
+		case "scsi", "ide", "virtio-serial", "fdc", "ccid":
+			return unsupported("controller type", c.Type, "sata", "nvme", "usb", "isa", "pci")
+		default:
+			return unsupported("controller type", c.Type, "sata", "nvme", "usb", "isa", "pci")
+		}
+	}
+	for i := range d.Disks {
+		disk := &d.Disks[i]
+		bus := ""
+		if disk.Target != nil {
+			bus = disk.Target.Bus
+		}
+		if bus == "" {
+			bus = busFromDev(targetDev(disk))
+		}
+		if bus == "virtio" {
+			continue // after the NICs, as libvirt numbers them
+		}
+		cdrom := disk.Device == "cdrom"
+		if disk.Device != "" && disk.Device != "disk" && !cdrom {
+			return unsupported("disk device", disk.Device, "disk", "cdrom")
+		}
+		path, err := diskPath(disk)
+		if err != nil {
+			return err
+		}
+		opts, err := b.blockOpts(disk, cdrom)
+		if err != nil {
+			return err
+		}
+		ser, err := serial(disk.Serial)
+		if err != nil {
+			return err
+		}
+		switch bus {
+		case "sata":
+			emu := "ahci-hd"
+			if cdrom {
+				emu = "ahci-cd"
+			}
+			err = b.add(disk.Address, join(append(append([]string{emu, path}, opts...), ser, b.bootIndex(disk.Boot))...))
+		case "nvme":
+			if cdrom {
+				return unsupported("nvme disk device", "cdrom", "disk")
+			}
+			var q []string
+			if disk.Driver != nil && disk.Driver.Queues != nil {
+				q = append(q, "maxq="+strconv.Itoa(int(*disk.Driver.Queues)))
+			}
+			if disk.Driver != nil && disk.Driver.QueueSize != nil {
+				q = append(q, "qsz="+strconv.Itoa(int(*disk.Driver.QueueSize)))
+			}
+			for i, o := range opts { // nvme spells the sector size sectsz
+				if s, ok := strings.CutPrefix(o, "sectorsize="); ok {
+					s, _, _ = strings.Cut(s, "/")
+					opts[i] = "sectsz=" + s
+				}
+			}
+			b.nonCheckpointable()
+			err = b.add(disk.Address, join(append(append(append([]string{"nvme", path}, opts...), q...), ser, b.bootIndex(disk.Boot))...))
+		default:
+			return &hypervisor.PropertyError{Property: "disk bus", Value: bus, Allowed: []string{"virtio", "sata", "nvme"}, Driver: "bhyve"}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return b.tablet()
+}
+
+func busFromDev(dev string) string {
+	switch {
+	case strings.HasPrefix(dev, "vd"):
+		return "virtio"
+	case strings.HasPrefix(dev, "nvme"):
+		return "nvme"
+	case strings.HasPrefix(dev, "sd"):
+		return "sata"
+	}
+	return dev
+}
+
+func (b *argvBuilder) tablet() error {
+	d := b.dom.Devices
+	tablets := 0
+	for _, in := range d.Inputs {
+		switch {
+		case in.Type == "tablet" && in.Bus == "usb":
+			tablets++
+		case in.Bus == "ps2" || in.Bus == "": // implicit PS/2 devices libvirt lists
+		default:
+			return unsupported("input", in.Type+"/"+in.Bus, "tablet/usb")
+		}
+	}
+	if tablets == 0 {
+		return nil
+	}
+	if tablets > 1 {
+		return unsupported("usb tablets", strconv.Itoa(tablets), "1")
+	}
+	if !b.x86() || !b.bootrom {
+		return &hypervisor.PropertyError{Property: "input tablet", Value: "usb", Driver: "bhyve", Reason: "xhci tablet needs amd64 and a UEFI bootrom"}
+	}
+	var addr *libvirtxml.DomainAddress
+	for _, c := range d.Controllers {
+		if c.Type == "usb" {
+			if c.Model != "" && c.Model != "nec-xhci" && c.Model != "qemu-xhci" {
+				return unsupported("usb controller model", c.Model, "nec-xhci")
+			}
+			addr = c.Address
+		}
+	}
+	return b.add(addr, "xhci,tablet")
+}
+
+var nicEmu = map[string]string{"": "virtio-net", "virtio": "virtio-net", "e1000": "e1000"}
+
+func (b *argvBuilder) interfaces() error {
+	for i, n := range b.dom.Devices.Interfaces {
+		model := ""
+		if n.Model != nil {
+			model = n.Model.Type
+		}
+		emu, ok := nicEmu[model]
+		if !ok || (!b.x86() && emu != "virtio-net") {
+			allowed := []string{"virtio", "e1000"}
+			if !b.x86() {
+				allowed = allowed[:1]
+			}
+			return unsupported(fmt.Sprintf("interface %d model", i), model, allowed...)
+		}
+		var backend string
+		switch {
+		case n.Source != nil && n.Source.User != nil:
+			backend = "slirp"
+		case n.Source == nil || n.Source.Ethernet != nil || n.Source.Bridge != nil || n.Source.Network != nil:
+			if n.Target == nil || n.Target.Dev == "" {
+				if n.Source == nil || n.Source.Ethernet != nil {
+					return &hypervisor.PropertyError{Property: fmt.Sprintf("interface %d target dev", i), Driver: "bhyve", Reason: "an ethernet interface needs its tap named in <target dev='tapN'/>"}
+				}
+				// As libvirt does for bridge/network interfaces, let a new
+				// tap be cloned: bhyve opening /dev/tap creates one. The
+				// driver itself always names the tap it made.
+				backend = "tap"
+				break
+			}
+			backend = n.Target.Dev
+			if err := plain("interface target dev", backend); err != nil || strings.Contains(backend, "/") {
+				return unsupported("interface target dev", backend)
+			}
+		default:
+			return unsupported(fmt.Sprintf("interface %d type", i), "", "ethernet", "bridge", "network", "user")
+		}
+		parts := []string{emu, backend}
+		if n.MAC != nil && n.MAC.Address != "" {
+			if err := plain("mac", n.MAC.Address); err != nil {
+				return err
+			}
+			parts = append(parts, "mac="+n.MAC.Address)
+		}
+		if n.MTU != nil && n.MTU.Size > 0 && emu == "virtio-net" {
+			parts = append(parts, "mtu="+strconv.Itoa(int(n.MTU.Size)))
+		}
+		if backend == "slirp" {
+			parts = append(parts, "open")
+		}
+		parts = append(parts, b.bootIndex(n.Boot))
+		if err := b.add(n.Address, join(parts...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *argvBuilder) disks() error {
+	for i := range b.dom.Devices.Disks {
+		disk := &b.dom.Devices.Disks[i]
+		bus := ""
+		if disk.Target != nil {
+			bus = disk.Target.Bus
+		}
+		if bus == "" {
+			bus = busFromDev(targetDev(disk))
+		}
+		if bus != "virtio" {
+			continue
+		}
+		if disk.Device == "cdrom" {
+			return unsupported("virtio disk device", "cdrom", "disk")
+		}
+		path, err := diskPath(disk)
+		if err != nil {
+			return err
+		}
+		opts, err := b.blockOpts(disk, false)
+		if err != nil {
+			return err
+		}
+		ser, err := serial(disk.Serial)
+		if err != nil {
+			return err
+		}
+		if err := b.add(disk.Address, join(append(append([]string{"virtio-blk", path}, opts...), ser, b.bootIndex(disk.Boot))...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DefaultVNCPort is used in the argv for autoport graphics; the driver
+// replaces it with a free port before starting the guest.
+const DefaultVNCPort = 5900
+
+func (b *argvBuilder) graphics() error {
+	d := b.dom.Devices
+	if len(d.Graphics) == 0 {
+		if len(d.Videos) > 0 && d.Videos[0].Model.Type != "none" && d.Videos[0].Model.Type != "gop" {
+			return unsupported("video model", d.Videos[0].Model.Type, "gop", "none")
+		}
+		return nil
+	}
+	if len(d.Graphics) > 1 {
+		return unsupported("graphics count", strconv.Itoa(len(d.Graphics)), "1")
+	}
+	g := d.Graphics[0]
+	if g.VNC == nil {
+		return unsupported("graphics type", graphicsType(g), "vnc")
+	}
+	if !b.x86() || !b.bootrom {
+		return &hypervisor.PropertyError{Property: "graphics", Value: "vnc", Driver: "bhyve", Reason: "fbuf needs amd64 and a UEFI bootrom"}
+	}
+	v := g.VNC
+	listen := v.Listen
+	if listen == "" && len(v.Listeners) > 0 && v.Listeners[0].Address != nil {
+		listen = v.Listeners[0].Address.Address
+	}
+	port := v.Port
+	if port <= 0 || v.AutoPort == "yes" {
+		port = DefaultVNCPort
+	}
+	parts := []string{"fbuf", "tcp=" + hostPort(listen, port)}
+	var addr *libvirtxml.DomainAddress
+	if len(d.Videos) > 0 {
+		vid := d.Videos[0]
+		if vid.Model.Type != "" && vid.Model.Type != "gop" {
+			return unsupported("video model", vid.Model.Type, "gop")
+		}
+		if r := vid.Model.Resolution; r != nil && r.X > 0 && r.Y > 0 {
+			parts = append(parts, fmt.Sprintf("w=%d", r.X), fmt.Sprintf("h=%d", r.Y))
+		}
+		addr = vid.Address
+	}
+	if v.Wait == "yes" {
+		parts = append(parts, "wait")
+	}
+	if v.Passwd != "" {
+		if err := plain("vnc passwd", v.Passwd); err != nil {
+			return err
+		}
+		parts = append(parts, "password="+v.Passwd)
+	}
+	if v.Keymap != "" {
+		if err := plain("vnc keymap", v.Keymap); err != nil {
+			return err
+		}
+		b.flags = append(b.flags, "-K", v.Keymap)
+	}
+	return b.add(addr, join(parts...))
+}
+
+func graphicsType(g libvirtxml.DomainGraphic) string {
+	switch {
+	case g.Spice != nil:
+		return "spice"
+	case g.SDL != nil:
+		return "sdl"
+	case g.RDP != nil:
+		return "rdp"
+	}
+	return "other"
+}
+
+func (b *argvBuilder) rng() error {
+	for _, r := range b.dom.Devices.RNGs {
+		if r.Model != "virtio" {
+			return unsupported("rng model", r.Model, "virtio")
+		}
+		if r.Backend != nil && r.Backend.EGD != nil {
+			return unsupported("rng backend", "egd", "random")
+		}
+		if err := b.add(r.Address, "virtio-rnd"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *argvBuilder) hostdevs() error {
+	for _, h := range b.dom.Devices.Hostdevs {
+		switch {
+		case h.SubsysPCI != nil:
+			if !b.x86() {
+				return &hypervisor.PropertyError{Property: "hostdev pci", Driver: "bhyve", Reason: "PCI passthrough needs amd64 with VT-d/AMD-Vi"}
+			}
+			s := h.SubsysPCI.Source
+			if s == nil || s.Address == nil || s.Address.Bus == nil || s.Address.Slot == nil || s.Address.Function == nil {
+				return unsupported("hostdev pci source address", "(incomplete)")
+			}
+			if s.Address.Domain != nil && *s.Address.Domain != 0 {
+				return unsupported("hostdev pci domain", strconv.Itoa(int(*s.Address.Domain)), "0")
+			}
+			b.nonCheckpointable()
+			if err := b.add(h.Address, fmt.Sprintf("passthru,%d/%d/%d", *s.Address.Bus, *s.Address.Slot, *s.Address.Function)); err != nil {
+				return err
+			}
+		case h.SubsysUSB != nil:
+			return &hypervisor.PropertyError{Property: "hostdev usb", Driver: "bhyve", Reason: "upstream bhyve has no USB passthrough"}
+		default:
+			return unsupported("hostdev type", "", "pci")
+		}
+	}
+	return nil
+}
+
+// consoles maps serial ports (or, lacking them, consoles) to COM ports on
+// amd64 or the single PL011 console on arm64.
+func (b *argvBuilder) consoles() error {
+	type port struct {
+		n   uint
+		src *libvirtxml.DomainChardevSource
+		log *libvirtxml.DomainChardevLog
+	}
+	var ports []port
+	d := b.dom.Devices
+	for i, s := range d.Serials {
+		n := uint(i)
+		if s.Target != nil && s.Target.Port != nil {
+			n = *s.Target.Port
+		}
+		ports = append(ports, port{n, s.Source, s.Log})
+	}
+	if len(ports) == 0 {
+		for i, c := range d.Consoles {
+			n := uint(i)
+			if c.Target != nil && c.Target.Port != nil {
+				n = *c.Target.Port
+			}
+			ports = append(ports, port{n, c.Source, c.Log})
+		}
+	}
+	if !b.x86() && len(ports) > 1 {
+		return unsupported("serial ports", strconv.Itoa(len(ports)), "1")
+	}
+	seen := map[uint]bool{}
+	for _, p := range ports {
+		if p.n > 3 {
+			return unsupported("serial port", strconv.Itoa(int(p.n)), "0", "1", "2", "3")
+		}
+		if seen[p.n] {
+			return unsupported("serial port", strconv.Itoa(int(p.n))+" (twice)")
+		}
+		seen[p.n] = true
+		var backend string
+		switch {
+		case p.src != nil && p.src.NMDM != nil:
+			backend = p.src.NMDM.Master
+			if err := plain("nmdm master", backend); err != nil {
+				return err
+			}
+			if p.n == 0 {
+				b.plan.ConsoleMaster, b.plan.ConsoleSlave = backend, p.src.NMDM.Slave
+			}
+		case p.src != nil && p.src.TCP != nil:
+			backend = "tcp=" + hostPort(p.src.TCP.Host, atoi(p.src.TCP.Service))
+		default:
+			return unsupported("serial type", chardevType(p.src), "nmdm", "tcp")
+		}
+		if p.log != nil && p.n == 0 {
+			b.plan.ConsoleLog = p.log.File
+		}
+		if b.x86() {
+			b.lpc = append(b.lpc, "-l", fmt.Sprintf("com%d,%s", p.n+1, backend))
+		} else {
+			b.opts = append(b.opts, "-o", "console="+backend)
+		}
+	}
+	return nil
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func chardevType(s *libvirtxml.DomainChardevSource) string {
+	switch {
+	case s == nil:
+		return "(none)"
+	case s.Pty != nil:
+		return "pty"
+	case s.File != nil:
+		return "file"
+	case s.UNIX != nil:
+		return "unix"
+	case s.StdIO != nil:
+		return "stdio"
+	}
+	return "other"
+}
+
+// loader builds the bhyveload (or custom loader) line for guests without a
+// bootrom; amd64 only.
+func (b *argvBuilder) loader() error {
+	if b.bootrom {
+		if b.dom.Bootloader != "" {
+			return &hypervisor.PropertyError{Property: "bootloader", Value: b.dom.Bootloader, Driver: "bhyve", Reason: "cannot be combined with a firmware loader"}
+		}
+		return nil
+	}
+	bl := b.dom.Bootloader
+	args := strings.Fields(b.dom.BootloaderArgs)
+	if bl != "" && base(bl) != "bhyveload" {
+		if len(args) == 0 {
+			return &hypervisor.PropertyError{Property: "bootloader_args", Value: "", Driver: "bhyve", Reason: "a custom bootloader (" + bl + ") needs its arguments"}
+		}
+		b.plan.Loader = append([]string{bl}, args...)
+		return nil
+	}
+	path := b.cfg.Bhyveload
+	if bl != "" && strings.Contains(bl, "/") {
+		path = bl
+	}
+	if len(args) > 0 {
+		b.plan.Loader = append([]string{path}, args...)
+		return nil
+	}
+	disk, err := b.bootDisk()
+	if err != nil {
+		return err
+	}
+	l := []string{path, "-m", strconv.FormatUint(b.memMiB, 10), "-d", disk}
+	if b.plan.ConsoleMaster != "" {
+		l = append(l, "-c", b.plan.ConsoleMaster)
+	}
+	b.plan.Loader = append(l, b.dom.Name)
+	return nil
+}
+
+// bootDisk picks bhyveload's disk like libvirt: the lowest per-device boot
+// order, else the first disk of <os><boot dev>, else the first disk.
+func (b *argvBuilder) bootDisk() (string, error) {
+	disks := b.dom.Devices.Disks
+	if len(disks) == 0 {
+		return "", &hypervisor.PropertyError{Property: "disks", Driver: "bhyve", Reason: "bhyveload needs a disk to boot from"}
+	}
+	best := -1
+	for i, d := range disks {
+		if d.Boot != nil && d.Boot.Order > 0 && (best < 0 || d.Boot.Order < disks[best].Boot.Order) {
+			best = i
+		}
+	}
+	if best < 0 && b.dom.OS != nil && len(b.dom.OS.BootDevices) > 0 {
+		want := "disk"
+		if b.dom.OS.BootDevices[0].Dev == "cdrom" {
+			want = "cdrom"
+		}
+		for i, d := range disks {
+			if d.Device == want || (want == "disk" && d.Device == "") {
+				best = i
+				break
+			}
+		}
+	}
+	if best < 0 {
+		best = 0
+	}
+	return diskPath(&disks[best])
+}

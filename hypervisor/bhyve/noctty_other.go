@@ -1,0 +1,5 @@
+//go:build !unix
+
+package bhyve
+
+const noctty = 0

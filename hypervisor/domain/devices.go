@@ -1,0 +1,254 @@
+package domain
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"libvirt.org/go/libvirtxml"
+)
+
+// targetPrefix is the guest device name prefix per bus, as libvirt names
+// targets.
+var targetPrefix = map[string]string{
+	"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd", "fdc": "fd",
+}
+
+// diskName returns the n-th (0-based) name for prefix: vda ... vdz, vdaa ...
+func diskName(prefix string, n int) string {
+	s := ""
+	for n++; n > 0; n = (n - 1) / 26 {
+		s = string(rune('a'+(n-1)%26)) + s
+	}
+	return prefix + s
+}
+
+func (b *builder) disks() error {
+	bootIdx := -1
+	for i, d := range b.spec.Disks {
+		if d.Boot {
+			bootIdx = i
+			break
+		}
+	}
+	if bootIdx < 0 {
+		for i, d := range b.spec.Disks {
+			if d.Role == hypervisor.RoleRoot {
+				bootIdx = i
+				break
+			}
+		}
+	}
+	if bootIdx < 0 {
+		for i, d := range b.spec.Disks {
+			if d.Role == hypervisor.RoleCDROM {
+				bootIdx = i
+				break
+			}
+		}
+	}
+	used := map[string]int{} // next index per target prefix
+	nvme := 0
+	ctrl := map[string]bool{}
+	for i, d := range b.spec.Disks {
+		if d.Path == "" {
+			return fmt.Errorf("disk %d (%s) has no path", i, d.Role)
+		}
+		format, err := b.choose("disk_format", d.Format, "raw", b.o.Supported.DiskFormat)
+		if err != nil {
+			return err
+		}
+		cdrom := d.CDROM || d.Role == hypervisor.RoleCDROM
+		var bus string
+		if cdrom {
+			bus, err = b.choose("hw_cdrom_bus", firstSet(d.Bus, b.p.Image["hw_cdrom_bus"]), b.o.DefaultCDROMBus, b.o.Supported.CDROMBus)
+		} else {
+			bus, err = b.choose("hw_disk_bus", firstSet(d.Bus, b.p.Image["hw_disk_bus"]), b.o.DefaultDiskBus, b.o.Supported.DiskBus)
+		}
+		if err != nil {
+			return err
+		}
+		if bus == "" {
+			return fmt.Errorf("disk %d (%s): no bus given and driver %s has no default", i, d.Role, b.o.Driver)
+		}
+		var dev string
+		if bus == "nvme" {
+			// One namespace per controller, as bhyve's nvme emulates it.
+			idx := uint(nvme)
+			b.devs().Controllers = append(b.devs().Controllers, libvirtxml.DomainController{Type: "nvme", Index: &idx})
+			dev = "nvme" + strconv.Itoa(nvme) + "n1"
+			nvme++
+		} else {
+			prefix := targetPrefix[bus]
+			if prefix == "" {
+				prefix = "sd"
+			}
+			dev = diskName(prefix, used[prefix])
+			used[prefix]++
+			if (bus == "sata" || bus == "scsi") && !ctrl[bus] {
+				ctrl[bus] = true
+				zero := uint(0)
+				c := libvirtxml.DomainController{Type: bus, Index: &zero}
+				if bus == "scsi" {
+					c.Model = "virtio-scsi"
+				}
+				b.devs().Controllers = append(b.devs().Controllers, c)
+			}
+		}
+		disk := libvirtxml.DomainDisk{
+			Device: "disk",
+			Driver: &libvirtxml.DomainDiskDriver{Type: format},
+			Target: &libvirtxml.DomainDiskTarget{Dev: dev, Bus: bus},
+			Serial: d.Serial,
+		}
+		if b.o.Type == "qemu" || b.o.Type == "kvm" {
+			disk.Driver.Name = "qemu"
+		}
+		if cdrom {
+			disk.Device = "cdrom"
+		}
+		if cdrom || d.ReadOnly {
+			disk.ReadOnly = &libvirtxml.DomainDiskReadOnly{}
+		}
+		if strings.HasPrefix(d.Path, "/dev/") {
+			disk.Source = &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: d.Path}}
+		} else {
+			disk.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d.Path}}
+		}
+		if i == bootIdx {
+			disk.Boot = &libvirtxml.DomainDeviceBoot{Order: 1}
+		}
+		b.devs().Disks = append(b.devs().Disks, disk)
+	}
+	return nil
+}
+
+func (b *builder) nics() error {
+	for i, n := range b.spec.NICs {
+		model, err := b.choose("hw_vif_model", firstSet(n.Model, b.p.Image["hw_vif_model"]), b.o.DefaultVIFModel, b.o.Supported.VIFModel)
+		if err != nil {
+			return err
+		}
+		mac, err := net.ParseMAC(n.MAC)
+		if err != nil || len(mac) != 6 {
+			return &hypervisor.PropertyError{Property: fmt.Sprintf("nic[%d].mac", i), Value: n.MAC, Reason: "must be a 48-bit MAC address"}
+		}
+		if n.Tap == "" {
+			return fmt.Errorf("nic %d (%s) has no tap device", i, n.MAC)
+		}
+		iface := libvirtxml.DomainInterface{
+			MAC:    &libvirtxml.DomainInterfaceMAC{Address: mac.String()},
+			Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Tap},
+			Model:  &libvirtxml.DomainInterfaceModel{Type: model},
+		}
+		if n.Bridge != "" {
+			iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
+		} else {
+			iface.Source = &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}
+		}
+		if n.MTU > 0 {
+			iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+		}
+		b.devs().Interfaces = append(b.devs().Interfaces, iface)
+	}
+	return nil
+}
+
+func (b *builder) graphics() error {
+	pointer, err := b.choose("hw_pointer_model", b.p.Image["hw_pointer_model"], "", b.o.Supported.PointerModel)
+	if err != nil {
+		return err
+	}
+	vnc := b.spec.VNC
+	if vnc != nil && b.o.GraphicsNeedUEFI && b.fw != "uefi" {
+		vnc = nil
+	}
+	if vnc == nil {
+		// Nova refuses a tablet the image asks for when there is no
+		// graphical console to point in.
+		if pointer == "usbtablet" {
+			return &hypervisor.PropertyError{Property: "hw_pointer_model", Value: pointer, Driver: b.o.Driver,
+				Reason: "needs a graphical console (VNC" + map[bool]string{true: " with UEFI firmware", false: ""}[b.o.GraphicsNeedUEFI] + ")"}
+		}
+		return nil
+	}
+	video, err := b.choose("hw_video_model", b.p.Image["hw_video_model"], b.o.DefaultVideoModel, b.o.Supported.VideoModel)
+	if err != nil {
+		return err
+	}
+	if len(vnc.Password) > 8 {
+		return &hypervisor.PropertyError{Property: "vnc password", Value: strings.Repeat("*", len(vnc.Password)), Reason: "VNC passwords are at most 8 characters"}
+	}
+	g := &libvirtxml.DomainGraphicVNC{Listen: vnc.Listen, Passwd: vnc.Password, Keymap: vnc.Keymap}
+	if vnc.Port > 0 {
+		g.Port, g.AutoPort = vnc.Port, "no"
+	} else {
+		g.Port, g.AutoPort = -1, "yes"
+	}
+	d := b.devs()
+	d.Graphics = append(d.Graphics, libvirtxml.DomainGraphic{VNC: g})
+	if video != "" && video != "none" {
+		d.Videos = append(d.Videos, libvirtxml.DomainVideo{Model: libvirtxml.DomainVideoModel{Type: video}})
+	}
+	if pointer == "usbtablet" {
+		zero := uint(0)
+		d.Controllers = append(d.Controllers, libvirtxml.DomainController{Type: "usb", Index: &zero, Model: b.o.USBController})
+		d.Inputs = append(d.Inputs, libvirtxml.DomainInput{Type: "tablet", Bus: "usb"})
+	}
+	return nil
+}
+
+func (b *builder) passthrough() error {
+	d := b.devs()
+	for _, p := range b.spec.PCI {
+		addr, err := ParsePCIAddress(p.Address)
+		if err != nil {
+			return err
+		}
+		d.Hostdevs = append(d.Hostdevs, libvirtxml.DomainHostdev{
+			Managed:   "yes",
+			SubsysPCI: &libvirtxml.DomainHostdevSubsysPCI{Source: &libvirtxml.DomainHostdevSubsysPCISource{Address: addr}},
+		})
+	}
+	for _, u := range b.spec.USB {
+		d.Hostdevs = append(d.Hostdevs, libvirtxml.DomainHostdev{
+			SubsysUSB: &libvirtxml.DomainHostdevSubsysUSB{Source: &libvirtxml.DomainHostdevSubsysUSBSource{
+				Vendor:  &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Vendor)},
+				Product: &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Product)},
+			}},
+		})
+	}
+	if len(b.spec.PCI) > 0 {
+		// Passthrough DMA needs guest memory wired (bhyve -S).
+		b.dom.MemoryBacking = &libvirtxml.DomainMemoryBacking{MemoryLocked: &libvirtxml.DomainMemoryLocked{}}
+	}
+	return nil
+}
+
+// ParsePCIAddress parses "dddd:bb:ss.f" (domain optional) in hex.
+func ParsePCIAddress(s string) (*libvirtxml.DomainAddressPCI, error) {
+	bad := &hypervisor.PropertyError{Property: "pci address", Value: s, Reason: "want [domain:]bus:slot.function in hex, e.g. 0000:03:00.0"}
+	parts := strings.Split(s, ":")
+	if len(parts) == 2 {
+		parts = append([]string{"0"}, parts...)
+	}
+	if len(parts) != 3 {
+		return nil, bad
+	}
+	sf := strings.Split(parts[2], ".")
+	if len(sf) != 2 {
+		return nil, bad
+	}
+	var v [4]uint
+	limits := [4]uint64{0xffff, 0xff, 0x1f, 7}
+	for i, f := range []string{parts[0], parts[1], sf[0], sf[1]} {
+		n, err := strconv.ParseUint(f, 16, 32)
+		if err != nil || n > limits[i] {
+			return nil, bad
+		}
+		v[i] = uint(n)
+	}
+	return &libvirtxml.DomainAddressPCI{Domain: &v[0], Bus: &v[1], Slot: &v[2], Function: &v[3]}, nil
+}
