@@ -1,0 +1,11 @@
+//go:build !linux && !freebsd
+
+package host
+
+// Discover is not implemented on this operating system.
+func Discover() (*Host, error) { return nil, ErrUnsupported }
+
+// DiscoverDisk is not implemented on this operating system.
+func DiscoverDisk(path string) (Disk, error) {
+	return Disk{}, &DiskError{What: path, Err: ErrUnsupported}
+}

@@ -1,0 +1,118 @@
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// SyncRequest is what the compute node knows about its root provider.
+type SyncRequest struct {
+	// UUID is the ComputeNode uuid (compute_id), Name its
+	// hypervisor_hostname.
+	UUID string
+	Name string
+	// Resources and Config give the standard inventory.
+	Resources HostResources
+	Config    ResourceConfig
+	// Traits gives the owned traits; its Current field is ignored (Sync
+	// reads the provider's traits from Placement).
+	Traits TraitInputs
+	// ProviderConfigs are the operator's additions (nil = none).
+	ProviderConfigs *ProviderConfigs
+}
+
+// SyncResult is the provider as Sync left it.
+type SyncResult struct {
+	Provider         ResourceProvider
+	Inventories      Inventories
+	Traits           []string
+	InventoryChanged bool
+	TraitsChanged    bool
+	// Attempts counts tries, more than 1 after generation conflicts.
+	Attempts int
+}
+
+// MaxSyncAttempts matches Nova's @retrying(stop_max_attempt_number=4) on
+// ResourceProviderUpdateConflict.
+const MaxSyncAttempts = 4
+
+// Sync brings the root provider in line with the host, as nova-compute's
+// _update_to_placement does: ensure the provider exists, read its
+// inventory and traits, compute the new ones (ComputeInventory,
+// ComputeTraits, provider configs) and write only what changed. A
+// generation conflict (someone else wrote the provider) re-reads and
+// retries, MaxSyncAttempts times in all.
+func (c *Client) Sync(ctx context.Context, req SyncRequest) (*SyncResult, error) {
+	if req.UUID == "" || req.Name == "" {
+		return nil, fmt.Errorf("placement: sync: provider uuid %q and name %q must both be set", req.UUID, req.Name)
+	}
+	var lastErr error
+	for attempt := 1; attempt <= MaxSyncAttempts; attempt++ {
+		res, err := c.syncOnce(ctx, req)
+		if err == nil {
+			res.Attempts = attempt
+			return res, nil
+		}
+		if !errors.Is(err, ErrGenerationConflict) {
+			return nil, err
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("placement: sync of provider %s gave up after %d generation conflicts: %w",
+		req.UUID, MaxSyncAttempts, lastErr)
+}
+
+func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, error) {
+	rp, err := c.EnsureProvider(ctx, req.UUID, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	curInv, gen, err := c.GetInventories(ctx, rp.UUID)
+	if err != nil {
+		return nil, err
+	}
+	curTraits, tgen, err := c.GetTraits(ctx, rp.UUID)
+	if err != nil {
+		return nil, err
+	}
+	if tgen != gen {
+		// Written between our two reads: start again from a consistent view.
+		return nil, &APIError{Op: "read provider " + rp.UUID, Status: 409, Code: codeConcurrentUpdate,
+			Detail: fmt.Sprintf("generation moved from %d to %d while reading", gen, tgen)}
+	}
+
+	inv := ComputeInventory(req.Resources, req.Config, curInv)
+	ti := req.Traits
+	ti.Current = curTraits
+	traits := ComputeTraits(ti)
+	inv, traits, err = req.ProviderConfigs.Apply(rp.UUID, rp.Name, true, req.Traits.OwnerNova, inv, traits)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &SyncResult{Provider: *rp, Inventories: inv, Traits: traits}
+	if !inv.Equal(curInv) {
+		rcs := make([]string, 0, len(inv))
+		for rc := range inv {
+			rcs = append(rcs, rc)
+		}
+		sort.Strings(rcs)
+		if err := c.EnsureResourceClasses(ctx, rcs); err != nil {
+			return nil, err
+		}
+		if gen, err = c.SetInventories(ctx, rp.UUID, gen, inv); err != nil {
+			return nil, err
+		}
+		res.InventoryChanged = true
+	}
+	if !SameTraits(traits, curTraits) {
+		if gen, err = c.SetTraits(ctx, rp.UUID, gen, traits); err != nil {
+			return nil, err
+		}
+		res.TraitsChanged = true
+	}
+	res.Provider.Generation = gen
+	return res, nil
+}
