@@ -1,0 +1,62 @@
+package conf
+
+// computeOpts are [compute] options from nova/conf/compute.py compute_group_opts.
+func computeOpts() []*Option {
+	return inGroup("compute", []*Option{
+		{Name: "provider_config_location", Kind: KindString, Default: "/etc/nova/provider_config/",
+			Help: "Directory of *.yaml provider configuration files (custom inventories and traits)."},
+		{Name: "cpu_shared_set", Kind: KindString,
+			Help: "Host CPUs (e.g. 4-12,^8,15) for guests' shared VCPUs and emulator threads."},
+		{Name: "cpu_dedicated_set", Kind: KindString,
+			Help: "Host CPUs (e.g. 4-12,^8,15) reserved for pinned guest CPUs, reported as PCPU."},
+		{Name: "max_concurrent_disk_ops", Kind: KindInt, Default: 0, Min: ptr(0),
+			Help: "Disk-heavy operations (image conversion, snapshots) run at the same time; 0 means unlimited."},
+		{Name: "resource_provider_association_refresh", Kind: KindInt, Default: 300, Min: ptr(0),
+			Help: "Seconds between refreshes of the cached Placement aggregates, traits and sharing providers; " +
+				"0 refreshes only at start."},
+		{Name: "shutdown_retry_interval", Kind: KindInt, Default: 10, Min: ptr(1),
+			Help: "Seconds between repeated clean shutdown requests to a guest."},
+		{Name: "image_type_exclude_list", Kind: KindList, Default: []string{},
+			Help: "Image formats (e.g. qcow2, iso) not to advertise as COMPUTE_IMAGE_TYPE_* traits."},
+		{Name: "max_disk_devices_to_attach", Kind: KindInt, Default: -1, Min: ptr(-1),
+			Help: "Most disks one instance may have; -1 means no limit. 0 is refused at start."},
+	})
+}
+
+// vncOpts are [vnc] options from nova/conf/vnc.py.
+func vncOpts() []*Option {
+	return inGroup("vnc", []*Option{
+		{Name: "enabled", Kind: KindBool, Default: true, Deprecated: []Name{{Group: "DEFAULT", Name: "vnc_enabled"}},
+			Help: "Give guests a VNC console."},
+		{Name: "server_listen", Kind: KindHostAddress, Default: "127.0.0.1",
+			Help: "Address the guests' VNC servers listen on."},
+		{Name: "server_proxyclient_address", Kind: KindHostAddress, Default: "127.0.0.1",
+			Help: "Address the VNC proxy uses to reach the guests' VNC servers on this host."},
+		{Name: "novncproxy_base_url", Kind: KindURI, Default: "http://127.0.0.1:6080/vnc_auto.html",
+			Deprecated: []Name{{Group: "DEFAULT"}},
+			Help:       "Public URL of the noVNC proxy, handed to users for browser consoles."},
+	})
+}
+
+// imageCacheOpts are [image_cache] options from nova/conf/imagecache.py.
+func imageCacheOpts() []*Option {
+	return inGroup("image_cache", []*Option{
+		{Name: "manager_interval", Kind: KindInt, Default: 2400, Min: ptr(-1),
+			Deprecated: []Name{{Group: "DEFAULT", Name: "image_cache_manager_interval"}},
+			Help: "Seconds between image cache cleanups: 0 runs them at the default periodic interval, -1 " +
+				"disables them."},
+		{Name: "subdirectory_name", Kind: KindString, Default: "_base",
+			Deprecated: []Name{{Group: "DEFAULT", Name: "image_cache_subdirectory_name"}},
+			Help:       "Directory under instances_path that caches base images; may be an absolute path."},
+		{Name: "remove_unused_base_images", Kind: KindBool, Default: true, Deprecated: []Name{{Group: "DEFAULT"}},
+			Help: "Delete cached base images no instance uses."},
+		{Name: "remove_unused_original_minimum_age_seconds", Kind: KindInt, Default: 86400,
+			Deprecated: []Name{{Group: "DEFAULT"}},
+			Help:       "Seconds an unused original base image is kept."},
+		{Name: "remove_unused_resized_minimum_age_seconds", Kind: KindInt, Default: 3600,
+			Deprecated: []Name{{Group: "libvirt"}},
+			Help:       "Seconds an unused resized base image is kept."},
+		{Name: "precache_concurrency", Kind: KindInt, Default: 1, Min: ptr(1),
+			Help: "Images downloaded at the same time when precaching for an aggregate."},
+	})
+}

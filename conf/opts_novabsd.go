@@ -1,0 +1,59 @@
+package conf
+
+// novabsd's own groups: the engines' binaries, firmware and storage. They are not Nova options, so their defaults
+// are ours: the FreeBSD base and ports locations for bhyve, Debian's for QEMU and OVMF.
+
+func bhyveOpts() []*Option {
+	return inGroup("bhyve", []*Option{
+		{Name: "bhyve_path", Kind: KindString, Default: "/usr/sbin/bhyve", Help: "The bhyve(8) executable."},
+		{Name: "bhyvectl_path", Kind: KindString, Default: "/usr/sbin/bhyvectl", Help: "The bhyvectl(8) executable."},
+		{Name: "bhyveload_path", Kind: KindString, Default: "/usr/sbin/bhyveload",
+			Help: "The bhyveload(8) executable, for guests that boot a FreeBSD kernel without UEFI."},
+		{Name: "uefi_firmware", Kind: KindString, Default: "/usr/local/share/uefi-firmware/BHYVE_UEFI.fd",
+			Help: "UEFI firmware image (sysutils/bhyve-firmware)."},
+		{Name: "uefi_vars_template", Kind: KindString, Default: "/usr/local/share/uefi-firmware/BHYVE_UEFI_VARS.fd",
+			Help: "UEFI variable store copied for each new UEFI guest."},
+		{Name: "storage_backend", Kind: KindString, Default: "zfs",
+			Choices: []Choice{{"zfs", "one ZFS volume per disk under zfs_pool/zfs_dataset_prefix"},
+				{"file", "one raw file per disk under instances_path"}},
+			Help: "Where instance disks live."},
+		{Name: "zfs_pool", Kind: KindString, Default: "zroot", Help: "ZFS pool for instance disks."},
+		{Name: "zfs_dataset_prefix", Kind: KindString, Default: "nova",
+			Help: "Dataset under zfs_pool that holds one child dataset per instance."},
+		{Name: "nmdm_enabled", Kind: KindBool, Default: true,
+			Help: "Attach each guest's first serial port to an nmdm(4) null-modem pair for the serial console."},
+		{Name: "tap_name_prefix", Kind: KindString, Default: "tap",
+			Help: "Prefix of the tap(4) interfaces made for guest ports, followed by the start of the port ID."},
+		{Name: "vnc_listen", Kind: KindHostAddress, Default: "${vnc.server_listen}",
+			Help: "Address the bhyve framebuffer's VNC server listens on."},
+		{Name: "vnc_port_min", Kind: KindPort, Default: 5900, Help: "Lowest TCP port given to a guest's VNC server."},
+		{Name: "vnc_port_max", Kind: KindPort, Default: 5999, Help: "Highest TCP port given to a guest's VNC server."},
+		{Name: "vnc_wait", Kind: KindBool, Default: false,
+			Help: "Hold the guest's boot until a VNC client connects (bhyve fbuf wait)."},
+	})
+}
+
+func qemuOpts() []*Option {
+	return inGroup("qemu", []*Option{
+		{Name: "qemu_path", Kind: KindString, Default: "qemu-system-x86_64",
+			Help: "The QEMU system emulator; a bare name is looked up in PATH."},
+		{Name: "qemu_img_path", Kind: KindString, Default: "qemu-img",
+			Help: "The qemu-img executable; a bare name is looked up in PATH."},
+		{Name: "accel", Kind: KindString, Default: "auto",
+			Choices: []Choice{{"auto", "KVM when /dev/kvm is usable, else TCG"}, {"kvm", "hardware virtualization"},
+				{"tcg", "software emulation"}},
+			Help: "QEMU accelerator."},
+		{Name: "machine_type", Kind: KindString, Default: "q35", Help: "QEMU machine type (-machine)."},
+		{Name: "uefi_firmware", Kind: KindString, Default: "/usr/share/OVMF/OVMF_CODE.fd",
+			Help: "UEFI firmware code image (Debian package ovmf)."},
+		{Name: "uefi_vars_template", Kind: KindString, Default: "/usr/share/OVMF/OVMF_VARS.fd",
+			Help: "UEFI variable store copied for each new UEFI guest."},
+		{Name: "storage_backend", Kind: KindString, Default: "file",
+			Choices: []Choice{{"file", "one qcow2 or raw file per disk under instances_path"},
+				{"zfs", "one ZFS volume per disk under zfs_pool/zfs_dataset_prefix"}},
+			Help: "Where instance disks live."},
+		{Name: "zfs_pool", Kind: KindString, Default: "zroot", Help: "ZFS pool for instance disks (storage_backend zfs)."},
+		{Name: "zfs_dataset_prefix", Kind: KindString, Default: "nova",
+			Help: "Dataset under zfs_pool that holds one child dataset per instance."},
+	})
+}
