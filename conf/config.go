@@ -15,6 +15,7 @@ type Config struct {
 	Compute           ComputeGroup           `group:"compute"`
 	VNC               VNCGroup               `group:"vnc"`
 	ImageCache        ImageCacheGroup        `group:"image_cache"`
+	UpgradeLevels     UpgradeLevelsGroup     `group:"upgrade_levels"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
 	Qemu              QemuGroup              `group:"qemu"`
 
@@ -266,6 +267,11 @@ type ImageCacheGroup struct {
 	RemoveUnusedOriginalMinimumAgeSeconds int    `opt:"remove_unused_original_minimum_age_seconds"`
 	RemoveUnusedResizedMinimumAgeSeconds  int    `opt:"remove_unused_resized_minimum_age_seconds"`
 	PrecacheConcurrency                   int    `opt:"precache_concurrency"`
+}
+
+// UpgradeLevelsGroup is [upgrade_levels]: the RPC version pins of a rolling upgrade.
+type UpgradeLevelsGroup struct {
+	Compute string `opt:"compute"`
 }
 
 // BhyveGroup is [bhyve], novabsd's own group for the FreeBSD engine.

@@ -112,6 +112,7 @@ func TestFullConfig(t *testing.T) {
 		"ImageCache": {cfg.ImageCache, ImageCacheGroup{ManagerInterval: -1, SubdirectoryName: "_cache",
 			RemoveUnusedBaseImages: false, RemoveUnusedOriginalMinimumAgeSeconds: 3600,
 			RemoveUnusedResizedMinimumAgeSeconds: 600, PrecacheConcurrency: 4}},
+		"UpgradeLevels": {cfg.UpgradeLevels, UpgradeLevelsGroup{Compute: "epoxy"}},
 		"Bhyve": {cfg.Bhyve, BhyveGroup{BhyvePath: "/usr/sbin/bhyve.test", BhyvectlPath: "/usr/sbin/bhyvectl.test",
 			BhyveloadPath: "/usr/sbin/bhyveload.test", UEFIFirmware: "/usr/local/share/uefi-firmware/BHYVE_UEFI_CSM.fd",
 			UEFIVarsTemplate: "/usr/local/share/uefi-firmware/VARS.fd", StorageBackend: "file", ZFSPool: "tank",

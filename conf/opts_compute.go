@@ -60,3 +60,15 @@ func imageCacheOpts() []*Option {
 			Help: "Images downloaded at the same time when precaching for an aggregate."},
 	})
 }
+
+// upgradeLevelsOpts are the [upgrade_levels] options novabsd reads (nova/conf/upgrade_levels.py). novabsd reads
+// "compute" as the Nova release it serves: a release name or number picks that release's service version and
+// compute RPC version; "auto" or unset reads the release from the control plane's own services.
+func upgradeLevelsOpts() []*Option {
+	return inGroup("upgrade_levels", []*Option{
+		{Name: "compute", Kind: KindString,
+			Help: "Compute RPC version cap: a release name (epoxy, gazpacho, 2026.1...), a version (6.4), or " +
+				"auto. novabsd serves the matching Nova release; auto or unset detects it from the conductors' " +
+				"service version."},
+	})
+}
