@@ -2,6 +2,8 @@
 # engine starts guests).
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
+# Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
+export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
 .PHONY: all build test test-quick test-e2e vet cross demo deps fuzz bench
 all: build

@@ -23,6 +23,23 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The conf tests load the full sample nova.conf of Nova 2026.1 (Debian forky's nova-common), every option
+# commented out. Bookworm's own nova-common is Zed, so fetch forky's package with a private apt state; nothing of
+# the host's apt configuration changes.
+sample_dir=/var/cache/novabsd/nova-common
+if [ ! -s "$sample_dir/usr/share/nova-common/nova.conf" ]; then
+	echo "install-deps: fetching Debian forky's nova-common for its sample nova.conf"
+	apt_dir=/var/cache/novabsd/apt-forky
+	mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$sample_dir"
+	echo "deb [check-valid-until=no] http://deb.debian.org/debian forky main" >"$apt_dir/sources.list"
+	aptopts=(-o Dir::Etc::sourcelist="$apt_dir/sources.list" -o Dir::Etc::sourceparts=- -o Dir::State::Lists="$apt_dir/lists"
+		-o Dir::Cache="$apt_dir" -o Dir::Cache::archives="$apt_dir/archives" -o Acquire::Check-Valid-Until=false
+		-o APT::Sandbox::User=root)
+	apt-get "${aptopts[@]}" update -qq
+	(cd "$apt_dir/archives" && apt-get "${aptopts[@]}" download nova-common >/dev/null)
+	dpkg-deb -x "$apt_dir"/archives/nova-common_*.deb "$sample_dir"
+fi
+
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
 	echo "install-deps: Go is at /usr/local/go/bin; add it to PATH" >&2
 fi
