@@ -1,0 +1,6 @@
+//go:build !freebsd
+
+package compute
+
+// nativeEngine is the hypervisor a host runs when compute_driver does not say.
+const nativeEngine = "qemu"

@@ -1,0 +1,497 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/hypervisor/host"
+	"github.com/novabsd/novabsd/placement"
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// The object trees our conductor calls ask to be backported to (obj_tree_get_versions of the top object).
+var (
+	serviceManifest     = []string{"Service", "ComputeNode", "HVSpec", "PciDevicePoolList", "PciDevicePool"}
+	computeNodeManifest = []string{"ComputeNode", "HVSpec", "PciDevicePoolList", "PciDevicePool"}
+	nodeListManifest    = append([]string{"ComputeNodeList"}, computeNodeManifest...)
+)
+
+// nodeIdentity finds this host's compute node uuid with Nova's rules (nova/virt/node.py and
+// ComputeManager._ensure_existing_node_identity): the compute_id file wins; a service that already ran with node
+// identity must have it; a service upgraded from before identity adopts its one node; a new host generates one.
+func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Object) (string, error) {
+	dirs := NodeIDLocations(s.opts.ConfigFiles, cfg.Default.StatePath)
+	id, err := ReadNodeID(dirs)
+	if err != nil || id != "" {
+		if id != "" {
+			s.log.Info("Determined node identity", "node_uuid", id)
+		}
+		return id, err
+	}
+	if svc == nil {
+		// A new host: nothing in the cloud knows it yet.
+		id, _, err := LocalNodeID(dirs, cfg.Default.StatePath, s.log)
+		return id, err
+	}
+	var version int
+	if _, err := svc.Get("version", &version); err != nil {
+		return "", err
+	}
+	if version >= nodeIdentityVersion {
+		return "", &StartupError{fmt.Sprintf("no local node identity found in %s, but this host's service record "+
+			"(version %d) was created with one; refusing to start to avoid creating a second compute node. "+
+			"Restore %s or write the node's uuid there", joinDirs(dirs), version, NodeIDFile)}
+	}
+	rc := rpc.AdminContext()
+	nodes, err := s.nodesByHost(ctx, &rc, cfg.Default.Host)
+	if err != nil {
+		return "", err
+	}
+	switch len(nodes) {
+	case 0:
+		return "", &StartupError{"no compute node record found for host " + cfg.Default.Host + " to take the identity from"}
+	case 1:
+		id := fieldString(nodes[0], "uuid")
+		if err := WriteNodeID(cfg.Default.StatePath, id); err != nil {
+			return "", err
+		}
+		s.log.Info("Adopted the existing compute node's identity", "node_uuid", id)
+		return id, nil
+	default:
+		return "", &StartupError{fmt.Sprintf("host %s has %d compute node records; write the right uuid to %s",
+			cfg.Default.Host, len(nodes), NodeIDFile)}
+	}
+}
+
+func joinDirs(dirs []string) string {
+	b, _ := json.Marshal(dirs)
+	return string(b)
+}
+
+func (s *Service) nodesByHost(ctx context.Context, rc *rpc.RequestContext, hostName string) ([]*vo.Object, error) {
+	raw, err := s.cond.classAction(ctx, rc, "ComputeNodeList", "get_all_by_host", nodeListManifest, []any{hostName}, nil)
+	if err != nil {
+		var re *rpc.RemoteError
+		if errors.As(err, &re) && re.Class == "ComputeHostNotFound" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return objectList(raw)
+}
+
+// checkExistingNode refuses a node record of this uuid that belongs to another host name or hypervisor host
+// name: Nova treats both as a rename it cannot follow safely.
+func (s *Service) checkExistingNode(ctx context.Context, cfg *conf.Config) error {
+	rc := rpc.AdminContext()
+	raw, err := s.cond.classAction(ctx, &rc, "ComputeNodeList", "get_all_by_uuids", nodeListManifest,
+		[]any{[]string{s.nodeUUID}}, nil)
+	if err != nil {
+		return err
+	}
+	nodes, err := objectList(raw)
+	if err != nil {
+		return err
+	}
+	hostname, err := hypervisorHostname()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if hn := fieldString(n, "hypervisor_hostname"); hn != hostname {
+			return &StartupError{fmt.Sprintf("compute node %s has hypervisor hostname %q but this host is %q: "+
+				"possible rename detected, refusing to start", s.nodeUUID, hn, hostname)}
+		}
+		if h := fieldString(n, "host"); h != cfg.Default.Host {
+			return &StartupError{fmt.Sprintf("compute node %s belongs to host %q, not %q: possible rename detected, "+
+				"refusing to start", s.nodeUUID, h, cfg.Default.Host)}
+		}
+	}
+	return nil
+}
+
+func hypervisorHostname() (string, error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("hypervisor hostname: %w", err)
+	}
+	return h, nil
+}
+
+// resources is what the host offers, as the audit reports it.
+type resources struct {
+	host *host.Host
+	disk host.Disk
+}
+
+func (s *Service) discover(cfg *conf.Config) (*resources, error) {
+	h, err := host.Discover()
+	if err != nil {
+		return nil, fmt.Errorf("host discovery: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Default.InstancesPath, 0o755); err != nil {
+		return nil, fmt.Errorf("instances_path: %w", err)
+	}
+	var d host.Disk
+	if pool := s.zfsPool(cfg); pool != "" {
+		d, err = host.DiscoverZFSPool(pool)
+	} else {
+		d, err = host.DiscoverDisk(cfg.Default.InstancesPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &resources{host: h, disk: d}, nil
+}
+
+// zfsPool is the pool instance disks live on, or "" for file storage.
+func (s *Service) zfsPool(cfg *conf.Config) string {
+	if engineName(cfg) == "bhyve" && cfg.Bhyve.StorageBackend == "zfs" {
+		return cfg.Bhyve.ZFSPool
+	}
+	if engineName(cfg) == "qemu" && cfg.Qemu.StorageBackend == "zfs" {
+		return cfg.Qemu.ZFSPool
+	}
+	return ""
+}
+
+// updateAvailableResource is the resource audit (ResourceTracker.update_available_resource): find or create the
+// ComputeNode, bring Placement in line (before the node is saved, as since 2025.1), then save what changed.
+func (s *Service) updateAvailableResource(ctx context.Context, startup bool) error {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	cfg := s.cfg.Load()
+	res, err := s.discover(cfg)
+	if err != nil {
+		if startup {
+			return &StartupError{err.Error()}
+		}
+		return err
+	}
+	rc := rpc.AdminContext()
+	node, created, err := s.computeNode(ctx, &rc, cfg, res)
+	if err != nil {
+		return err
+	}
+	disabled := s.serviceDisabled()
+	if err := s.syncPlacement(ctx, cfg, res, &disabled); err != nil {
+		return err
+	}
+	if !created && len(node.Changes) > 0 {
+		if _, err := s.cond.objectAction(ctx, &rc, node, "save", nil, nil); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.node = node
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Service) serviceDisabled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var disabled bool
+	if s.serviceRef != nil {
+		_, _ = s.serviceRef.Get("disabled", &disabled)
+	}
+	return disabled
+}
+
+// computeNode returns our ComputeNode with the audit's values set (changes recorded), creating it on first run.
+func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *conf.Config, res *resources) (*vo.Object, bool, error) {
+	s.mu.Lock()
+	node, svcID := s.node, fieldString(s.serviceRef, "id")
+	s.mu.Unlock()
+	if node == nil {
+		deleted := *rc
+		deleted.ReadDeleted = "yes"
+		var err error
+		node, err = s.cond.classObject(ctx, &deleted, "ComputeNode", "get_by_uuid", computeNodeManifest,
+			[]any{s.nodeUUID}, nil)
+		if err != nil {
+			var re *rpc.RemoteError
+			if !errors.As(err, &re) || re.Class != "ComputeHostNotFound" {
+				return nil, false, err
+			}
+			node = nil
+		}
+	}
+	values, err := s.nodeValues(cfg, res)
+	if err != nil {
+		return nil, false, err
+	}
+	if node == nil {
+		node = vo.New("ComputeNode", s.release.ObjectVersion("ComputeNode"))
+		values["uuid"] = s.nodeUUID
+		values["host"] = cfg.Default.Host
+		values["service_id"] = json.Number(svcID)
+		values["cpu_allocation_ratio"] = ratio(cfg.Default.CPUAllocationRatio, cfg.Default.InitialCPUAllocationRatio)
+		values["ram_allocation_ratio"] = ratio(cfg.Default.RAMAllocationRatio, cfg.Default.InitialRAMAllocationRatio)
+		values["disk_allocation_ratio"] = ratio(cfg.Default.DiskAllocationRatio, cfg.Default.InitialDiskAllocationRatio)
+		if err := setAll(node, values); err != nil {
+			return nil, false, err
+		}
+		if _, err := s.cond.objectAction(ctx, rc, node, "create", nil, nil); err != nil {
+			var re *rpc.RemoteError
+			if errors.As(err, &re) && re.Class == "DuplicateRecord" {
+				return nil, false, &StartupError{"compute node " + s.nodeUUID + " already exists in another cell or " +
+					"under another service: " + re.Message}
+			}
+			return nil, false, err
+		}
+		s.log.Info("Created the compute node record", "node_uuid", s.nodeUUID, "hypervisor_hostname", values["hypervisor_hostname"])
+		return node, true, nil
+	}
+	var deleted bool
+	if _, err := node.Get("deleted", &deleted); err == nil && deleted {
+		values["deleted"] = false
+		values["deleted_at"] = nil
+		s.log.Info("Restoring the soft-deleted compute node record", "node_uuid", s.nodeUUID)
+	}
+	if fieldString(node, "host") != cfg.Default.Host {
+		values["host"] = cfg.Default.Host
+	}
+	if fieldString(node, "service_id") != svcID {
+		values["service_id"] = json.Number(svcID)
+	}
+	// Ratios are only overwritten by explicitly configured values (ResourceTracker._copy_resources).
+	for name, v := range map[string]*float64{"cpu_allocation_ratio": cfg.Default.CPUAllocationRatio,
+		"ram_allocation_ratio": cfg.Default.RAMAllocationRatio, "disk_allocation_ratio": cfg.Default.DiskAllocationRatio} {
+		if v != nil && *v != 0 {
+			values[name] = *v
+		}
+	}
+	return node, false, setChanged(node, values)
+}
+
+func ratio(configured *float64, initial float64) float64 {
+	if configured != nil && *configured != 0 {
+		return *configured
+	}
+	return initial
+}
+
+// nodeValues are the ComputeNode fields the audit owns (update_from_virt_driver plus the usage the resource
+// tracker computes from this host's instances).
+func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, error) {
+	h := res.host
+	cpuInfo, err := host.CPUInfoJSON(h)
+	if err != nil {
+		return nil, err
+	}
+	hostname, err := hypervisorHostname()
+	if err != nil {
+		return nil, err
+	}
+	d := cfg.Default
+	usage := s.usage()
+	memUsed := int64(d.ReservedHostMemoryMB) + usage.memoryMB
+	diskUsed := int64(d.ReservedHostDiskMB)/1024 + usage.diskGB
+	hvType := "qemu"
+	if engineName(cfg) == "bhyve" {
+		hvType = "bhyve"
+	}
+	hvSpec := vo.New("HVSpec", s.release.ObjectVersion("HVSpec"))
+	if err := setAll(hvSpec, map[string]any{"arch": h.Arch, "hv_type": hvType, "vm_mode": "hvm"}); err != nil {
+		return nil, err
+	}
+	pools, err := vo.NewList("PciDevicePoolList", s.release.ObjectVersion("PciDevicePoolList"), nil)
+	if err != nil {
+		return nil, err
+	}
+	stats := map[string]string{"failed_builds": strconv.Itoa(usage.failedBuilds), "uptime": uptimeString(h.Uptime)}
+	for k, v := range usage.stats {
+		stats[k] = v
+	}
+	return map[string]any{
+		"vcpus":                h.VCPUs,
+		"memory_mb":            h.MemoryMB,
+		"local_gb":             res.disk.TotalGB(),
+		"vcpus_used":           int64(d.ReservedHostCPUs) + usage.vcpus,
+		"memory_mb_used":       memUsed,
+		"local_gb_used":        diskUsed,
+		"free_ram_mb":          h.MemoryMB - memUsed,
+		"free_disk_gb":         int64(res.disk.TotalGB()) - diskUsed,
+		"current_workload":     usage.workload,
+		"running_vms":          usage.running,
+		"hypervisor_type":      h.HypervisorType,
+		"hypervisor_version":   h.HypervisorVersion,
+		"hypervisor_hostname":  hostname,
+		"cpu_info":             cpuInfo,
+		"disk_available_least": res.disk.FreeGB(),
+		"host_ip":              d.MyIP,
+		"supported_hv_specs":   []*vo.Object{hvSpec},
+		"pci_device_pools":     pools,
+		"metrics":              "[]",
+		"stats":                stats,
+		"numa_topology":        nil,
+	}, nil
+}
+
+// usage sums what this host's instances take; the instance lifecycle fills it.
+type usageTotals struct {
+	vcpus, memoryMB, diskGB int64
+	running, workload       int
+	failedBuilds            int
+	stats                   map[string]string
+}
+
+func (s *Service) usage() usageTotals { return usageTotals{stats: map[string]string{"num_instances": "0"}} }
+
+// uptimeString renders uptime as the hypervisor API shows it (the "up" part of uptime(1)).
+func uptimeString(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	days := int(d.Hours()) / 24
+	hm := fmt.Sprintf("%d:%02d", int(d.Hours())%24, int(d.Minutes())%60)
+	now := time.Now().Format("15:04:05")
+	if days > 0 {
+		return fmt.Sprintf(" %s up %d days, %s", now, days, hm)
+	}
+	return fmt.Sprintf(" %s up %s", now, hm)
+}
+
+// syncPlacement brings the node's resource provider in line with the host. disabled nil leaves
+// COMPUTE_STATUS_DISABLED as it is.
+func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *resources, disabled *bool) error {
+	pc, err := s.placementClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	hostname, err := hypervisorHostname()
+	if err != nil {
+		return err
+	}
+	h := res.host
+	_, err = pc.Sync(ctx, placement.SyncRequest{
+		UUID: s.nodeUUID, Name: hostname,
+		Resources: placement.HostResources{VCPUs: int64(h.VCPUs), MemoryMB: h.MemoryMB, DiskGB: int64(res.disk.TotalGB())},
+		Config:    resourceConfig(cfg),
+		Traits: placement.TraitInputs{
+			Capabilities: engineCapabilities(cfg), ImageTypeExcludeList: cfg.Compute.ImageTypeExcludeList,
+			Arch: h.Arch, CPUFeatures: h.CPU.Features, Hyperthreading: h.CPU.Topology.Threads > 1,
+			ServiceDisabled: disabled, OwnerNova: s.release.OwnerNovaTrait,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("placement: %w", err)
+	}
+	return nil
+}
+
+// placementClient authenticates on first use and keeps the client; a Placement or Keystone outage at start
+// only delays the first sync.
+func (s *Service) placementClient(ctx context.Context, cfg *conf.Config) (*placement.Client, error) {
+	s.mu.Lock()
+	pc := s.placement
+	s.mu.Unlock()
+	if pc != nil {
+		return pc, nil
+	}
+	pc, err := placement.New(ctx, placementOptions(cfg, "novabsd/"+s.opts.Version))
+	if err != nil {
+		return nil, fmt.Errorf("placement: %w", err)
+	}
+	s.mu.Lock()
+	s.placement = pc
+	s.mu.Unlock()
+	return pc, nil
+}
+
+// engineName is the hypervisor this service drives: compute_driver names it ("bhyve", "qemu"; Nova's libvirt
+// driver maps to qemu), else the host's native one.
+func engineName(cfg *conf.Config) string {
+	switch cfg.Default.ComputeDriver {
+	case "bhyve", "novabsd.bhyve":
+		return "bhyve"
+	case "qemu", "novabsd.qemu", "libvirt.LibvirtDriver":
+		return "qemu"
+	}
+	if nativeEngine == "bhyve" {
+		return "bhyve"
+	}
+	return "qemu"
+}
+
+// engineCapabilities are the COMPUTE_* traits the engine earns.
+func engineCapabilities(cfg *conf.Config) placement.Capabilities {
+	c := placement.Capabilities{ImageTypes: []string{"raw", "qcow2"}, MigrateToSameHost: false}
+	if engineName(cfg) == "qemu" {
+		c.ImageTypes = append(c.ImageTypes, "iso")
+	}
+	return c
+}
+
+func setAll(o *vo.Object, values map[string]any) error {
+	for k, v := range values {
+		if err := o.Set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setChanged sets only the fields whose JSON differs, so the save carries precise changes.
+func setChanged(o *vo.Object, values map[string]any) error {
+	for k, v := range values {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", o.Name, k, err)
+		}
+		if old, ok := o.Data[k]; ok && jsonEqual(old, raw) {
+			continue
+		}
+		if err := o.Set(k, json.RawMessage(raw)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
+
+func objectList(raw json.RawMessage) ([]*vo.Object, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var list vo.Object
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, err
+	}
+	return list.Objects()
+}
+
+// fieldString renders a scalar field as a string ("" when unset or null).
+func fieldString(o *vo.Object, field string) string {
+	if o == nil {
+		return ""
+	}
+	raw, ok := o.Data[field]
+	if !ok || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+func jsonUnmarshal(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

@@ -1,0 +1,375 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/placement"
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// Binary and topics of the service, as Nova names them.
+const (
+	Binary   = "nova-compute"
+	Topic    = "compute"
+	TopicAlt = "compute-alt" // RPC 6.5: operations already in progress finish here during a graceful stop
+)
+
+// nodeIdentityVersion is the service version from which Nova keeps the compute_id file (NODE_IDENTITY_VERSION).
+const nodeIdentityVersion = 65
+
+// Options are the parts of a Service that do not come from nova.conf.
+type Options struct {
+	ConfigFiles []string     // the --config-file paths, where compute_id is also looked for
+	Logger      *slog.Logger // nil: slog.Default()
+	Version     string       // novabsd's version, for logs and the Placement user agent
+}
+
+// Service is one nova-compute: it joins the cloud, serves the compute topics and keeps its records current.
+type Service struct {
+	opts Options
+	log  *slog.Logger
+	cfg  atomic.Pointer[conf.Config]
+
+	// Set up by Run.
+	release   Release
+	transport *rpc.Transport
+	cond      *conductor
+	nodeUUID  string
+
+	mu         sync.Mutex // guards the records below
+	serviceRef *vo.Object // our Service row
+	node       *vo.Object // our ComputeNode row
+	placement  *placement.Client
+	auditMu    sync.Mutex // one resource audit at a time (periodic, startup, set_host_enabled)
+}
+
+// StartupError is a reason the service refuses to start (Nova's InvalidConfiguration and friends).
+type StartupError struct{ Reason string }
+
+func (e *StartupError) Error() string { return e.Reason }
+
+// New checks cfg and returns a service ready to Run.
+func New(cfg *conf.Config, opts Options) (*Service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if cfg.Default.Host == "" {
+		return nil, &StartupError{"[DEFAULT] host is empty"}
+	}
+	if cfg.Default.TransportURL == "" {
+		return nil, &StartupError{"[DEFAULT] transport_url is not set: novabsd cannot reach the cloud's message broker"}
+	}
+	if _, err := rpc.ParseTransportURL(cfg.Default.TransportURL); err != nil {
+		return nil, err
+	}
+	if cfg.Compute.MaxDiskDevicesToAttach == 0 {
+		return nil, &StartupError{"[compute] max_disk_devices_to_attach is 0: no instance could boot; use -1 for no limit"}
+	}
+	s := &Service{opts: opts, log: opts.Logger}
+	s.cfg.Store(cfg)
+	return s, nil
+}
+
+// Reload applies a re-read configuration (SIGHUP). Like nova, only what is safe at run time takes effect: log
+// level and file are the caller's; intervals, reserves and allocation ratios apply from the next period. The
+// broker, host name and identity need a restart.
+func (s *Service) Reload(cfg *conf.Config) {
+	old := s.cfg.Load()
+	for _, ch := range []struct{ name, a, b string }{
+		{"[DEFAULT] host", old.Default.Host, cfg.Default.Host},
+		{"[DEFAULT] transport_url", old.Default.TransportURL, cfg.Default.TransportURL},
+		{"[DEFAULT] state_path", old.Default.StatePath, cfg.Default.StatePath},
+	} {
+		if ch.a != ch.b {
+			s.log.Warn("This change needs a restart; the running value stays", "option", ch.name)
+		}
+	}
+	next := *cfg
+	next.Default.Host, next.Default.TransportURL, next.Default.StatePath = old.Default.Host, old.Default.TransportURL, old.Default.StatePath
+	s.cfg.Store(&next)
+}
+
+// Run joins the cloud and serves until ctx ends, then stops gracefully.
+func (s *Service) Run(ctx context.Context) error {
+	cfg := s.cfg.Load()
+	t, err := rpc.NewTransport(rpcOptions(cfg, s.log.With("logger", "novabsd.rpc")))
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	s.transport = t
+
+	// The release decides the manifests of every conductor call, so it is chosen first; the conductor's answers
+	// it needs are plain integers, not objects.
+	s.cond = newConductor(t, Releases[0])
+	if err := s.cond.waitUntilReady(ctx, s.log); err != nil {
+		return err
+	}
+	if s.release, err = s.chooseRelease(ctx, cfg); err != nil {
+		return err
+	}
+	s.cond.release = s.release
+	s.log.Info("Serving Nova", "release", s.release.Name, "codename", s.release.Codename,
+		"service_version", s.release.ServiceVersion, "compute_rpc", s.release.RPCVersion)
+
+	if err := s.checkOldComputes(ctx); err != nil {
+		return err
+	}
+	rc := rpc.AdminContext()
+	svc, err := s.cond.classObject(ctx, &rc, "Service", "get_by_host_and_binary",
+		serviceManifest, []any{cfg.Default.Host, Binary}, nil)
+	if err != nil {
+		return err
+	}
+	if s.nodeUUID, err = s.nodeIdentity(ctx, cfg, svc); err != nil {
+		return err
+	}
+	if err := s.checkExistingNode(ctx, cfg); err != nil {
+		return err
+	}
+	if err := s.ensureServiceRecord(ctx, cfg, svc); err != nil {
+		return err
+	}
+	if err := s.updateAvailableResource(ctx, true); err != nil {
+		var se *StartupError
+		if errors.As(err, &se) {
+			return err
+		}
+		// Nova logs audit failures (Placement down, a conductor hiccup) and tries again next period.
+		s.log.Error("Resource audit at start-up failed; retrying next period", "error", err)
+	}
+
+	servers, err := s.startServers(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.log.Info("Compute service started", "host", cfg.Default.Host, "node", s.nodeUUID,
+		"topics", strings.Join(s.topics(cfg), ", "))
+
+	var loops sync.WaitGroup
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	loops.Add(2)
+	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
+
+	<-ctx.Done()
+	s.log.Info("Stopping: no new work is taken; operations in progress finish")
+	err = s.stopServers(servers, cfg)
+	stopLoops()
+	loops.Wait()
+	return err
+}
+
+func (s *Service) topics(cfg *conf.Config) []string {
+	t := []string{Topic + "." + cfg.Default.Host}
+	if s.release.AltTopic {
+		t = append(t, TopicAlt+"."+cfg.Default.Host)
+	}
+	return t
+}
+
+// chooseRelease picks the Nova release to serve: [upgrade_levels] compute when it names one, otherwise the
+// release whose service version the conductors report.
+func (s *Service) chooseRelease(ctx context.Context, cfg *conf.Config) (Release, error) {
+	if pin := cfg.UpgradeLevels.Compute; pin != "" && !strings.EqualFold(pin, "auto") {
+		r, err := ReleaseByName(pin)
+		if err != nil {
+			return Release{}, &StartupError{"[upgrade_levels] compute: " + err.Error()}
+		}
+		return r, nil
+	}
+	v, err := s.minimumVersion(ctx, "nova-conductor")
+	if err != nil {
+		return Release{}, err
+	}
+	if v == 0 {
+		return Release{}, &StartupError{"no nova-conductor service record found to tell the cloud's Nova release; " +
+			"set [upgrade_levels] compute to the release (e.g. gazpacho)"}
+	}
+	r, err := ReleaseForServiceVersion(v)
+	if err != nil {
+		return Release{}, &StartupError{err.Error()}
+	}
+	return r, nil
+}
+
+func (s *Service) minimumVersion(ctx context.Context, binary string) (int, error) {
+	rc := rpc.AdminContext()
+	raw, err := s.cond.classAction(ctx, &rc, "Service", "get_minimum_version", serviceManifest, []any{binary}, nil)
+	if err != nil {
+		return 0, err
+	}
+	var v int
+	if err := jsonUnmarshal(raw, &v); err != nil {
+		return 0, fmt.Errorf("Service.get_minimum_version(%s): %w", binary, err)
+	}
+	return v, nil
+}
+
+// checkOldComputes is nova's raise_if_old_compute: a cell whose oldest compute is older than the release
+// supports is refused by every Nova service at start, so we refuse too rather than join a broken cell.
+func (s *Service) checkOldComputes(ctx context.Context) error {
+	v, err := s.minimumVersion(ctx, Binary)
+	if err != nil {
+		return err
+	}
+	if v > 0 && v < s.release.OldestSupported {
+		return &StartupError{fmt.Sprintf("the oldest nova-compute in this cell reports service version %d; "+
+			"Nova %s does not support computes older than %d", v, s.release.Name, s.release.OldestSupported)}
+	}
+	return nil
+}
+
+// ensureServiceRecord creates our Service row or brings its version to the release's, as Service.start does.
+func (s *Service) ensureServiceRecord(ctx context.Context, cfg *conf.Config, svc *vo.Object) error {
+	rc := rpc.AdminContext()
+	if svc == nil {
+		svc = vo.New("Service", s.release.ObjectVersion("Service"))
+		for k, v := range map[string]any{"host": cfg.Default.Host, "binary": Binary, "topic": Topic,
+			"report_count": 0, "version": s.release.ServiceVersion} {
+			if err := svc.Set(k, v); err != nil {
+				return err
+			}
+		}
+		if _, err := s.cond.objectAction(ctx, &rc, svc, "create", nil, nil); err != nil {
+			return err
+		}
+		s.log.Info("Created the service record", "service_id", fieldString(svc, "id"))
+	} else {
+		var have int
+		if _, err := svc.Get("version", &have); err != nil {
+			return err
+		}
+		if have > s.release.ServiceVersion {
+			return &StartupError{fmt.Sprintf("this host's service record reports version %d, newer than Nova %s's %d: "+
+				"lowering it would make the conductor refuse every heartbeat (ServiceTooOld)",
+				have, s.release.Name, s.release.ServiceVersion)}
+		}
+		if have != s.release.ServiceVersion {
+			if err := svc.Set("version", s.release.ServiceVersion); err != nil {
+				return err
+			}
+			if _, err := s.cond.objectAction(ctx, &rc, svc, "save", nil, nil); err != nil {
+				return err
+			}
+			s.log.Info("Updated the service record's version", "from", have, "to", s.release.ServiceVersion)
+		}
+	}
+	s.mu.Lock()
+	s.serviceRef = svc
+	s.mu.Unlock()
+	return nil
+}
+
+// heartbeatLoop is nova's servicegroup db driver: report_count+1 and save every report_interval, first after 5 s.
+// The conductor sets last_seen_up from it; failures are logged once and retried each period.
+func (s *Service) heartbeatLoop(ctx context.Context) {
+	timer := time.NewTimer(5 * time.Second)
+	defer timer.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		err := s.reportState(ctx)
+		switch {
+		case err != nil && !failing:
+			failing = true
+			s.log.Warn("Cannot report service status to nova-conductor; retrying each report_interval", "error", err)
+		case err == nil && failing:
+			failing = false
+			s.log.Info("Recovered from being unable to report status")
+		}
+		timer.Reset(seconds(max(1, s.cfg.Load().Default.ReportInterval)))
+	}
+}
+
+func (s *Service) reportState(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var count int
+	if _, err := s.serviceRef.Get("report_count", &count); err != nil {
+		return err
+	}
+	if err := s.serviceRef.Set("report_count", count+1); err != nil {
+		return err
+	}
+	rc := rpc.AdminContext()
+	cctx, cancel := context.WithTimeout(ctx, seconds(s.cfg.Load().Default.RPCResponseTimeout))
+	defer cancel()
+	_, err := s.cond.objectAction(cctx, &rc, s.serviceRef, "save", nil, nil)
+	return err
+}
+
+// periodicLoop runs the resource audit every update_resources_interval (0: every 60 s; negative: never).
+func (s *Service) periodicLoop(ctx context.Context) {
+	for {
+		interval := s.cfg.Load().Default.UpdateResourcesInterval
+		if interval < 0 {
+			<-ctx.Done()
+			return
+		}
+		if interval == 0 {
+			interval = 60
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(seconds(interval)):
+		}
+		if err := s.updateAvailableResource(ctx, false); err != nil && ctx.Err() == nil {
+			s.log.Error("Resource audit failed; retrying next period", "error", err)
+		}
+	}
+}
+
+// startServers consumes compute.<host> and, from RPC 6.5, compute-alt.<host>, each with its own server.
+func (s *Service) startServers(ctx context.Context, cfg *conf.Config) ([]*rpc.Server, error) {
+	topics := []string{Topic}
+	if s.release.AltTopic {
+		topics = append(topics, TopicAlt)
+	}
+	var started []*rpc.Server
+	for _, topic := range topics {
+		srv, err := s.transport.NewServer(rpc.Target{Topic: topic, Server: cfg.Default.Host})
+		if err == nil {
+			err = s.registerEndpoints(srv)
+		}
+		if err == nil {
+			err = srv.Start(ctx)
+		}
+		if err != nil {
+			for _, done := range started {
+				_ = done.Stop(context.Background())
+			}
+			return nil, fmt.Errorf("serve %s.%s: %w", topic, cfg.Default.Host, err)
+		}
+		started = append(started, srv)
+	}
+	return started, nil
+}
+
+// stopServers stops compute first so no new work arrives, then compute-alt once the operations in progress are
+// done, all within graceful_shutdown_timeout. Queues stay declared: messages sent meanwhile wait for the next start.
+func (s *Service) stopServers(servers []*rpc.Server, cfg *conf.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), seconds(max(1, cfg.Default.GracefulShutdownTimeout)))
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
