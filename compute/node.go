@@ -344,7 +344,9 @@ type usageTotals struct {
 	stats                   map[string]string
 }
 
-func (s *Service) usage() usageTotals { return usageTotals{stats: map[string]string{"num_instances": "0"}} }
+func (s *Service) usage() usageTotals {
+	return usageTotals{stats: map[string]string{"num_instances": "0"}}
+}
 
 // uptimeString renders uptime as the hypervisor API shows it (the "up" part of uptime(1)).
 func uptimeString(d time.Duration) string {
