@@ -126,3 +126,10 @@ func TestWriteNodeIDUnwritable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func writeConf(t *testing.T, dir, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, "nova.conf")
+	writeFile(t, path, text)
+	return path
+}
