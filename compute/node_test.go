@@ -16,10 +16,10 @@ func TestSetChangedRecordsOnlyDifferences(t *testing.T) {
 	node.Data["stats"] = json.RawMessage(`{"b": "1", "a": "0"}`)
 	node.Data["cpu_info"] = json.RawMessage(`"{}"`)
 	err := setChanged(node, map[string]any{
-		"vcpus":     2,                                      // same
+		"vcpus":     2,                                     // same
 		"stats":     map[string]string{"a": "0", "b": "1"}, // same, other key order
-		"cpu_info":  `{"arch": "x86_64"}`,                   // changed
-		"memory_mb": 1024,                                   // new
+		"cpu_info":  `{"arch": "x86_64"}`,                  // changed
+		"memory_mb": 1024,                                  // new
 	})
 	if err != nil {
 		t.Fatal(err)
