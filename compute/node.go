@@ -100,10 +100,7 @@ func (s *Service) checkExistingNode(ctx context.Context, cfg *conf.Config) error
 	if err != nil {
 		return err
 	}
-	hostname, err := hypervisorHostname()
-	if err != nil {
-		return err
-	}
+	hostname := hypervisorHostname(cfg)
 	for _, n := range nodes {
 		if hn := fieldString(n, "hypervisor_hostname"); hn != hostname {
 			return &StartupError{fmt.Sprintf("compute node %s has hypervisor hostname %q but this host is %q: "+
@@ -117,13 +114,10 @@ func (s *Service) checkExistingNode(ctx context.Context, cfg *conf.Config) error
 	return nil
 }
 
-func hypervisorHostname() (string, error) {
-	h, err := os.Hostname()
-	if err != nil {
-		return "", fmt.Errorf("hypervisor hostname: %w", err)
-	}
-	return h, nil
-}
+// hypervisorHostname names the compute node and its Placement provider. It is [DEFAULT] host, whose default is
+// the machine's host name (what libvirt reports), so a production host is named as under the Python service,
+// while several test computes can share one machine without their providers' names colliding.
+func hypervisorHostname(cfg *conf.Config) string { return cfg.Default.Host }
 
 // resources is what the host offers, as the audit reports it.
 type resources struct {
@@ -287,10 +281,7 @@ func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	hostname, err := hypervisorHostname()
-	if err != nil {
-		return nil, err
-	}
+	hostname := hypervisorHostname(cfg)
 	d := cfg.Default
 	usage := s.usage()
 	memUsed := int64(d.ReservedHostMemoryMB) + usage.memoryMB
@@ -369,10 +360,7 @@ func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *reso
 	if err != nil {
 		return err
 	}
-	hostname, err := hypervisorHostname()
-	if err != nil {
-		return err
-	}
+	hostname := hypervisorHostname(cfg)
 	h := res.host
 	_, err = pc.Sync(ctx, placement.SyncRequest{
 		UUID: s.nodeUUID, Name: hostname,
