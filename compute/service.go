@@ -270,10 +270,11 @@ func (s *Service) ensureServiceRecord(ctx context.Context, cfg *conf.Config, svc
 	return nil
 }
 
-// heartbeatLoop is nova's servicegroup db driver: report_count+1 and save every report_interval, first after 5 s.
-// The conductor sets last_seen_up from it; failures are logged once and retried each period.
+// heartbeatLoop is nova's servicegroup db driver: report_count+1 and save every report_interval. The conductor
+// sets last_seen_up from it; failures are logged once and retried each period. The first report goes out at once
+// (nova waits 5 s), so a restarted host is seen up again as soon as it serves its topics.
 func (s *Service) heartbeatLoop(ctx context.Context) {
-	timer := time.NewTimer(5 * time.Second)
+	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failing := false
 	for {
