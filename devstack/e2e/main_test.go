@@ -1,0 +1,133 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The rig every test of this package shares; set up once by TestMain.
+var (
+	repoRoot   string // checkout root (holds go.mod)
+	rigScript  string // devstack/rig.sh
+	novabsdBin string // built from ./cmd/novabsd
+	rigErr     error  // why the rig is unusable, if it is
+)
+
+func TestMain(m *testing.M) {
+	_, self, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(self), "..", ".."))
+	rigScript = filepath.Join(repoRoot, "devstack", "rig.sh")
+
+	tmp, err := os.MkdirTemp("", "novabsd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	rigErr = bringUp(tmp)
+	if rigErr != nil {
+		fmt.Fprintf(os.Stderr, "e2e: control plane unavailable: %v\n", rigErr)
+	}
+	code := m.Run()
+	if os.Getenv("NOVABSD_E2E_STOP") == "1" && rigErr == nil {
+		if out, err := exec.Command(rigScript, "stop").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: rig.sh stop: %v\n%s", err, out)
+		}
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// bringUp installs the root if needed, starts the control plane and builds novabsd into dir.
+func bringUp(dir string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("the rig needs root (debootstrap, chroot, mounts)")
+	}
+	for _, sub := range []string{"install", "start"} {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		cmd := exec.CommandContext(ctx, rigScript, sub)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("rig.sh %s: %w\n%s", sub, err, out.String())
+		}
+		fmt.Fprintf(os.Stderr, "e2e: rig.sh %s took %v\n", sub, time.Since(start).Round(100*time.Millisecond))
+	}
+	novabsdBin = filepath.Join(dir, "novabsd")
+	build := exec.Command("go", "build", "-o", novabsdBin, "./cmd/novabsd")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/novabsd: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// requireRig fails the test under CI=true, and skips it otherwise, when the rig is not up.
+func requireRig(t *testing.T) {
+	t.Helper()
+	if rigErr == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("control plane unavailable: %v", rigErr)
+	}
+	t.Skipf("control plane unavailable (CI=true makes this fatal): %v", rigErr)
+}
+
+// openstack runs the real openstack CLI inside the rig's root with the admin openrc and
+// returns its stdout; a failure fails the test with stderr.
+func openstack(t *testing.T, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rigScript, append([]string{"exec", "openstack"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.Bytes()
+}
+
+// openstackJSON runs `openstack ARGS -f json` and decodes a list of rows.
+func openstackJSON(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	out := openstack(t, append(args, "-f", "json")...)
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("openstack %s: not a JSON list: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return rows
+}
+
+// openstackJSON1 runs `openstack ARGS -f json` for a single object (show commands).
+func openstackJSON1(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	out := openstack(t, append(args, "-f", "json")...)
+	var obj map[string]any
+	if err := json.Unmarshal(out, &obj); err != nil {
+		t.Fatalf("openstack %s: not a JSON object: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return obj
+}
+
+func statSize(path string) (int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}

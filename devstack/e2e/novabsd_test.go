@@ -1,0 +1,119 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// novabsd is one `novabsd compute` process started by startNovabsd.
+type novabsd struct {
+	host    string
+	conf    string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	mu      sync.Mutex
+	waitErr error
+}
+
+// startNovabsd runs `novabsd compute --config-file F` as compute host HOST with the nova.conf
+// of `rig.sh compute-conf HOST`. Its output goes to a log file that the test prints if the
+// process exits before the test ends (which fails the test); at the end it is stopped with
+// SIGTERM and must exit within 30 s.
+func startNovabsd(t *testing.T, host string) *novabsd {
+	t.Helper()
+	requireRig(t)
+	dir := t.TempDir()
+	conf, err := exec.Command(rigScript, "compute-conf", host).Output()
+	if err != nil {
+		t.Fatalf("rig.sh compute-conf %s: %v", host, err)
+	}
+	n := &novabsd{host: host, conf: filepath.Join(dir, "nova.conf"), logPath: filepath.Join(dir, "novabsd.log"),
+		done: make(chan struct{})}
+	if err := os.WriteFile(n.conf, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(n.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(novabsdBin, "compute", "--config-file", n.conf)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting novabsd: %v", err)
+	}
+	stopping := make(chan struct{})
+	go func() {
+		err := n.cmd.Wait()
+		logf.Close()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		close(n.done)
+		select {
+		case <-stopping:
+		default:
+			t.Errorf("novabsd compute (host %s) exited early: %v\n%s", host, err, n.Log())
+		}
+	}()
+	t.Cleanup(func() {
+		close(stopping)
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.done:
+		case <-time.After(30 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-n.done
+			t.Errorf("novabsd compute (host %s) ignored SIGTERM for 30 s\n%s", host, n.Log())
+		}
+		if t.Failed() {
+			t.Logf("novabsd log (host %s):\n%s", host, n.Log())
+		}
+	})
+	return n
+}
+
+// Log returns what the process has logged so far.
+func (n *novabsd) Log() string {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
+}
+
+// waitLog waits until the log contains s, failing the test on timeout or early exit.
+func (n *novabsd) waitLog(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(n.logPath); err == nil && bytes.Contains(b, []byte(s)) {
+			return
+		}
+		select {
+		case <-n.done:
+			t.Fatalf("novabsd exited before logging %q\n%s", s, n.Log())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("novabsd did not log %q within %v\n%s", s, timeout, tail(n.Log(), 40))
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}

@@ -1,0 +1,116 @@
+// Package image locates, and builds on demand, the tiny test guest that devstack/image/build.sh
+// makes from Debian packages: a BIOS-bootable disk whose init prints Marker on ttyS0, then a
+// heartbeat line every few seconds, and powers off on the ACPI power button.
+//
+// Tests of the hypervisor drivers and the end-to-end suite share it through this package.
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// Marker is the line the guest's init prints on the serial console once it is up and its
+// ACPI power button is armed.
+const Marker = "NOVABSD-TINY-GUEST-READY"
+
+// DefaultDir is where build.sh writes the image when no directory is given.
+const DefaultDir = "/var/cache/novabsd/image"
+
+// DirEnv names the environment variable that overrides DefaultDir.
+const DirEnv = "NOVABSD_IMAGE_DIR"
+
+// File names inside the image directory.
+const (
+	RawName    = "tiny.raw"       // MBR disk: syslinux, kernel, busybox initramfs
+	QCOW2Name  = "tiny.qcow2"     // the same disk as qcow2
+	KernelName = "tiny.vmlinuz"   // the kernel, for direct-kernel boots
+	InitrdName = "tiny.initrd.gz" // the initramfs, for direct-kernel boots
+)
+
+// KernelCmdline is the command line for direct-kernel boots of KernelName with InitrdName;
+// the disk's syslinux uses the same one.
+const KernelCmdline = "console=ttyS0,115200 panic=-1"
+
+// Paths are the files of one built image.
+type Paths struct {
+	Dir    string
+	Raw    string
+	QCOW2  string
+	Kernel string
+	Initrd string
+}
+
+// Dir returns the image directory: $NOVABSD_IMAGE_DIR, else DefaultDir.
+func Dir() string {
+	if d := os.Getenv(DirEnv); d != "" {
+		return d
+	}
+	return DefaultDir
+}
+
+// In returns the paths of the image files in dir, built or not.
+func In(dir string) Paths {
+	return Paths{
+		Dir:    dir,
+		Raw:    filepath.Join(dir, RawName),
+		QCOW2:  filepath.Join(dir, QCOW2Name),
+		Kernel: filepath.Join(dir, KernelName),
+		Initrd: filepath.Join(dir, InitrdName),
+	}
+}
+
+// BuildError reports a failed build.sh run with its output.
+type BuildError struct {
+	Dir    string
+	Output string
+	Err    error
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("building the tiny image in %s: %v\n%s", e.Dir, e.Err, e.Output)
+}
+
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// Ensure runs build.sh for dir (a no-op when the image there is up to date) and returns its
+// paths. build.sh needs apt (Debian's mirror) the first time, and syslinux, mtools,
+// dosfstools and qemu-utils on the host.
+func Ensure(ctx context.Context, dir string) (Paths, error) {
+	script, err := BuildScript()
+	if err != nil {
+		return Paths{}, err
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, "/bin/bash", script, dir)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return Paths{}, &BuildError{Dir: dir, Output: out.String(), Err: err}
+	}
+	p := In(dir)
+	for _, f := range []string{p.Raw, p.QCOW2, p.Kernel, p.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return Paths{}, &BuildError{Dir: dir, Output: out.String(), Err: fmt.Errorf("build.sh left no %s: %w", f, err)}
+		}
+	}
+	return p, nil
+}
+
+// BuildScript returns the path of build.sh next to this source file: tests run from a
+// checkout, so the script is found relative to the package, whatever the working directory.
+func BuildScript() (string, error) {
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("locating devstack/image/build.sh: no caller information")
+	}
+	script := filepath.Join(filepath.Dir(self), "build.sh")
+	if _, err := os.Stat(script); err != nil {
+		return "", fmt.Errorf("locating devstack/image/build.sh: %w", err)
+	}
+	return script, nil
+}

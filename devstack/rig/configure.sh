@@ -1,0 +1,251 @@
+# configure.sh — the config files rig.sh writes itself (the packages' debconf answers are all
+# "no"): keystone, glance (file store), placement, nova, uwsgi inis, and the compute template.
+# Sourced by rig.sh.
+
+KEYSTONE_URL=http://127.0.0.1:5000
+ETC_RIG=/etc/novabsd-rig   # inside the root: uwsgi inis
+
+db_url() { echo "mysql+pymysql://$1:$PASSWORD@$DB_HOST/$2?charset=utf8"; }
+
+# authtoken USER: a [keystone_authtoken] section for service USER.
+authtoken() {
+	cat <<EOF
+[keystone_authtoken]
+www_authenticate_uri = $KEYSTONE_URL
+auth_url = $KEYSTONE_URL
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $1
+password = $PASSWORD
+region_name = $REGION
+service_token_roles_required = true
+EOF
+}
+
+# ksa_auth GROUP USER: keystoneauth password credentials for a [GROUP] client section.
+ksa_auth() {
+	cat <<EOF
+[$1]
+auth_type = password
+auth_url = $KEYSTONE_URL/v3
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $2
+password = $PASSWORD
+region_name = $REGION
+EOF
+}
+
+# write_file PATH OWNER MODE: stdin to PATH inside the root, owned by the root's OWNER.
+write_file() {
+	local path=$ROOT$1 owner=$2 mode=$3 tmp
+	mkdir -p "$(dirname "$path")"
+	tmp=$(mktemp "$path.XXXXXX")
+	cat >"$tmp"
+	chmod "$mode" "$tmp"
+	chown "$(user_ids "$owner")" "$tmp"
+	mv -f "$tmp" "$path"
+}
+
+write_keystone_conf() {
+	write_file /etc/keystone/keystone.conf keystone 0640 <<EOF
+[DEFAULT]
+log_dir =
+use_stderr = true
+[database]
+connection = $(db_url keystone keystone)
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = /etc/keystone/fernet-keys/
+[credential]
+key_repository = /etc/keystone/credential-keys/
+[cache]
+enabled = false
+EOF
+}
+
+write_glance_conf() {
+	write_file /etc/glance/glance-api.conf glance 0640 <<EOF
+[DEFAULT]
+enabled_backends = fs:file
+use_stderr = true
+[database]
+connection = $(db_url glance glance)
+$(authtoken glance)
+[paste_deploy]
+flavor = keystone
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = /var/lib/glance/images/
+[os_glance_staging_store]
+filesystem_store_datadir = /var/lib/glance/staging/
+[os_glance_tasks_store]
+filesystem_store_datadir = /var/lib/glance/tasks_work_dir/
+[oslo_concurrency]
+lock_path = /var/lib/glance/lock
+EOF
+	local d
+	for d in images staging tasks_work_dir lock; do
+		mkdir -p "$ROOT/var/lib/glance/$d"
+		chown "$(user_ids glance)" "$ROOT/var/lib/glance/$d"
+	done
+}
+
+write_placement_conf() {
+	write_file /etc/placement/placement.conf placement 0640 <<EOF
+[DEFAULT]
+use_stderr = true
+[placement_database]
+connection = $(db_url placement placement)
+[api]
+auth_strategy = keystone
+$(authtoken placement)
+EOF
+}
+
+write_nova_conf() {
+	write_file /etc/nova/nova.conf nova 0640 <<EOF
+[DEFAULT]
+transport_url = $TRANSPORT_URL
+my_ip = 127.0.0.1
+host = novabsd-rig-controller
+state_path = /var/lib/nova
+use_stderr = true
+graceful_shutdown_timeout = 5
+[api]
+auth_strategy = keystone
+[api_database]
+connection = $(db_url nova nova_api)
+[database]
+connection = $(db_url nova nova)
+[wsgi]
+api_paste_config = /etc/nova/api-paste.ini
+[conductor]
+workers = 1
+[scheduler]
+workers = 1
+discover_hosts_in_cells_interval = -1
+[oslo_concurrency]
+lock_path = /var/lib/nova/tmp
+[oslo_messaging_notifications]
+driver = noop
+$(authtoken nova)
+[service_user]
+send_service_user_token = true
+auth_type = password
+auth_url = $KEYSTONE_URL/v3
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = nova
+password = $PASSWORD
+$(ksa_auth placement nova)
+$(ksa_auth glance nova)
+[neutron]
+# No neutron in this cloud: servers are created with --nic none.
+[cinder]
+os_region_name = $REGION
+EOF
+	mkdir -p "$ROOT/var/lib/nova/tmp"
+	chown "$(user_ids nova)" "$ROOT/var/lib/nova" "$ROOT/var/lib/nova/tmp"
+}
+
+# uwsgi_ini NAME USER PORT MODULE [EXTRA]: an ini that dies on SIGTERM (rather than
+# reloading) and listens on 127.0.0.1 only.
+uwsgi_ini() {
+	write_file "$ETC_RIG/$1-uwsgi.ini" root 0644 <<EOF
+[uwsgi]
+plugins = python3
+http-socket = 127.0.0.1:$3
+module = $4
+master = true
+processes = 2
+threads = 1
+lazy-apps = true
+need-app = true
+die-on-term = true
+vacuum = true
+buffer-size = 65535
+thunder-lock = true
+add-header = Connection: close
+${5:-}
+EOF
+}
+
+write_uwsgi_inis() {
+	uwsgi_ini keystone keystone 5000 keystone.wsgi.api:application
+	uwsgi_ini glance-api glance 9292 glance.wsgi.api:application $'http-chunked-input = true\nhttp-raw-body = true\nhttp-auto-chunked = true'
+	uwsgi_ini placement-api placement 8778 placement.wsgi.api:application
+	uwsgi_ini nova-api nova 8774 nova.wsgi.osapi_compute:application
+}
+
+write_configs() {
+	write_keystone_conf
+	write_glance_conf
+	write_placement_conf
+	write_nova_conf
+	write_uwsgi_inis
+}
+
+write_openrc() {
+	mkdir -p "$STATE"
+	cat >"$STATE/openrc.tmp" <<EOF
+# novabsd rig: admin credentials (source me; also valid inside the root)
+export OS_AUTH_URL=$KEYSTONE_URL/v3
+export OS_IDENTITY_API_VERSION=3
+export OS_USERNAME=admin
+export OS_PASSWORD=$ADMIN_PASSWORD
+export OS_PROJECT_NAME=admin
+export OS_USER_DOMAIN_NAME=Default
+export OS_PROJECT_DOMAIN_NAME=Default
+export OS_REGION_NAME=$REGION
+export OS_INTERFACE=public
+export OS_COMPUTE_API_VERSION=2.latest
+EOF
+	mv -f "$STATE/openrc.tmp" "$STATE/openrc"
+}
+
+# compute_conf HOST: nova.conf for a compute host (novabsd) named HOST that joins this cloud
+# from the host side: same broker, keystone, placement and glance, all on 127.0.0.1.
+compute_conf() {
+	local host=$1 dir
+	[[ $host =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "compute-conf: bad host name '$host'"
+	dir=$RIG_DIR/compute/$host
+	cat <<EOF
+# nova.conf for compute host $host, generated by devstack/rig.sh compute-conf
+[DEFAULT]
+host = $host
+transport_url = $TRANSPORT_URL
+my_ip = 127.0.0.1
+state_path = $dir
+instances_path = $dir/instances
+graceful_shutdown_timeout = 5
+[qemu]
+# /dev/kvm on these machines is kvm_pvm, which kills real-mode guests.
+accel = tcg
+[libvirt]
+# For the stock nova-compute as a baseline (same reason).
+virt_type = qemu
+[oslo_concurrency]
+lock_path = $dir/lock
+$(authtoken nova)
+[service_user]
+send_service_user_token = true
+auth_type = password
+auth_url = $KEYSTONE_URL/v3
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = nova
+password = $PASSWORD
+$(ksa_auth placement nova)
+$(ksa_auth glance nova)
+[neutron]
+# No neutron in this cloud: servers are created with --nic none.
+EOF
+}
