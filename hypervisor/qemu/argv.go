@@ -1,0 +1,485 @@
+package qemu
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"libvirt.org/go/libvirtxml"
+)
+
+// Runtime carries the per-run paths that are not part of the domain.
+type Runtime struct {
+	Dir       string // instance directory
+	QMPSocket string // QMP unix socket
+	PIDFile   string // written by QEMU (-pidfile)
+	// IncomingFD, when > 0, starts the guest from a saved state read from
+	// that inherited descriptor (-incoming fd:N).
+	IncomingFD int
+}
+
+// runtimeFor derives the paths for dom: sockets and the pid file live in
+// the instance directory, which is where the domain keeps its console log.
+func runtimeFor(dom *libvirtxml.Domain, c Config) Runtime {
+	dir := ""
+	if s := serial(dom); s != nil && s.Log != nil && s.Log.File != "" {
+		dir = filepath.Dir(s.Log.File)
+	}
+	if dir == "" {
+		dir = filepath.Join(c.RunDir, dom.Name)
+	}
+	return newRuntime(dir, dom, c)
+}
+
+// maxSocketPath keeps below sun_path's 108 bytes with room for the NUL.
+const maxSocketPath = 100
+
+func newRuntime(dir string, dom *libvirtxml.Domain, c Config) Runtime {
+	rt := Runtime{Dir: dir, QMPSocket: filepath.Join(dir, qmpSocketFile), PIDFile: filepath.Join(dir, pidFile)}
+	if len(rt.QMPSocket) > maxSocketPath {
+		id := dom.UUID
+		if id == "" {
+			id = dom.Name
+		}
+		rt.QMPSocket = filepath.Join(c.RunDir, id+".qmp")
+	}
+	return rt
+}
+
+// Instance file names this driver adds to hypervisor's.
+const (
+	qmpSocketFile = "qmp.sock"
+	pidFile       = "qemu.pid"
+	stderrFile    = "qemu.log"
+)
+
+func serial(dom *libvirtxml.Domain) *libvirtxml.DomainSerial {
+	if dom.Devices == nil || len(dom.Devices.Serials) == 0 {
+		return nil
+	}
+	return &dom.Devices.Serials[0]
+}
+
+// argvBuilder accumulates arguments and the first error.
+type argvBuilder struct {
+	args []string
+	err  error
+}
+
+func (a *argvBuilder) add(s ...string) { a.args = append(a.args, s...) }
+
+func (a *argvBuilder) fail(prop, value, reason string, allowed ...string) {
+	if a.err == nil {
+		a.err = &hypervisor.PropertyError{Property: prop, Value: value, Reason: reason, Allowed: allowed, Driver: "qemu"}
+	}
+}
+
+// BuildArgv returns the qemu command line for dom. accel is "kvm", "tcg" or
+// "auto" (rendered as QEMU's own kvm-then-tcg fallback, for display only:
+// the driver resolves auto by probing first).
+func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]string, error) {
+	if dom == nil || dom.Name == "" {
+		return nil, fmt.Errorf("qemu: domain without a name")
+	}
+	a := &argvBuilder{}
+	a.add(c.Binary, "-name", "guest="+optEscape(dom.Name)+",debug-threads=on")
+	if dom.UUID != "" {
+		a.add("-uuid", dom.UUID)
+	}
+	a.add("-no-user-config", "-nodefaults")
+	machine := c.Machine
+	if dom.OS != nil && dom.OS.Type != nil {
+		if dom.OS.Type.Arch != "" && dom.OS.Type.Arch != "x86_64" {
+			a.fail("os/type/@arch", dom.OS.Type.Arch, "", "x86_64")
+		}
+		if dom.OS.Type.Machine != "" {
+			machine = dom.OS.Type.Machine
+		}
+	}
+	a.add("-machine", machine)
+	switch accel {
+	case AccelKVM:
+		a.add("-accel", "kvm", "-cpu", "host")
+	case AccelTCG:
+		a.add("-accel", "tcg")
+	case AccelAuto:
+		a.add("-accel", "kvm", "-accel", "tcg")
+	default:
+		a.fail("[qemu] accel", accel, "", AccelKVM, AccelTCG, AccelAuto)
+	}
+	a.cpuMem(dom)
+	a.firmware(dom)
+	a.add("-qmp", "unix:"+rt.QMPSocket+",server=on,wait=off")
+	if rt.PIDFile != "" {
+		a.add("-pidfile", rt.PIDFile)
+	}
+	a.add("-rtc", rtc(dom))
+	a.add("-boot", "strict=on")
+	if dom.Devices != nil {
+		a.disks(dom.Devices)
+		a.nics(dom.Devices.Interfaces)
+		a.console(dom.Devices)
+		a.graphics(dom.Devices)
+		a.rng(dom.Devices.RNGs)
+		a.inputs(dom.Devices)
+	}
+	if dom.Devices == nil || len(dom.Devices.Graphics) == 0 {
+		a.add("-display", "none")
+	}
+	if rt.IncomingFD > 0 {
+		a.add("-incoming", "fd:"+strconv.Itoa(rt.IncomingFD))
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	return a.args, nil
+}
+
+func rtc(dom *libvirtxml.Domain) string {
+	if dom.Clock != nil && dom.Clock.Offset == "localtime" {
+		return "base=localtime"
+	}
+	return "base=utc"
+}
+
+func (a *argvBuilder) cpuMem(dom *libvirtxml.Domain) {
+	vcpus := uint(1)
+	if dom.VCPU != nil && dom.VCPU.Value > 0 {
+		vcpus = dom.VCPU.Value
+	}
+	smp := strconv.FormatUint(uint64(vcpus), 10)
+	if dom.CPU != nil && dom.CPU.Topology != nil {
+		t := dom.CPU.Topology
+		if t.Sockets > 0 && t.Cores > 0 && t.Threads > 0 {
+			if uint(t.Sockets*t.Cores*t.Threads) != vcpus {
+				a.fail("cpu/topology", fmt.Sprintf("%d*%d*%d", t.Sockets, t.Cores, t.Threads), fmt.Sprintf("must multiply to the %d vcpus", vcpus))
+			}
+			smp += fmt.Sprintf(",sockets=%d,cores=%d,threads=%d", t.Sockets, t.Cores, t.Threads)
+		}
+	}
+	a.add("-smp", smp)
+	if dom.Memory == nil || dom.Memory.Value == 0 {
+		a.fail("memory", "", "domain has no memory size")
+		return
+	}
+	mib, err := toMiB(dom.Memory.Value, dom.Memory.Unit)
+	if err != nil {
+		a.fail("memory/@unit", dom.Memory.Unit, err.Error())
+		return
+	}
+	a.add("-m", strconv.FormatUint(mib, 10))
+}
+
+func toMiB(v uint, unit string) (uint64, error) {
+	mult := map[string]uint64{"": 1 << 10, "b": 1, "bytes": 1, "k": 1 << 10, "KiB": 1 << 10, "KB": 1000, "M": 1 << 20, "MiB": 1 << 20, "MB": 1000000, "G": 1 << 30, "GiB": 1 << 30, "GB": 1000000000}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit")
+	}
+	return (uint64(v)*m + 1<<20 - 1) >> 20, nil
+}
+
+// firmware: SeaBIOS is QEMU's default; UEFI means two pflash drives, the
+// shared read-only code and the guest's own variables file.
+func (a *argvBuilder) firmware(dom *libvirtxml.Domain) {
+	os := dom.OS
+	if os == nil {
+		return
+	}
+	code := ""
+	if os.Loader != nil && os.Loader.Path != "" {
+		if os.Loader.Type != "" && os.Loader.Type != "pflash" {
+			a.fail("os/loader/@type", os.Loader.Type, "", "pflash")
+			return
+		}
+		code = os.Loader.Path
+	} else if os.Firmware == "efi" {
+		a.fail("os/loader", "", "UEFI firmware requested but no loader path given")
+		return
+	}
+	if code == "" {
+		return
+	}
+	a.add("-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(code))
+	if os.NVRam != nil && os.NVRam.NVRam != "" {
+		a.add("-drive", "if=pflash,format=raw,unit=1,file="+optEscape(os.NVRam.NVRam))
+	}
+}
+
+// optEscape doubles commas, QEMU's escape inside option values.
+func optEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+func diskPath(d *libvirtxml.DomainDisk) string {
+	if d.Source == nil {
+		return ""
+	}
+	switch {
+	case d.Source.File != nil:
+		return d.Source.File.File
+	case d.Source.Block != nil:
+		return d.Source.Block.Dev
+	}
+	return ""
+}
+
+func (a *argvBuilder) disks(devs *libvirtxml.DomainDeviceList) {
+	var sata, scsi, ide, nvme int
+	haveSATA, haveSCSI := false, false
+	for i := range devs.Disks {
+		d := &devs.Disks[i]
+		if d.Target == nil {
+			a.fail(fmt.Sprintf("disk[%d]/target", i), "", "missing")
+			return
+		}
+		id := "drive-" + d.Target.Dev
+		path := diskPath(d)
+		cdrom := d.Device == "cdrom"
+		if path == "" && !cdrom {
+			a.fail("disk "+d.Target.Dev+" source", "", "disk needs a file or block device source")
+			return
+		}
+		format := "raw"
+		if d.Driver != nil && d.Driver.Type != "" {
+			format = d.Driver.Type
+		}
+		if format != "raw" && format != "qcow2" {
+			a.fail("disk "+d.Target.Dev+" driver/@type", format, "", "raw", "qcow2")
+			return
+		}
+		drive := "if=none,id=" + id
+		if path != "" {
+			drive += ",format=" + format + ",file=" + optEscape(path)
+		}
+		if d.ReadOnly != nil || cdrom {
+			drive += ",readonly=on"
+		}
+		if d.Driver != nil && d.Driver.Cache != "" {
+			drive += ",cache=" + d.Driver.Cache
+		}
+		a.add("-drive", drive)
+		extra := ""
+		if d.Boot != nil && d.Boot.Order > 0 {
+			extra += ",bootindex=" + strconv.FormatUint(uint64(d.Boot.Order), 10)
+		}
+		serial := d.Serial
+		if serial != "" {
+			extra += ",serial=" + optEscape(serial)
+		}
+		bus := d.Target.Bus
+		switch {
+		case bus == "virtio" && !cdrom:
+			a.add("-device", "virtio-blk-pci,drive="+id+",id="+d.Target.Dev+extra)
+		case bus == "nvme" && !cdrom:
+			if serial == "" {
+				extra += ",serial=" + d.Target.Dev // QEMU's nvme requires one
+			}
+			a.add("-device", fmt.Sprintf("nvme,drive=%s,id=%s%s", id, d.Target.Dev, extra))
+			nvme++
+		case bus == "sata":
+			if !haveSATA {
+				a.add("-device", "ich9-ahci,id=sata0")
+				haveSATA = true
+			}
+			if sata > 5 {
+				a.fail("disk "+d.Target.Dev+" bus", bus, "an AHCI controller has 6 ports")
+				return
+			}
+			a.add("-device", fmt.Sprintf("%s,bus=sata0.%d,drive=%s,id=%s%s", ideKind(cdrom), sata, id, d.Target.Dev, extra))
+			sata++
+		case bus == "ide":
+			a.add("-device", fmt.Sprintf("%s,bus=ide.%d,drive=%s,id=%s%s", ideKind(cdrom), ide, id, d.Target.Dev, extra))
+			ide++
+		case bus == "scsi":
+			if !haveSCSI {
+				a.add("-device", "virtio-scsi-pci,id=scsi0")
+				haveSCSI = true
+			}
+			kind := "scsi-hd"
+			if cdrom {
+				kind = "scsi-cd"
+			}
+			a.add("-device", fmt.Sprintf("%s,bus=scsi0.0,channel=0,scsi-id=0,lun=%d,drive=%s,id=%s%s", kind, scsi, id, d.Target.Dev, extra))
+			scsi++
+		default:
+			a.fail("disk "+d.Target.Dev+" target/@bus", bus, map[bool]string{true: "not for cdroms", false: ""}[cdrom], "virtio", "nvme", "sata", "scsi", "ide")
+			return
+		}
+	}
+}
+
+func ideKind(cdrom bool) string {
+	if cdrom {
+		return "ide-cd"
+	}
+	return "ide-hd"
+}
+
+var nicDevice = map[string]string{"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e", "rtl8139": "rtl8139"}
+
+func (a *argvBuilder) nics(ifs []libvirtxml.DomainInterface) {
+	for i, n := range ifs {
+		model := "virtio"
+		if n.Model != nil && n.Model.Type != "" {
+			model = n.Model.Type
+		}
+		dev, ok := nicDevice[model]
+		if !ok {
+			a.fail(fmt.Sprintf("interface[%d]/model/@type", i), model, "", "virtio", "e1000", "e1000e", "rtl8139")
+			return
+		}
+		opts := fmt.Sprintf("%s,id=net%d", dev, i)
+		if n.MAC != nil && n.MAC.Address != "" {
+			opts += ",mac=" + n.MAC.Address
+		}
+		if n.MTU != nil && n.MTU.Size > 0 && model == "virtio" {
+			opts += ",host_mtu=" + strconv.FormatUint(uint64(n.MTU.Size), 10)
+		}
+		// A NIC without a tap is left unplugged (no netdev): the guest sees
+		// the card with no link peer.
+		if n.Target != nil && n.Target.Dev != "" {
+			a.add("-netdev", fmt.Sprintf("tap,id=hostnet%d,ifname=%s,script=no,downscript=no", i, optEscape(n.Target.Dev)))
+			opts += fmt.Sprintf(",netdev=hostnet%d", i)
+		}
+		a.add("-device", opts)
+	}
+}
+
+// console: the first serial port goes to a chardev whose logfile is the
+// console log; the chardev itself is a pty (interactive console, as
+// libvirt does), a unix socket, a file, or nothing.
+func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
+	for i, s := range devs.Serials {
+		id := fmt.Sprintf("charserial%d", i)
+		var ch string
+		switch src := s.Source; {
+		case src == nil || src.Pty != nil:
+			ch = "pty,id=" + id
+		case src.UNIX != nil:
+			ch = "socket,id=" + id + ",path=" + optEscape(src.UNIX.Path) + ",server=on,wait=off"
+		case src.File != nil:
+			ch = "file,id=" + id + ",path=" + optEscape(src.File.Path)
+		case src.Null != nil:
+			ch = "null,id=" + id
+		default:
+			a.fail(fmt.Sprintf("serial[%d]/@type", i), "", "QEMU serial needs a pty, unix, file or null source", "pty", "unix", "file", "null")
+			return
+		}
+		if s.Log != nil && s.Log.File != "" {
+			ch += ",logfile=" + optEscape(s.Log.File)
+			if s.Log.Append == "off" {
+				ch += ",logappend=off"
+			} else {
+				ch += ",logappend=on"
+			}
+		}
+		a.add("-chardev", ch, "-serial", "chardev:"+id)
+	}
+}
+
+var videoDevice = map[string]string{"vga": "VGA", "virtio": "virtio-vga", "cirrus": "cirrus-vga", "none": ""}
+
+func (a *argvBuilder) graphics(devs *libvirtxml.DomainDeviceList) {
+	for _, g := range devs.Graphics {
+		if g.VNC == nil {
+			a.fail("graphics/@type", "", "only VNC graphics are supported", "vnc")
+			return
+		}
+		listen := g.VNC.Listen
+		if listen == "" {
+			listen = "127.0.0.1"
+		}
+		if strings.Contains(listen, ":") {
+			listen = "[" + listen + "]"
+		}
+		var opt string
+		if g.VNC.Port > 0 && g.VNC.AutoPort != "yes" {
+			if g.VNC.Port < 5900 {
+				a.fail("graphics/@port", strconv.Itoa(g.VNC.Port), "VNC ports start at 5900")
+				return
+			}
+			opt = fmt.Sprintf("%s:%d", listen, g.VNC.Port-5900)
+		} else {
+			opt = listen + ":0,to=99" // first free display from 5900 up
+		}
+		if g.VNC.Passwd != "" {
+			opt += ",password=on" // set over QMP, never on the command line
+		}
+		a.add("-vnc", opt)
+		if g.VNC.Keymap != "" {
+			a.add("-k", g.VNC.Keymap)
+		}
+	}
+	for _, v := range devs.Videos {
+		dev, ok := videoDevice[v.Model.Type]
+		if !ok {
+			a.fail("video/model/@type", v.Model.Type, "", "vga", "virtio", "cirrus", "none")
+			return
+		}
+		if dev != "" {
+			a.add("-device", dev)
+		}
+	}
+}
+
+func (a *argvBuilder) rng(rngs []libvirtxml.DomainRNG) {
+	for i, r := range rngs {
+		if r.Model != "virtio" {
+			a.fail("rng/@model", r.Model, "", "virtio")
+			return
+		}
+		src := "/dev/urandom"
+		if r.Backend != nil && r.Backend.Random != nil && r.Backend.Random.Device != "" {
+			src = r.Backend.Random.Device
+		}
+		a.add("-object", fmt.Sprintf("rng-random,id=objrng%d,filename=%s", i, optEscape(src)),
+			"-device", fmt.Sprintf("virtio-rng-pci,rng=objrng%d,id=rng%d", i, i))
+	}
+}
+
+func (a *argvBuilder) inputs(devs *libvirtxml.DomainDeviceList) {
+	var usb string
+	for _, c := range devs.Controllers {
+		if c.Type == "usb" && c.Model != "none" {
+			usb = c.Model
+		}
+	}
+	if len(devs.Inputs) == 0 {
+		return
+	}
+	switch usb {
+	case "", "qemu-xhci":
+		usb = "qemu-xhci"
+	case "nec-xhci":
+	default:
+		a.fail("controller[@type=usb]/@model", usb, "", "qemu-xhci", "nec-xhci")
+		return
+	}
+	added := false
+	for _, in := range devs.Inputs {
+		if in.Bus == "ps2" && (in.Type == "mouse" || in.Type == "keyboard") {
+			continue // the machine's own PS/2 devices
+		}
+		if in.Type != "tablet" || in.Bus != "usb" {
+			a.fail("input/@type", in.Type+"/"+in.Bus, "", "tablet/usb")
+			return
+		}
+		if !added {
+			a.add("-device", usb+",id=usb")
+			added = true
+		}
+		a.add("-device", "usb-tablet,id=input0,bus=usb.0")
+	}
+}
+
+func init() {
+	hypervisor.RegisterArgvBuilder("qemu", func(dom *libvirtxml.Domain) ([][]string, error) {
+		c := DefaultConfig()
+		argv, err := BuildArgv(dom, c, c.Accel, runtimeFor(dom, c))
+		if err != nil {
+			return nil, err
+		}
+		return [][]string{argv}, nil
+	})
+}

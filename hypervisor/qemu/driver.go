@@ -1,0 +1,362 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/beneath"
+	"github.com/novabsd/novabsd/hypervisor/host"
+	"libvirt.org/go/libvirtxml"
+)
+
+// quitWait is how long QEMU gets to exit after quit before SIGKILL.
+const quitWait = 5 * time.Second
+
+// Driver runs guests as QEMU processes. It implements hypervisor.Driver.
+type Driver struct {
+	cfg Config
+	mu  sync.Mutex
+	vms map[string]*vm // by guest name
+}
+
+var _ hypervisor.Driver = (*Driver)(nil)
+
+// New returns a driver for cfg. The binary is checked at Spawn, so a host
+// without QEMU still starts the service and reports a typed error then.
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return &Driver{cfg: cfg, vms: map[string]*vm{}}, nil
+}
+
+// Name returns "qemu".
+func (d *Driver) Name() string { return "qemu" }
+
+// Capabilities reports pause, suspend and soft reboot.
+func (d *Driver) Capabilities() hypervisor.Capabilities {
+	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: Supported()}
+}
+
+// Accel returns the accelerator guests run with ("kvm" or "tcg"), probing
+// once when configured "auto".
+func (d *Driver) Accel(ctx context.Context) string { return resolveAccel(ctx, d.cfg) }
+
+// get returns the guest's live process, adopting one a previous service
+// process left running; nil when none runs.
+func (d *Driver) get(ctx context.Context, g hypervisor.Guest) *vm {
+	d.mu.Lock()
+	v := d.vms[g.Name]
+	d.mu.Unlock()
+	if v != nil && v.alive() {
+		return v
+	}
+	if v == nil {
+		if v = d.adopt(ctx, g); v != nil {
+			d.mu.Lock()
+			d.vms[g.Name] = v
+			d.mu.Unlock()
+			return v
+		}
+	}
+	return nil
+}
+
+func (d *Driver) put(g hypervisor.Guest, v *vm) {
+	d.mu.Lock()
+	d.vms[g.Name] = v
+	d.mu.Unlock()
+}
+
+func hasState(g hypervisor.Guest) bool {
+	_, err := os.Stat(g.Dir + "/" + hypervisor.StateFile)
+	return err == nil
+}
+
+// Spawn writes the domain and starts the guest.
+func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	if v := d.get(ctx, g); v != nil {
+		return &hypervisor.StateError{Guest: g.Name, Op: "spawn", State: hypervisor.Running}
+	}
+	if _, err := d.preflight(dom); err != nil {
+		return err
+	}
+	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
+		return err
+	}
+	v, err := d.start(ctx, g, dom, nil)
+	if err != nil {
+		return err
+	}
+	d.put(g, v)
+	return nil
+}
+
+// Destroy kills the guest and drops its saved state.
+func (d *Driver) Destroy(ctx context.Context, g hypervisor.Guest) error {
+	if v := d.get(ctx, g); v != nil {
+		d.stop(ctx, v, 0)
+	}
+	d.mu.Lock()
+	delete(d.vms, g.Name)
+	d.mu.Unlock()
+	if dir, err := beneath.Open(g.Dir); err == nil {
+		for _, f := range []string{hypervisor.StateFile, hypervisor.StateFile + ".part", pidFile, qmpSocketFile} {
+			if err := dir.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				dir.Close()
+				return fmt.Errorf("qemu: destroy %s: %w", g.Name, err)
+			}
+		}
+		dir.Close()
+	}
+	return nil
+}
+
+// stop ends the process: ACPI power button first when graceful > 0, then
+// QMP quit, then SIGKILL.
+func (d *Driver) stop(ctx context.Context, v *vm, graceful time.Duration) {
+	if graceful > 0 && v.mon != nil {
+		if v.mon.Execute(ctx, "system_powerdown", nil, nil) == nil && v.wait(ctx, graceful) {
+			return
+		}
+	}
+	v.mu.Lock()
+	v.stopping = true
+	v.mu.Unlock()
+	if v.mon != nil {
+		qctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		v.mon.Execute(qctx, "quit", nil, nil)
+		cancel()
+		if v.wait(context.Background(), quitWait) {
+			return
+		}
+	}
+	syscall.Kill(v.pid, syscall.SIGKILL)
+	v.wait(context.Background(), quitWait)
+}
+
+// PowerOff presses the power button, waits up to graceful, then forces.
+func (d *Driver) PowerOff(ctx context.Context, g hypervisor.Guest, graceful time.Duration) error {
+	v := d.get(ctx, g)
+	if v == nil {
+		st, err := d.state(ctx, g)
+		if err != nil {
+			return err
+		}
+		return &hypervisor.StateError{Guest: g.Name, Op: "power off", State: st}
+	}
+	d.stop(ctx, v, graceful)
+	return nil
+}
+
+// PowerOn starts a shut-down guest from its saved domain.
+func (d *Driver) PowerOn(ctx context.Context, g hypervisor.Guest) error {
+	st, err := d.state(ctx, g)
+	if err != nil {
+		return err
+	}
+	if st != hypervisor.Shutdown && st != hypervisor.Crashed {
+		return &hypervisor.StateError{Guest: g.Name, Op: "power on", State: st}
+	}
+	return d.startFromDomain(ctx, g)
+}
+
+func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error {
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return err
+	}
+	v, err := d.start(ctx, g, dom, nil)
+	if err != nil {
+		return err
+	}
+	d.put(g, v)
+	return nil
+}
+
+// Reboot: soft presses the power button and starts the guest again once it
+// is off (guest-agnostic, unlike Ctrl-Alt-Del); a guest still up after
+// graceful is stopped by force. Hard stops at once and starts again, so a
+// changed domain takes effect as after Nova's hard reboot.
+func (d *Driver) Reboot(ctx context.Context, g hypervisor.Guest, how hypervisor.RebootType, graceful time.Duration) error {
+	v := d.get(ctx, g)
+	if v == nil {
+		st, err := d.state(ctx, g)
+		if err != nil {
+			return err
+		}
+		if how == hypervisor.RebootSoft || st == hypervisor.Suspended {
+			return &hypervisor.StateError{Guest: g.Name, Op: how.String() + " reboot", State: st}
+		}
+		return d.startFromDomain(ctx, g)
+	}
+	if how == hypervisor.RebootHard {
+		graceful = 0
+	}
+	d.stop(ctx, v, graceful)
+	return d.startFromDomain(ctx, g)
+}
+
+// Pause stops the vCPUs.
+func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
+	return d.transition(ctx, g, "pause", hypervisor.Running, "stop")
+}
+
+// Unpause resumes the vCPUs.
+func (d *Driver) Unpause(ctx context.Context, g hypervisor.Guest) error {
+	return d.transition(ctx, g, "unpause", hypervisor.Paused, "cont")
+}
+
+func (d *Driver) transition(ctx context.Context, g hypervisor.Guest, op string, from hypervisor.PowerState, cmd string) error {
+	st, err := d.state(ctx, g)
+	if err != nil {
+		return err
+	}
+	if st != from {
+		return &hypervisor.StateError{Guest: g.Name, Op: op, State: st}
+	}
+	v := d.get(ctx, g)
+	if v == nil {
+		return &hypervisor.StateError{Guest: g.Name, Op: op, State: hypervisor.Shutdown}
+	}
+	if err := v.mon.Execute(ctx, cmd, nil, nil); err != nil {
+		return fmt.Errorf("qemu: %s %s: %w", op, g.Name, err)
+	}
+	return nil
+}
+
+// Info reports the power state; a vanished process is never Running.
+func (d *Driver) Info(ctx context.Context, g hypervisor.Guest) (hypervisor.Info, error) {
+	st, err := d.state(ctx, g)
+	if err != nil {
+		return hypervisor.Info{}, err
+	}
+	info := hypervisor.Info{State: st}
+	if dom, err := hypervisor.LoadDomain(g.Dir); err == nil {
+		if dom.VCPU != nil {
+			info.VCPUs = int(dom.VCPU.Value)
+		}
+		if dom.Memory != nil {
+			if mib, err := toMiB(dom.Memory.Value, dom.Memory.Unit); err == nil {
+				info.MemoryKB = mib * 1024
+			}
+		}
+	}
+	if v := d.get(ctx, g); v != nil {
+		info.CPUTime = cpuTime(v.pid)
+	}
+	return info, nil
+}
+
+func (d *Driver) state(ctx context.Context, g hypervisor.Guest) (hypervisor.PowerState, error) {
+	if v := d.get(ctx, g); v != nil {
+		s, err := v.mon.QueryStatus(ctx)
+		if err != nil {
+			if !v.alive() || errors.Is(err, ErrMonitorClosed) {
+				v.wait(ctx, time.Second)
+				return v.exitState(), nil
+			}
+			return hypervisor.NoState, fmt.Errorf("qemu: query-status %s: %w", g.Name, err)
+		}
+		return runState(s.Status), nil
+	}
+	if hasState(g) {
+		return hypervisor.Suspended, nil
+	}
+	d.mu.Lock()
+	v := d.vms[g.Name]
+	d.mu.Unlock()
+	if v != nil {
+		return v.exitState(), nil
+	}
+	if _, err := os.Stat(g.Dir + "/" + hypervisor.DomainFile); err == nil {
+		return hypervisor.Shutdown, nil
+	}
+	return hypervisor.NoState, hypervisor.NotFound("qemu", g.Name)
+}
+
+// runState maps QEMU's RunState to a power state.
+func runState(s string) hypervisor.PowerState {
+	switch s {
+	case "running":
+		return hypervisor.Running
+	case "paused", "suspended", "inmigrate", "postmigrate", "finish-migrate", "prelaunch", "save-vm", "restore-vm", "debug", "colo":
+		return hypervisor.Paused
+	case "internal-error", "io-error", "guest-panicked":
+		return hypervisor.Crashed
+	case "shutdown":
+		return hypervisor.Shutdown
+	}
+	return hypervisor.NoState
+}
+
+// List returns guests with a live process or saved state.
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for name, v := range d.vms {
+		if v.alive() || hasState(v.g) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ConsoleOutput returns the end of the serial console log.
+func (d *Driver) ConsoleOutput(ctx context.Context, g hypervisor.Guest, max int) ([]byte, error) {
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return nil, err
+	}
+	path := g.Dir + "/" + hypervisor.ConsoleLogFile
+	if s := serial(dom); s != nil && s.Log != nil && s.Log.File != "" {
+		path = s.Log.File
+	}
+	rel, err := relBeneath(g.Dir, path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := beneath.OpenFile(g.Dir, rel, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing printed yet
+	} else if err != nil {
+		return nil, fmt.Errorf("qemu: console log: %w", err)
+	}
+	defer f.Close()
+	if max > 0 {
+		if fi, err := f.Stat(); err == nil && fi.Size() > int64(max) {
+			f.Seek(fi.Size()-int64(max), io.SeekStart)
+		}
+	}
+	return io.ReadAll(f)
+}
+
+// HostResources reports the host as QEMU guests see it.
+func (d *Driver) HostResources(ctx context.Context) (hypervisor.HostResources, error) {
+	h, err := host.Discover()
+	if err != nil {
+		return hypervisor.HostResources{}, fmt.Errorf("qemu: host discovery: %w", err)
+	}
+	r := hypervisor.HostResources{
+		Arch: h.Arch, CPUModel: h.CPU.Model, VCPUs: h.VCPUs, MemoryMB: h.MemoryMB, MemoryFreeMB: h.MemoryFreeMB,
+		HypervisorType: "QEMU", CPUFlags: h.CPU.Features,
+	}
+	if out, err := exec.CommandContext(ctx, d.cfg.Binary, "-version").Output(); err == nil {
+		if v, err := host.ParseQEMUVersion(string(out)); err == nil {
+			r.HypervisorVersion = v
+		}
+	}
+	return r, nil
+}
