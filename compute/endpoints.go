@@ -11,8 +11,23 @@ import (
 // version, and the baseapi endpoint every Nova service serves.
 func (s *Service) registerEndpoints(srv *rpc.Server) error {
 	if err := srv.Register("", s.release.RPCVersion, map[string]rpc.Handler{
-		"set_host_enabled": s.setHostEnabled,
-		"get_host_uptime":  s.getHostUptime,
+		"set_host_enabled":        s.setHostEnabled,
+		"get_host_uptime":         s.getHostUptime,
+		"build_and_run_instance":  s.buildAndRunInstance,
+		"terminate_instance":      s.terminateInstance,
+		"stop_instance":           s.stopInstance,
+		"start_instance":          s.startInstance,
+		"reboot_instance":         s.rebootInstance,
+		"pause_instance":          s.pauseInstance,
+		"unpause_instance":        s.unpauseInstance,
+		"suspend_instance":        s.suspendInstance,
+		"resume_instance":         s.resumeInstance,
+		"get_console_output":      s.getConsoleOutput,
+		"snapshot_instance":       s.snapshotInstance,
+		"backup_instance":         s.backupInstance,
+		"get_vnc_console":         s.getVNCConsole,
+		"validate_console_port":   s.validateConsolePort,
+		"external_instance_event": s.externalInstanceEvent,
 	}); err != nil {
 		return err
 	}

@@ -36,7 +36,11 @@ func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Ob
 		return id, err
 	}
 	if svc == nil {
-		// A new host: nothing in the cloud knows it yet.
+		// A new host: nothing in the cloud knows it yet. Packages usually create state_path; a host set up by
+		// hand may not have it, and the identity must be written somewhere that lasts.
+		if err := os.MkdirAll(cfg.Default.StatePath, 0o755); err != nil {
+			return "", &StartupError{fmt.Sprintf("state_path %s: %v", cfg.Default.StatePath, err)}
+		}
 		id, _, err := LocalNodeID(dirs, cfg.Default.StatePath, s.log)
 		return id, err
 	}
@@ -336,7 +340,12 @@ type usageTotals struct {
 }
 
 func (s *Service) usage() usageTotals {
-	return usageTotals{stats: map[string]string{"num_instances": "0"}}
+	if s.lc == nil {
+		return usageTotals{stats: map[string]string{"num_instances": "0"}}
+	}
+	u := s.lc.tracker.totals()
+	u.failedBuilds = int(s.lc.failedBuilds.Load())
+	return u
 }
 
 // uptimeString renders uptime as the hypervisor API shows it (the "up" part of uptime(1)).

@@ -50,6 +50,7 @@ type Service struct {
 	node       *vo.Object // our ComputeNode row
 	placement  *placement.Client
 	auditMu    sync.Mutex // one resource audit at a time (periodic, startup, set_host_enabled)
+	lc         *lifecycle // instance lifecycle (lifecycle.go), set up by initHost
 }
 
 // StartupError is a reason the service refuses to start (Nova's InvalidConfiguration and friends).
@@ -139,6 +140,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.ensureServiceRecord(ctx, cfg, svc); err != nil {
 		return err
 	}
+	if err := s.initHost(ctx, cfg); err != nil {
+		return err
+	}
 	if err := s.updateAvailableResource(ctx, true); err != nil {
 		var se *StartupError
 		if errors.As(err, &se) {
@@ -157,8 +161,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
-	loops.Add(2)
+	loops.Add(3)
 	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.powerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
 
 	<-ctx.Done()

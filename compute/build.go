@@ -1,0 +1,564 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/domain"
+	"github.com/novabsd/novabsd/hypervisor/storage"
+	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// buildArgs are build_and_run_instance's arguments (compute RPC 6.0).
+type buildArgs struct {
+	Instance           *vo.Object                 `json:"instance"`
+	Image              json.RawMessage            `json:"image"`
+	RequestSpec        json.RawMessage            `json:"request_spec"`
+	FilterProperties   map[string]json.RawMessage `json:"filter_properties"`
+	AdminPassword      *string                    `json:"admin_password"`
+	InjectedFiles      json.RawMessage            `json:"injected_files"`
+	RequestedNetworks  *vo.Object                 `json:"requested_networks"`
+	SecurityGroups     json.RawMessage            `json:"security_groups"`
+	BlockDeviceMapping *vo.Object                 `json:"block_device_mapping"`
+	Node               *string                    `json:"node"`
+	Limits             json.RawMessage            `json:"limits"`
+	HostList           json.RawMessage            `json:"host_list"`
+	AccelUUIDs         json.RawMessage            `json:"accel_uuids"`
+}
+
+// imageMeta is the part of the Glance image dict the build reads.
+type imageMeta struct {
+	ID              string         `json:"id"`
+	DiskFormat      string         `json:"disk_format"`
+	ContainerFormat string         `json:"container_format"`
+	Properties      map[string]any `json:"properties"`
+}
+
+// imageProps renders the image's properties as the string map hypervisor/domain reads.
+func (m imageMeta) imageProps() map[string]string {
+	out := make(map[string]string, len(m.Properties))
+	for k, v := range m.Properties {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case nil:
+		default:
+			b, _ := json.Marshal(x)
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// buildError is why a build failed: Reschedule marks nova's RescheduledException (another host may succeed),
+// otherwise it is a BuildAbortException.
+type buildError struct {
+	Reason     string
+	Reschedule bool
+	Err        error
+}
+
+func (e *buildError) Error() string {
+	if e.Err != nil && !strings.Contains(e.Reason, e.Err.Error()) {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *buildError) Unwrap() error { return e.Err }
+
+func reschedule(err error, format string, a ...any) *buildError {
+	return &buildError{Reason: fmt.Sprintf(format, a...), Reschedule: true, Err: err}
+}
+
+func abort(err error, format string, a ...any) *buildError {
+	return &buildError{Reason: fmt.Sprintf(format, a...), Err: err}
+}
+
+// Build results, as nova's build_results.
+const (
+	buildActive      = "active"
+	buildFailed      = "failed"
+	buildRescheduled = "rescheduled"
+)
+
+// buildAndRunInstance is the cast from the conductor: like nova it returns at once and builds in the
+// background, at most max_concurrent_builds at a time, under the instance's lock.
+func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage) (any, error) {
+	var a buildArgs
+	if err := rpc.DecodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if a.Instance == nil || instanceUUID(a.Instance) == "" {
+		return nil, &rpc.ArgsError{Err: errors.New("build_and_run_instance: instance is missing")}
+	}
+	rc := requestContext(ctx)
+	bctx := context.WithoutCancel(ctx)
+	s.lc.work.Add(1)
+	go func() {
+		defer s.lc.work.Done()
+		s.lc.builds <- struct{}{}
+		defer func() { <-s.lc.builds }()
+		unlock := s.lc.locks.lock(instanceUUID(a.Instance))
+		defer unlock()
+		result := s.doBuild(bctx, rc, &a)
+		if result == buildFailed {
+			// A failed build that is not rescheduled gives back what the scheduler claimed.
+			s.deleteAllocations(bctx, instanceUUID(a.Instance))
+		}
+		if result == buildActive {
+			s.lc.failedBuilds.Store(0)
+		} else {
+			s.lc.failedBuilds.Add(1)
+		}
+	}()
+	return nil, nil
+}
+
+// doBuild is _do_build_and_run_instance with its decorators (event, fault, task-state revert).
+func (s *Service) doBuild(ctx context.Context, rc *rpc.RequestContext, a *buildArgs) string {
+	inst := a.Instance
+	uuid := instanceUUID(inst)
+	log := logInstance(s.log, inst)
+	result := buildFailed
+	_ = s.run(ctx, rc, inst, op{event: "compute__do_build_and_run_instance", revertsTask: true, fault: true}, func() error {
+		if err := setFields(inst, map[string]any{"vm_state": vmBuilding, "task_state": nil}); err != nil {
+			return err
+		}
+		if err := s.saveInstance(ctx, rc, inst, taskScheduling, nil); err != nil {
+			log.Info("Instance disappeared or changed before build", "error", err)
+			return nil
+		}
+		start := time.Now()
+		err := s.buildAndRun(ctx, rc, a)
+		if err == nil {
+			result = buildActive
+			log.Info("Took seconds to build instance", "seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
+			return nil
+		}
+		if instanceGone(err) {
+			log.Info("Instance disappeared during build", "error", err)
+			return nil
+		}
+		var be *buildError
+		if errors.As(err, &be) && be.Reschedule && hasRetry(a.FilterProperties) {
+			log.Warn("Build failed; rescheduling", "reason", be.Reason)
+			if rerr := s.rescheduleBuild(ctx, rc, a, be); rerr != nil {
+				log.Error("Reschedule failed", "error", rerr)
+				s.addFault(ctx, rc, inst, err)
+				s.errorOutBuild(ctx, rc, inst)
+				return nil
+			}
+			result = buildRescheduled
+			return nil
+		}
+		log.Error("Build of instance aborted", "error", err)
+		s.addFault(ctx, rc, inst, buildFault(uuid, err))
+		s.errorOutBuild(ctx, rc, inst)
+		return nil
+	})
+	return result
+}
+
+// buildFault words the fault as nova does for the two build failures.
+func buildFault(uuid string, err error) error {
+	var be *buildError
+	if errors.As(err, &be) && !be.Reschedule {
+		return &buildError{Reason: fmt.Sprintf("Build of instance %s aborted: %s", uuid, be.Error()), Err: be.Err}
+	}
+	if errors.As(err, &be) {
+		return &buildError{Reason: fmt.Sprintf("Build of instance %s was re-scheduled: %s", uuid, be.Error()), Err: be.Err}
+	}
+	return err
+}
+
+func (s *Service) errorOutBuild(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
+	if err := clearHost(inst); err == nil {
+		s.setErrorState(ctx, rc, inst, true)
+	}
+	s.lc.tracker.remove(instanceUUID(inst))
+}
+
+func hasRetry(fp map[string]json.RawMessage) bool {
+	r, ok := fp["retry"]
+	return ok && len(r) > 0 && string(r) != "null" && string(r) != "{}"
+}
+
+// buildAndRun is _build_and_run_instance: claim, the task-state steps, spawn, and the final save.
+func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *buildArgs) error {
+	inst := a.Instance
+	var img imageMeta
+	if len(a.Image) > 0 && string(a.Image) != "null" {
+		if err := json.Unmarshal(a.Image, &img); err != nil {
+			return abort(err, "image metadata is not a dict")
+		}
+	}
+	f, err := flavorOf(inst)
+	if err != nil {
+		return abort(err, "instance flavor unreadable")
+	}
+	if err := checkNetworks(a.RequestedNetworks); err != nil {
+		return err
+	}
+	if err := checkBDMs(a.BlockDeviceMapping); err != nil {
+		return err
+	}
+	node := ""
+	if a.Node != nil {
+		node = *a.Node
+	}
+	if err := s.claim(ctx, rc, inst, node, f); err != nil {
+		return err
+	}
+	// _build_resources: networks (none to allocate without Neutron ports), block devices, then spawning.
+	if err := setFields(inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
+		return err
+	}
+	if err := inst.Set("task_state", taskBlockDeviceMapping); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst); err != nil {
+		return err
+	}
+	sm := systemMetadata(inst)
+	sm["network_allocated"] = "True"
+	if err := setSystemMetadata(inst, sm); err != nil {
+		return err
+	}
+	values := map[string]any{"task_state": taskSpawning}
+	if fieldString(inst, "root_device_name") == "" {
+		values["root_device_name"] = "/dev/vda"
+	}
+	if err := setFields(inst, values); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst, taskBlockDeviceMapping); err != nil {
+		return err
+	}
+	if err := s.spawn(ctx, rc, inst, img, f); err != nil {
+		return err
+	}
+	g := s.lc.eng.guest(instanceUUID(inst), instanceName(inst))
+	if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmActive,
+		"task_state": nil, "launched_at": nowField()}); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst, taskSpawning); err != nil {
+		// Deleted while spawning: nothing of it may stay on the host.
+		s.destroyGuest(context.WithoutCancel(ctx), inst)
+		return err
+	}
+	return nil
+}
+
+// checkNetworks accepts only --nic none: this service has no Neutron ports yet, and another host may.
+func checkNetworks(list *vo.Object) error {
+	if list == nil {
+		return nil
+	}
+	reqs, err := list.Objects()
+	if err != nil {
+		return abort(err, "requested_networks unreadable")
+	}
+	for _, r := range reqs {
+		net, port := fieldString(r, "network_id"), fieldString(r, "port_id")
+		if port != "" || (net != "" && net != "none") {
+			return reschedule(nil, "network %q / port %q requested: this compute node cannot plug Neutron ports", net, port)
+		}
+	}
+	return nil
+}
+
+// checkBDMs accepts image and blank local disks; volumes need Cinder, which this compute node does not attach.
+func checkBDMs(list *vo.Object) error {
+	if list == nil {
+		return nil
+	}
+	bdms, err := list.Objects()
+	if err != nil {
+		return abort(err, "block_device_mapping unreadable")
+	}
+	for _, b := range bdms {
+		if fieldString(b, "destination_type") == "volume" {
+			return reschedule(nil, "volume %s requested: this compute node cannot attach Cinder volumes",
+				fieldString(b, "volume_id"))
+		}
+	}
+	return nil
+}
+
+// claim is ResourceTracker.instance_claim: the instance must fit what this node has left, then it is put on the
+// node (host, node and compute_id together).
+func (s *Service) claim(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, node string, f flavor) error {
+	id, hvName, ok := s.nodeID()
+	if !ok {
+		return reschedule(nil, "ComputeResourcesUnavailable: this host's compute node record is not ready")
+	}
+	if node != "" && node != hvName {
+		return reschedule(nil, "ComputeResourcesUnavailable: node %s is not managed by this host (it has %s)", node, hvName)
+	}
+	if err := s.checkCapacity(instanceUUID(inst), f); err != nil {
+		return err
+	}
+	host := s.cfg.Load().Default.Host
+	if err := setFields(inst, map[string]any{"host": host, "launched_on": host, "node": hvName, "compute_id": id}); err != nil {
+		return err
+	}
+	return s.saveInstance(ctx, rc, inst)
+}
+
+// checkCapacity compares the tracked usage plus the new flavor with the node's capacity after reserves and
+// allocation ratios (Placement claimed already; this catches a node Placement has a stale view of).
+func (s *Service) checkCapacity(uuid string, f flavor) error {
+	s.mu.Lock()
+	node := s.node
+	s.mu.Unlock()
+	if node == nil {
+		return nil
+	}
+	num := func(field string) float64 {
+		var v float64
+		_, _ = node.Get(field, &v)
+		return v
+	}
+	d := s.cfg.Load().Default
+	s.lc.tracker.remove(uuid) // a retried build must not count twice
+	used := s.lc.tracker.totals()
+	checks := []struct {
+		what       string
+		used, want float64
+		total      float64
+	}{
+		{"vcpus", float64(used.vcpus), float64(f.VCPUs), num("vcpus")*num("cpu_allocation_ratio") - float64(d.ReservedHostCPUs)},
+		{"memory_mb", float64(used.memoryMB), float64(f.MemoryMB), num("memory_mb")*num("ram_allocation_ratio") - float64(d.ReservedHostMemoryMB)},
+		{"disk_gb", float64(used.diskGB), float64(f.RootGB + f.EphemeralGB), num("local_gb")*num("disk_allocation_ratio") - float64(d.ReservedHostDiskMB)/1024},
+	}
+	for _, c := range checks {
+		if c.total > 0 && c.used+c.want > c.total {
+			return reschedule(nil, "ComputeResourcesUnavailable: insufficient %s: %.0f used + %.0f requested > %.0f",
+				c.what, c.used, c.want, c.total)
+		}
+	}
+	return nil
+}
+
+const gib = int64(1) << 30
+
+// spawn makes the guest: image into the cache and the disk store, disks, domain, process. Every step it
+// finished is undone when a later one fails.
+func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta, f flavor) (err error) {
+	eng := s.lc.eng
+	uuid := instanceUUID(inst)
+	g := eng.guest(uuid, instanceName(inst))
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	cleanup := context.WithoutCancel(ctx)
+	if _, serr := os.Stat(g.Dir); errors.Is(serr, os.ErrNotExist) {
+		if err := os.MkdirAll(g.Dir, 0o755); err != nil {
+			return reschedule(err, "cannot create instance directory %s", g.Dir)
+		}
+		undo = append(undo, func() { os.RemoveAll(g.Dir) })
+	}
+	imageID := fieldString(inst, "image_ref")
+	if imageID == "" {
+		return abort(nil, "booting from volume is not supported by this compute node")
+	}
+	path, err := eng.fetch(ctx, rc, imageID)
+	if err != nil {
+		return imageBuildError(imageID, err)
+	}
+	unlock := eng.imageLocks.lock(imageID)
+	err = eng.storage.ImportImage(ctx, imageID, path)
+	unlock()
+	if err != nil {
+		return abort(err, "Image %s is unacceptable", imageID)
+	}
+	undo = append(undo, func() {
+		if derr := eng.storage.DeleteInstance(cleanup, uuid); derr != nil {
+			s.log.Error("Cannot delete disks of failed build", "instance", uuid, "error", derr)
+		}
+	})
+	root, err := eng.storage.CreateRoot(ctx, uuid, imageID, int64(f.RootGB)*gib)
+	if errors.Is(err, storage.ErrDiskTooSmall) {
+		return abort(err, "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is larger", int64(f.RootGB)*gib)
+	} else if err != nil {
+		return reschedule(err, "cannot create root disk")
+	}
+	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: root.Path, Format: root.Format}}
+	if f.EphemeralGB > 0 {
+		d, err := eng.storage.CreateEphemeral(ctx, uuid, 0, int64(f.EphemeralGB)*gib)
+		if err != nil {
+			return reschedule(err, "cannot create ephemeral disk")
+		}
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: d.Path, Format: d.Format})
+	}
+	if f.SwapMB > 0 {
+		d, err := eng.storage.CreateSwap(ctx, uuid, int64(f.SwapMB)<<20)
+		if err != nil {
+			return reschedule(err, "cannot create swap disk")
+		}
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: d.Path, Format: d.Format})
+	}
+	spec := hypervisor.Spec{UUID: uuid, Name: g.Name, Dir: g.Dir, VCPUs: f.VCPUs, MemoryMB: f.MemoryMB,
+		Arch: fieldString(inst, "architecture"), Disks: disks,
+		Metadata: map[string]string{"flavor": f.Name, "project": fieldString(inst, "project_id"),
+			"user": fieldString(inst, "user_id"), "display_name": fieldString(inst, "display_name")}}
+	cfg := s.cfg.Load()
+	if cfg.VNC.Enabled {
+		listen, min, max := cfg.VNC.ServerListen, 5900, 5999
+		if engineName(cfg) == "bhyve" {
+			listen, min, max = orDefault(cfg.Bhyve.VNCListen, listen), cfg.Bhyve.VNCPortMin, cfg.Bhyve.VNCPortMax
+		}
+		port, err := eng.vnc.pick(uuid, orDefault(listen, "127.0.0.1"), min, max)
+		if err != nil {
+			return reschedule(err, "no VNC port")
+		}
+		undo = append(undo, func() { eng.vnc.release(uuid) })
+		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
+	}
+	props := domain.Props{Image: img.imageProps(), Extra: f.ExtraSpecs}
+	if props.Image["hw_disk_bus"] == "" && img.DiskFormat == "iso" {
+		spec.Disks[0].Role = hypervisor.RoleCDROM
+	}
+	dom, err := domain.Build(spec, props, eng.domainOptions(ctx))
+	if err != nil {
+		return abort(err, "Image or flavor property unacceptable")
+	}
+	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
+		if errors.Is(err, hypervisor.ErrInvalidProperty) {
+			return abort(err, "Guest definition refused by the hypervisor")
+		}
+		return reschedule(err, "Spawn failed")
+	}
+	undo = append(undo, func() { _ = eng.driver.Destroy(cleanup, g) })
+	return nil
+}
+
+// imageBuildError classifies an image failure: a bad or missing image aborts (another host would fail the same
+// way); an unreachable Glance reschedules.
+func imageBuildError(id string, err error) error {
+	switch {
+	case errors.Is(err, images.ErrUnavailable), errors.Is(err, images.ErrInsufficientSpace):
+		return reschedule(err, "Image %s could not be fetched", id)
+	case errors.Is(err, images.ErrChecksumMismatch):
+		return abort(err, "Image %s is unacceptable: checksum mismatch", id)
+	case errors.Is(err, images.ErrNotFound):
+		return abort(err, "Image %s could not be found", id)
+	case errors.Is(err, images.ErrNotActive):
+		return abort(err, "Image %s is not active", id)
+	}
+	return abort(err, "Image %s is unacceptable", id)
+}
+
+// powerState is nova's _get_power_state: the driver's view, NOSTATE for an unknown guest.
+func (s *Service) powerState(ctx context.Context, g hypervisor.Guest) int {
+	info, err := s.lc.eng.driver.Info(ctx, g)
+	if err != nil {
+		return powerNoState
+	}
+	return novaPowerState(info.State)
+}
+
+// rescheduleBuild gives the instance back to the conductor for another host, as nova does when
+// filter_properties carries retry information.
+func (s *Service) rescheduleBuild(ctx context.Context, rc *rpc.RequestContext, a *buildArgs, be *buildError) error {
+	inst := a.Instance
+	s.destroyGuest(ctx, inst)
+	var retry map[string]json.RawMessage
+	if err := json.Unmarshal(a.FilterProperties["retry"], &retry); err != nil {
+		return fmt.Errorf("filter_properties.retry: %w", err)
+	}
+	exc, _ := json.Marshal([]string{"Traceback (most recent call last):\n", be.Error() + "\n"})
+	reason, _ := json.Marshal(be.Reason)
+	retry["exc"], retry["exc_reason"] = exc, reason
+	fp := make(map[string]any, len(a.FilterProperties))
+	for k, v := range a.FilterProperties {
+		fp[k] = v
+	}
+	fp["retry"] = retry
+	if err := clearHost(inst); err != nil {
+		return err
+	}
+	if err := inst.Set("task_state", taskScheduling); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst); err != nil {
+		return err
+	}
+	s.lc.tracker.remove(instanceUUID(inst))
+	s.deleteAllocations(ctx, instanceUUID(inst))
+	hostList := a.HostList
+	if len(hostList) == 0 {
+		hostList = json.RawMessage("[]")
+	}
+	client := s.transport.NewClient(rpc.Target{Topic: "conductor", Namespace: "compute_task", Version: "1.19"})
+	return client.Cast(ctx, rc, "build_instances", map[string]any{
+		"instances": []*vo.Object{inst}, "image": rawOr(a.Image, "{}"), "filter_properties": fp,
+		"admin_password": a.AdminPassword, "injected_files": rawOr(a.InjectedFiles, "[]"),
+		"requested_networks": a.RequestedNetworks, "security_groups": rawOr(a.SecurityGroups, "[]"),
+		"request_spec": rawOr(a.RequestSpec, "null"), "host_lists": []json.RawMessage{hostList},
+	})
+}
+
+func rawOr(r json.RawMessage, def string) json.RawMessage {
+	if len(r) == 0 {
+		return json.RawMessage(def)
+	}
+	return r
+}
+
+// deleteAllocations removes the instance's Placement allocations (force), logging failures as nova does.
+func (s *Service) deleteAllocations(ctx context.Context, uuid string) {
+	if err := s.removeAllocations(ctx, uuid); err != nil {
+		s.log.Error("Failed to delete allocations", "instance", uuid, "error", err)
+	}
+}
+
+// destroyGuest removes every trace of the guest on this host: process, disks, files (domain, console log,
+// NVRAM), VNC port. Missing pieces are not errors.
+func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
+	eng := s.lc.eng
+	uuid := instanceUUID(inst)
+	g := eng.guest(uuid, instanceName(inst))
+	var errs []error
+	if err := eng.driver.Destroy(ctx, g); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+		errs = append(errs, err)
+	}
+	if err := eng.storage.DeleteInstance(ctx, uuid); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(g.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	eng.vnc.release(uuid)
+	return errors.Join(errs...)
+}
+
+// removeAllocations is DELETE /allocations/{consumer} (force), through the lifecycle's hook when set.
+func (s *Service) removeAllocations(ctx context.Context, uuid string) error {
+	if f := s.lc.deleteAllocations; f != nil {
+		return f(ctx, uuid)
+	}
+	pc, err := s.placementClient(ctx, s.cfg.Load())
+	if err != nil {
+		return err
+	}
+	return pc.DeleteConsumerAllocations(ctx, uuid)
+}

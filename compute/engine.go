@@ -1,0 +1,213 @@
+package compute
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/bhyve"
+	"github.com/novabsd/novabsd/hypervisor/domain"
+	"github.com/novabsd/novabsd/hypervisor/qemu"
+	"github.com/novabsd/novabsd/hypervisor/storage"
+	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/rpc"
+)
+
+// engine is what the lifecycle drives: the hypervisor, the disk store and the image cache.
+type engine struct {
+	driver        hypervisor.Driver
+	storage       storage.Backend
+	domainOptions func(ctx context.Context) domain.Options
+	instancesPath string
+	// fetch returns the path of the image in the local cache, downloading it from Glance with the user's token.
+	fetch func(ctx context.Context, rc *rpc.RequestContext, imageID string) (string, error)
+	// glance makes a per-request Glance client (nil in tests that need none).
+	glance     func(rc *rpc.RequestContext) (*images.Client, error)
+	imageLocks keyedLocks // one import into the disk store per image at a time
+	qemuImg    string     // for qcow2 snapshots; "" uploads raw
+	vnc        vncPorts
+}
+
+// guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>.
+func (e *engine) guest(uuid, name string) hypervisor.Guest {
+	return hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(e.instancesPath, uuid)}
+}
+
+// newEngine builds the engine compute_driver names, from nova.conf.
+func newEngine(cfg *conf.Config) (*engine, error) {
+	d := cfg.Default
+	e := &engine{instancesPath: d.InstancesPath}
+	cacheDir := cfg.ImageCache.SubdirectoryName
+	if cacheDir == "" {
+		cacheDir = "_base"
+	}
+	if !filepath.IsAbs(cacheDir) {
+		cacheDir = filepath.Join(d.InstancesPath, cacheDir)
+	}
+	var zfsRoot string
+	switch engineName(cfg) {
+	case "bhyve":
+		b := cfg.Bhyve
+		bc := bhyve.Config{Bhyve: b.BhyvePath, Bhyvectl: b.BhyvectlPath, Bhyveload: b.BhyveloadPath,
+			UEFIFirmware: b.UEFIFirmware, UEFIVarsTemplate: b.UEFIVarsTemplate, FwCfgQEMU: true}
+		e.driver = bhyve.New(bc)
+		opts := bhyve.DomainOptions(bc)
+		e.domainOptions = func(context.Context) domain.Options { return opts }
+		if b.StorageBackend == "zfs" {
+			zfsRoot = b.ZFSPool + "/" + b.ZFSDatasetPrefix
+		}
+	default:
+		q := cfg.Qemu
+		qc := qemu.DefaultConfig()
+		set := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		set(&qc.Binary, q.QemuPath)
+		set(&qc.Accel, q.Accel)
+		set(&qc.Machine, q.MachineType)
+		set(&qc.OVMFCode, q.UEFIFirmware)
+		set(&qc.OVMFVars, q.UEFIVarsTemplate)
+		drv, err := qemu.New(qc)
+		if err != nil {
+			return nil, err
+		}
+		e.driver = drv
+		e.domainOptions = func(ctx context.Context) domain.Options { return qemu.DomainOptions(qc, drv.Accel(ctx)) }
+		if q.StorageBackend == "zfs" {
+			zfsRoot = q.ZFSPool + "/" + q.ZFSDatasetPrefix
+		}
+		if p, err := exec.LookPath(orDefault(q.QemuImgPath, "qemu-img")); err == nil {
+			e.qemuImg = p
+		}
+	}
+	var err error
+	if zfsRoot != "" {
+		e.storage, err = storage.NewZFS(zfsRoot)
+	} else {
+		e.storage, err = storage.NewFile(filepath.Join(d.InstancesPath, "_images"), d.InstancesPath, storage.CopyAuto)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ic := cfg.ImageCache
+	cache, err := images.NewCache(images.CacheOptions{Dir: cacheDir, RemoveUnused: ic.RemoveUnusedBaseImages,
+		OriginalMinAge: time.Duration(ic.RemoveUnusedOriginalMinimumAgeSeconds) * time.Second,
+		ResizedMinAge:  time.Duration(ic.RemoveUnusedResizedMinimumAgeSeconds) * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	g := cfg.Glance
+	gopts := images.GlanceOptions{EndpointOverride: g.EndpointOverride, ServiceType: g.ServiceType,
+		ServiceName: g.ServiceName, RegionName: g.RegionName, ValidInterfaces: g.ValidInterfaces,
+		CAFile: g.CAFile, CertFile: g.CertFile, KeyFile: g.KeyFile, Insecure: g.Insecure, NumRetries: g.NumRetries,
+		UserAgent: "novabsd"}
+	if g.Timeout != nil {
+		gopts.Timeout = seconds(*g.Timeout)
+	}
+	gl, err := images.NewGlance(gopts)
+	if err != nil {
+		return nil, err
+	}
+	e.glance = func(rc *rpc.RequestContext) (*images.Client, error) {
+		return gl.Client(images.Auth{Token: rc.AuthToken, GlobalRequestID: globalRequestID(rc),
+			ServiceCatalog: rc.ServiceCatalog})
+	}
+	e.fetch = func(ctx context.Context, rc *rpc.RequestContext, imageID string) (string, error) {
+		c, err := e.glance(rc)
+		if err != nil {
+			return "", err
+		}
+		return cache.Fetch(ctx, imageID, c)
+	}
+	return e, nil
+}
+
+func globalRequestID(rc *rpc.RequestContext) string {
+	if rc.GlobalRequestID != "" {
+		return rc.GlobalRequestID
+	}
+	return rc.RequestID
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// vncPorts hands out VNC ports so each guest keeps one across power cycles (QEMU's autoport is not readable
+// back through the driver, and validate_console_port must answer with the real port).
+type vncPorts struct {
+	mu    sync.Mutex
+	taken map[int]string // port → instance uuid
+}
+
+func (v *vncPorts) reserve(uuid string, port int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.taken == nil {
+		v.taken = map[int]string{}
+	}
+	v.taken[port] = uuid
+}
+
+func (v *vncPorts) release(uuid string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for p, u := range v.taken {
+		if u == uuid {
+			delete(v.taken, p)
+		}
+	}
+}
+
+// pick returns a port in [min, max] that no guest of ours holds and nothing listens on.
+func (v *vncPorts) pick(uuid, listen string, min, max int) (int, error) {
+	if min <= 0 || max < min {
+		min, max = 5900, 5999
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.taken == nil {
+		v.taken = map[int]string{}
+	}
+	for p := min; p <= max; p++ {
+		if _, used := v.taken[p]; used {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(listen, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		v.taken[p] = uuid
+		return p, nil
+	}
+	return 0, fmt.Errorf("no free VNC port between %d and %d on %s", min, max, listen)
+}
+
+// guestVNCPort reads the VNC port recorded in the guest's domain file (0 when it has no VNC).
+func guestVNCPort(g hypervisor.Guest) (int, string, error) {
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return 0, "", err
+	}
+	if dom.Devices != nil {
+		for _, gr := range dom.Devices.Graphics {
+			if gr.VNC != nil && gr.VNC.Port > 0 {
+				return gr.VNC.Port, gr.VNC.Listen, nil
+			}
+		}
+	}
+	return 0, "", nil
+}

@@ -1,0 +1,182 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// instanceManifest is obj_tree_get_versions(Instance): every object an Instance may carry, so the conductor
+// backports each one to a version this release reads.
+var instanceManifest = []string{"Instance", "ServiceList", "Service", "ComputeNode", "HVSpec", "PciDevicePoolList",
+	"PciDevicePool", "InstanceInfoCache", "SecurityGroupList", "SecurityGroup", "InstanceFault", "PciDeviceList",
+	"PciDevice", "InstanceNUMATopology", "InstanceNUMACell", "VirtCPUTopology", "InstancePCIRequests",
+	"InstancePCIRequest", "InstanceDeviceMetadata", "DeviceMetadata", "DeviceBus", "TagList", "Tag", "Flavor",
+	"VirtCPUModel", "VirtCPUFeature", "EC2Ids", "MigrationContext", "ResourceList", "Resource", "ResourceMetadata",
+	"KeyPairList", "KeyPair", "TrustedCerts"}
+
+var instanceListManifest = append([]string{"InstanceList"}, instanceManifest...)
+
+// instanceNameTemplate is nova's default instance_name_template: the domain name of a guest.
+const instanceNameTemplate = "instance-%08x"
+
+// flavor is the part of a Flavor the engine and the resource tracker use.
+type flavor struct {
+	Name        string            `json:"name"`
+	VCPUs       int               `json:"vcpus"`
+	MemoryMB    int               `json:"memory_mb"`
+	RootGB      int               `json:"root_gb"`
+	EphemeralGB int               `json:"ephemeral_gb"`
+	SwapMB      int               `json:"swap"`
+	ExtraSpecs  map[string]string `json:"extra_specs"`
+}
+
+func instanceUUID(inst *vo.Object) string { return fieldString(inst, "uuid") }
+
+// instanceName is the guest's domain name, "instance-%08x" of the database id.
+func instanceName(inst *vo.Object) string {
+	var id int64
+	if _, err := inst.Get("id", &id); err != nil || id <= 0 {
+		return "instance-" + instanceUUID(inst)
+	}
+	return fmt.Sprintf(instanceNameTemplate, id)
+}
+
+func intField(o *vo.Object, field string) int64 {
+	var n *int64
+	if _, err := o.Get(field, &n); err != nil || n == nil {
+		return 0
+	}
+	return *n
+}
+
+// flavorOf decodes the instance's flavor.
+func flavorOf(inst *vo.Object) (flavor, error) {
+	fo, err := inst.Object("flavor")
+	if err != nil {
+		return flavor{}, err
+	}
+	if fo == nil {
+		return flavor{}, fmt.Errorf("instance %s carries no flavor", instanceUUID(inst))
+	}
+	var f flavor
+	for field, dst := range map[string]any{"name": &f.Name, "vcpus": &f.VCPUs, "memory_mb": &f.MemoryMB,
+		"root_gb": &f.RootGB, "ephemeral_gb": &f.EphemeralGB, "swap": &f.SwapMB, "extra_specs": &f.ExtraSpecs} {
+		if raw, ok := fo.Data[field]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return flavor{}, fmt.Errorf("instance %s: flavor.%s: %w", instanceUUID(inst), field, err)
+			}
+		}
+	}
+	if f.ExtraSpecs == nil {
+		f.ExtraSpecs = map[string]string{}
+	}
+	return f, nil
+}
+
+// systemMetadata returns system_metadata with null values as "".
+func systemMetadata(inst *vo.Object) map[string]string {
+	var m map[string]*string
+	_, _ = inst.Get("system_metadata", &m)
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out
+}
+
+// setSystemMetadata replaces system_metadata (Nova saves the whole dict when any key changes).
+func setSystemMetadata(inst *vo.Object, m map[string]string) error {
+	return inst.Set("system_metadata", m)
+}
+
+// setFields sets several fields, recording each as changed.
+func setFields(inst *vo.Object, values map[string]any) error { return setAll(inst, values) }
+
+// nowField renders a datetime field as oslo.versionedobjects does.
+func nowField() string { return time.Now().UTC().Format(vo.DateTimeFormat) }
+
+// saveInstance is Instance.save through the conductor. With expected given, it is
+// save(expected_task_state=[expected...]) (nil stands for None); without, there is no check. The conductor's
+// answer is applied to inst, and the resource tracker learns the new state.
+func (s *Service) saveInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, expected ...any) error {
+	kwargs := map[string]any{}
+	if len(expected) > 0 {
+		kwargs["expected_task_state"] = expected
+	}
+	if _, err := s.cond.objectAction(ctx, rc, inst, "save", nil, kwargs); err != nil {
+		return err
+	}
+	s.lc.tracker.update(inst)
+	return nil
+}
+
+// getInstance is Instance.get_by_uuid.
+func (s *Service) getInstance(ctx context.Context, rc *rpc.RequestContext, uuid string, attrs []string) (*vo.Object, error) {
+	if attrs == nil {
+		attrs = []string{}
+	}
+	inst, err := s.cond.classObject(ctx, rc, "Instance", "get_by_uuid", instanceManifest, []any{uuid},
+		map[string]any{"expected_attrs": attrs})
+	if err == nil && inst == nil {
+		err = rpc.NewRemoteError("nova.exception", "InstanceNotFound", "Instance "+uuid+" could not be found.", nil)
+	}
+	return inst, err
+}
+
+// instancesOnHost is InstanceList.get_by_host.
+func (s *Service) instancesOnHost(ctx context.Context, rc *rpc.RequestContext, host string, attrs []string) ([]*vo.Object, error) {
+	raw, err := s.cond.classAction(ctx, rc, "InstanceList", "get_by_host", instanceListManifest, []any{host},
+		map[string]any{"expected_attrs": attrs})
+	if err != nil {
+		return nil, err
+	}
+	return objectList(raw)
+}
+
+// isRemote reports whether err is the Nova exception class (any of them).
+func isRemote(err error, classes ...string) bool {
+	var re *rpc.RemoteError
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, c := range classes {
+		if re.Class == c {
+			return true
+		}
+	}
+	return false
+}
+
+// instanceGone is true for the errors with which nova's manager treats an instance as deleted under it.
+func instanceGone(err error) bool {
+	return isRemote(err, "InstanceNotFound", "UnexpectedDeletingTaskStateError")
+}
+
+// nodeID is the integer id of our ComputeNode, which Instance.compute_id carries with node.
+func (s *Service) nodeID() (json.RawMessage, string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.node == nil {
+		return nil, "", false
+	}
+	id := fieldString(s.node, "id")
+	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+		return nil, "", false
+	}
+	return json.RawMessage(id), fieldString(s.node, "hypervisor_hostname"), true
+}
+
+// clearHost is nova's _nil_out_instance_obj_host_and_node: node and compute_id change together (2.8 rule).
+func clearHost(inst *vo.Object) error {
+	return setFields(inst, map[string]any{"host": nil, "node": nil, "compute_id": nil, "launched_on": nil,
+		"availability_zone": nil})
+}

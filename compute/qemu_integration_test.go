@@ -1,0 +1,130 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/domain"
+	"github.com/novabsd/novabsd/hypervisor/qemu"
+	"github.com/novabsd/novabsd/rpc"
+)
+
+const tinyRaw = "/var/cache/novabsd/image/tiny.raw"
+
+// needTinyQEMU fails under CI=true and skips otherwise when QEMU or the tiny test image is missing.
+func needTinyQEMU(t *testing.T) {
+	t.Helper()
+	_, err := exec.LookPath("qemu-system-x86_64")
+	if err == nil {
+		_, err = os.Stat(tinyRaw)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("QEMU (Debian qemu-system-x86) and %s (devstack/image/build.sh) are required: %v", tinyRaw, err)
+		}
+		t.Skipf("QEMU or the tiny image is missing: %v", err)
+	}
+}
+
+// TestQEMUSpawnStopStartDestroy drives the handlers (no conductor of Nova's, the fake one over the broker) to
+// spawn the real tiny image under QEMU/TCG, see its marker through get_console_output, stop and start it, and
+// delete it leaving nothing behind.
+func TestQEMUSpawnStopStartDestroy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a real guest under TCG")
+	}
+	needTinyQEMU(t)
+	h := newHarness(t)
+	qc := qemu.DefaultConfig()
+	qc.Accel = qemu.AccelTCG
+	qc.RunDir = t.TempDir()
+	drv, err := qemu.New(qc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := h.s.lc.eng
+	eng.driver = drv
+	eng.domainOptions = func(context.Context) domain.Options { return qemu.DomainOptions(qc, qemu.AccelTCG) }
+	eng.fetch = func(context.Context, *rpc.RequestContext, string) (string, error) { return tinyRaw, nil }
+	uuid := "99999999-0000-4000-8000-000000000001"
+	inst := instanceFromWire(t, uuid)
+	fl, _ := inst.Object("flavor")
+	_ = fl.Set("memory_mb", 256)
+	_ = inst.Set("flavor", fl)
+	inst.ResetChanges()
+	h.cond.put(inst)
+	g := hypervisor.Guest{UUID: uuid, Name: "instance-00000040", Dir: filepath.Join(h.dir, uuid)}
+	t.Cleanup(func() { drv.Destroy(context.Background(), g) })
+
+	start := time.Now()
+	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, false)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "build", func() bool { return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0 })
+	h.s.lc.work.Wait()
+	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmActive {
+		t.Fatalf("vm_state %s, faults %v", fieldString(got, "vm_state"), h.cond.faults[uuid])
+	}
+	active := time.Since(start)
+	console := func() string {
+		raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
+		out, err := h.s.getConsoleOutput(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(string)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(console(), "NOVABSD-TINY-GUEST-READY") {
+		if time.Now().After(deadline) {
+			t.Fatalf("marker not seen; console:\n%s", console())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("ACTIVE after %v, marker after %v", active.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	call := func(method string, fn func(context.Context, json.RawMessage) (any, error), task string, extra map[string]any) {
+		t.Helper()
+		o := h.cond.object(uuid)
+		_ = o.Set("task_state", task)
+		h.cond.put(o)
+		o.ResetChanges()
+		args := map[string]any{"instance": o}
+		for k, v := range extra {
+			args[k] = v
+		}
+		raw, _ := json.Marshal(args)
+		if _, err := fn(context.Background(), raw); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	call("stop_instance", h.s.stopInstance, taskPoweringOff, map[string]any{"clean_shutdown": true})
+	if info, err := drv.Info(context.Background(), g); err != nil || info.State != hypervisor.Shutdown {
+		t.Errorf("after stop the guest is %v (%v)", info.State, err)
+	}
+	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmStopped || intField(got, "power_state") != powerShutdown {
+		t.Errorf("after stop: %s/%d", fieldString(got, "vm_state"), intField(got, "power_state"))
+	}
+	call("start_instance", h.s.startInstance, taskPoweringOn, nil)
+	if info, err := drv.Info(context.Background(), g); err != nil || info.State != hypervisor.Running {
+		t.Errorf("after start the guest is %v (%v)", info.State, err)
+	}
+	call("terminate_instance", h.s.terminateInstance, taskDeleting, map[string]any{"bdms": nil})
+	if _, err := os.Stat(g.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("instance directory left: %v", err)
+	}
+	if _, err := drv.Info(context.Background(), g); !errors.Is(err, hypervisor.ErrNotFound) {
+		t.Errorf("guest still known after delete: %v", err)
+	}
+	if !h.cond.deleted[uuid] || h.allocDel.Load() != 1 {
+		t.Errorf("destroyed %v, allocation deletes %d", h.cond.deleted[uuid], h.allocDel.Load())
+	}
+}

@@ -1,0 +1,191 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// initHost is the instance part of nova's init_host: build the engine, then bring every instance of this host
+// in line with its guest before the RPC servers take new work.
+func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
+	eng, err := newEngine(cfg)
+	if err != nil {
+		return &StartupError{"compute driver " + engineName(cfg) + ": " + err.Error()}
+	}
+	s.lc = newLifecycle(eng, cfg.Default.MaxConcurrentBuilds)
+	s.lc.tracker.host = cfg.Default.Host
+	return s.reconcile(ctx)
+}
+
+// reconcile applies nova's _init_instance rules (section 3.4) to each instance of the host, and removes the
+// guests of instances deleted while this service was down.
+func (s *Service) reconcile(ctx context.Context) error {
+	rc := rpc.AdminContext()
+	host := s.cfg.Load().Default.Host
+	insts, err := s.instancesOnHost(ctx, &rc, host,
+		[]string{"info_cache", "metadata", "numa_topology", "flavor", "system_metadata"})
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, inst := range insts {
+		known[instanceUUID(inst)] = true
+		s.initInstance(ctx, &rc, inst)
+	}
+	s.cleanupOrphans(ctx, &rc, known)
+	return nil
+}
+
+// initInstance is _init_instance for one instance.
+func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
+	uuid := instanceUUID(inst)
+	vm, task := fieldString(inst, "vm_state"), fieldString(inst, "task_state")
+	g := s.guestOf(inst)
+	if port, _, err := guestVNCPort(g); err == nil && port > 0 {
+		s.lc.eng.vnc.reserve(uuid, port)
+	}
+	log := logInstance(s.log, inst).With("vm_state", vm, "task_state", task)
+	set := func(values map[string]any) {
+		if err := setFields(inst, values); err == nil {
+			if err := s.saveInstance(ctx, rc, inst); err != nil {
+				log.Error("Cannot save instance at start-up", "error", err)
+			}
+		}
+	}
+	s.lc.tracker.update(inst)
+	switch {
+	case vm == vmSoftDeleted || (vm == vmError && task != taskResizeMigrating && task != taskDeleting):
+		return
+	case vm == vmDeleted:
+		log.Info("Completing the deletion of an instance deleted before the service stopped")
+		if err := s.deleteInstance(ctx, rc, inst); err != nil && !isRemote(err, "InstanceNotFound") {
+			log.Error("Cannot complete deletion", "error", err)
+		}
+		return
+	case vm == vmBuilding || buildTaskStates[task]:
+		log.Warn("Instance build was interrupted by a service restart; setting it to ERROR")
+		s.addFault(ctx, rc, inst, novaError("BuildAbortException", 500,
+			"Build of instance %s aborted: the compute service restarted during the build", uuid))
+		set(map[string]any{"vm_state": vmError, "task_state": nil})
+		return
+	case (vm == vmActive || vm == vmStopped) && rebuildTaskStates[task]:
+		set(map[string]any{"vm_state": vmError})
+		return
+	case snapshotTaskStates[task], task == taskResizePrep:
+		set(map[string]any{"task_state": nil})
+		return
+	case task == taskDeleting:
+		log.Info("Finishing the deletion interrupted by the restart")
+		if err := s.doTerminate(ctx, rc, inst); err != nil {
+			log.Error("Cannot finish deletion", "error", err)
+		}
+		return
+	}
+	ps := s.powerState(ctx, g)
+	switch task {
+	case taskRebootPending, taskRebootPendingHard, taskRebooting, taskRebootingHard, taskRebootStarted, taskRebootStartedHard:
+		if ps == powerRunning && task != taskRebootPending && task != taskRebootPendingHard {
+			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": ps})
+			return
+		}
+		hard := task == taskRebootPendingHard || task == taskRebootingHard || task == taskRebootStartedHard ||
+			ps != powerRunning
+		if err := setFields(inst, map[string]any{"task_state": map[bool]string{true: taskRebootingHard,
+			false: taskRebooting}[hard]}); err == nil && s.saveInstance(ctx, rc, inst) == nil {
+			_ = s.doReboot(ctx, rc, inst, hard)
+		}
+		return
+	case taskPausing, taskUnpausing:
+		if ps == powerRunning {
+			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": ps})
+			return
+		}
+		if task == taskUnpausing && ps == powerPaused {
+			if err := s.lc.eng.driver.Unpause(ctx, g); err != nil {
+				log.Error("Cannot unpause at start-up", "error", err)
+			}
+			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": s.powerState(ctx, g)})
+		}
+		return
+	case taskPoweringOff:
+		_ = s.doStop(ctx, rc, inst, true)
+		return
+	case taskPoweringOn:
+		_ = s.doStart(ctx, rc, inst)
+		return
+	}
+	if int(intField(inst, "power_state")) == powerRunning && ps != powerRunning &&
+		s.cfg.Load().Default.ResumeGuestsStateOnHostBoot {
+		log.Info("Rebooting instance after host boot")
+		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil {
+			log.Error("Cannot resume guest state", "error", err)
+		}
+	}
+}
+
+// cleanupOrphans removes guests and disks on this host whose instance the cloud deleted meanwhile (nova-api
+// deletes locally, allocations included, when the compute service is down). Guests of instances that exist
+// elsewhere or are unknown for another reason are left alone.
+func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, known map[string]bool) {
+	eng := s.lc.eng
+	candidates := map[string]bool{}
+	if ents, err := os.ReadDir(eng.instancesPath); err == nil {
+		for _, e := range ents {
+			if _, ok := ParseUUID(e.Name()); ok && e.IsDir() && len(e.Name()) == 36 {
+				candidates[e.Name()] = true
+			}
+		}
+	}
+	if ids, err := eng.storage.Instances(ctx); err == nil {
+		for _, id := range ids {
+			if _, ok := ParseUUID(id); ok && len(id) == 36 {
+				candidates[id] = true
+			}
+		}
+	}
+	deleted := *rc
+	deleted.ReadDeleted = "yes"
+	for uuid := range candidates {
+		if known[uuid] {
+			continue
+		}
+		inst, err := s.getInstance(ctx, &deleted, uuid, nil)
+		gone := isRemote(err, "InstanceNotFound")
+		if err != nil && !gone {
+			s.log.Warn("Cannot tell whether a local guest's instance still exists; leaving it", "instance", uuid, "error", err)
+			continue
+		}
+		if !gone {
+			var del bool
+			_, _ = inst.Get("deleted", &del)
+			if !del && fieldString(inst, "vm_state") != vmDeleted {
+				continue
+			}
+		}
+		name := ""
+		if dom, err := hypervisor.LoadDomain(filepath.Join(eng.instancesPath, uuid)); err == nil {
+			name = dom.Name
+		}
+		stub := vo.New("Instance", s.release.ObjectVersion("Instance"))
+		_ = stub.Set("uuid", uuid)
+		if name != "" && inst != nil {
+			stub = inst
+		}
+		s.log.Info("Removing the guest of an instance deleted while the service was down", "instance", uuid, "name", name)
+		g := hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(eng.instancesPath, uuid)}
+		if err := eng.driver.Destroy(ctx, g); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
+			s.log.Error("Cannot destroy orphan guest", "instance", uuid, "error", err)
+			continue
+		}
+		if err := s.destroyGuest(ctx, stub); err != nil {
+			s.log.Error("Cannot remove orphan guest files", "instance", uuid, "error", err)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package compute
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// syncPoolSize is sync_power_state_pool_size's 2026.1 default.
+const syncPoolSize = 5
+
+// powerSyncLoop is the _sync_power_states periodic task: at once, then every sync_power_state_interval
+// (0: every 60 s; negative: never).
+func (s *Service) powerSyncLoop(ctx context.Context) {
+	for {
+		interval := s.cfg.Load().Default.SyncPowerStateInterval
+		if interval < 0 {
+			<-ctx.Done()
+			return
+		}
+		if interval == 0 {
+			interval = 60
+		}
+		if err := s.syncPowerStates(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("Power state sync failed; retrying next period", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(seconds(interval)):
+		}
+	}
+}
+
+// syncPowerStates compares every instance of this host with its guest.
+func (s *Service) syncPowerStates(ctx context.Context) error {
+	rc := rpc.AdminContext()
+	insts, err := s.instancesOnHost(ctx, &rc, s.cfg.Load().Default.Host, []string{})
+	if err != nil {
+		return err
+	}
+	sem := make(chan struct{}, syncPoolSize)
+	var wg sync.WaitGroup
+	for _, inst := range insts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s.syncInstancePowerState(ctx, &rc, inst)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Actions the sync takes on a guest whose state contradicts its record.
+const (
+	syncNothing   = ""
+	syncStop      = "stop"       // compute_api.stop: a clean stop
+	syncForceStop = "force_stop" // compute_api.force_stop
+)
+
+// syncInstancePowerState is _sync_instance_power_state: under the instance's lock, record the guest's power
+// state, then decide whether the instance must be stopped; the stop runs after the lock is released, as a stop
+// cast from nova-api would.
+func (s *Service) syncInstancePowerState(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
+	uuid := instanceUUID(inst)
+	unlock := s.lc.locks.lock(uuid)
+	action := func() string {
+		defer unlock()
+		vmPower := s.powerState(ctx, s.guestOf(inst))
+		if _, err := s.cond.objectAction(ctx, rc, inst, "refresh", nil, nil); err != nil {
+			s.log.Debug("Cannot refresh instance for power sync", "instance", uuid, "error", err)
+			return syncNothing
+		}
+		if fieldString(inst, "host") != s.cfg.Load().Default.Host || fieldString(inst, "task_state") != "" {
+			return syncNothing
+		}
+		if int(intField(inst, "power_state")) != vmPower {
+			s.log.Info("Updating power_state in the DB to match the hypervisor", "instance", uuid,
+				"db_power_state", intField(inst, "power_state"), "vm_power_state", vmPower)
+			if err := inst.Set("power_state", vmPower); err == nil {
+				if err := s.saveInstance(ctx, rc, inst); err != nil {
+					s.log.Warn("Cannot save power state", "instance", uuid, "error", err)
+					return syncNothing
+				}
+			}
+		}
+		return syncDecision(fieldString(inst, "vm_state"), vmPower)
+	}()
+	if action == syncNothing {
+		return
+	}
+	s.log.Warn("Instance's power state contradicts its vm_state; calling the stop API", "instance", uuid,
+		"vm_state", fieldString(inst, "vm_state"), "action", action)
+	if err := s.apiStop(ctx, rc, inst, action == syncStop); err != nil {
+		s.log.Error("Error during power-state sync stop", "instance", uuid, "error", err)
+	}
+}
+
+// syncDecision is the table of _sync_instance_power_state.
+func syncDecision(vmState string, vmPower int) string {
+	switch vmState {
+	case vmActive:
+		switch vmPower {
+		case powerShutdown, powerCrashed, powerSuspended:
+			return syncStop
+		}
+	case vmStopped:
+		switch vmPower {
+		case powerNoState, powerShutdown, powerCrashed:
+		default:
+			return syncForceStop
+		}
+	case vmPaused:
+		if vmPower == powerShutdown || vmPower == powerCrashed {
+			return syncForceStop
+		}
+	}
+	return syncNothing
+}
+
+// apiStop does what compute_api.stop / force_stop and the stop_instance cast they send would: task
+// powering-off (only if no other task started meanwhile), an instance action "stop", then stop_instance.
+func (s *Service) apiStop(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, clean bool) error {
+	if err := setFields(inst, map[string]any{"task_state": taskPoweringOff, "progress": 0}); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
+		return err
+	}
+	s.actionStart(ctx, rc, instanceUUID(inst), "stop")
+	return s.doStop(ctx, rc, inst, clean)
+}

@@ -1,0 +1,67 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// terminateArgs are terminate_instance's arguments.
+type terminateArgs struct {
+	Instance *vo.Object `json:"instance"`
+	BDMs     *vo.Object `json:"bdms"`
+}
+
+func (s *Service) terminateInstance(ctx context.Context, args json.RawMessage) (any, error) {
+	var a terminateArgs
+	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
+		return nil, err
+	}
+	return nil, s.doTerminate(ctx, requestContext(ctx), a.Instance)
+}
+
+// doTerminate is terminate_instance: under the instance lock, _delete_instance; an instance that vanished
+// meanwhile is not an error, any other failure leaves it in ERROR.
+func (s *Service) doTerminate(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+	return s.run(ctx, rc, inst, op{event: "compute_terminate_instance", revertsTask: true, fault: true, lock: true}, func() error {
+		err := s.deleteInstance(ctx, rc, inst)
+		if isRemote(err, "InstanceNotFound") {
+			s.log.Info("Instance disappeared during terminate", "instance", instanceUUID(inst))
+			return nil
+		}
+		if err != nil {
+			s.setErrorState(ctx, rc, inst, false)
+		}
+		return err
+	})
+}
+
+// deleteInstance is _delete_instance: destroy the guest and every file of it (no Neutron ports, no Cinder
+// volumes to release on this node), vm DELETED, then _complete_deletion (usage, Placement allocations,
+// console tokens) and the soft delete of the record.
+func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+	uuid := instanceUUID(inst)
+	if err := s.destroyGuest(ctx, inst); err != nil {
+		return err
+	}
+	if err := setFields(inst, map[string]any{"vm_state": vmDeleted, "task_state": nil, "power_state": powerNoState,
+		"terminated_at": nowField()}); err != nil {
+		return err
+	}
+	if err := s.saveInstance(ctx, rc, inst); err != nil {
+		return err
+	}
+	s.lc.tracker.remove(uuid)
+	if err := s.removeAllocations(ctx, uuid); err != nil {
+		// nova leaves the record undeleted when the allocation cannot be removed, so a retry can finish.
+		return err
+	}
+	if _, err := s.cond.classAction(ctx, rc, "ConsoleAuthToken", "clean_console_auths_for_instance", nil,
+		[]any{uuid}, nil); err != nil {
+		s.log.Warn("Cannot clean console tokens", "instance", uuid, "error", err)
+	}
+	_, err := s.cond.objectAction(ctx, rc, inst, "destroy", nil, nil)
+	return err
+}
