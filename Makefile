@@ -5,7 +5,7 @@ GO ?= go
 # Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
 export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
-.PHONY: all build test test-quick test-e2e vet cross demo deps fuzz bench
+.PHONY: all build test test-quick test-unit test-e2e rig-install devstack-image vet cross demo deps
 all: build
 
 build:
@@ -16,10 +16,14 @@ deps:
 
 # All tests: unit and integration tests against the real broker, QEMU and Python oslo.messaging, then the
 # end-to-end suite against the all-in-one control plane.
-test: deps vet test-unit test-e2e
+test: deps vet rig-install test-unit test-e2e
 
 # Quick mode for local iteration: everything but the end-to-end suite.
 test-quick: deps vet test-unit
+
+# The control plane's Debian root (idempotent); the rpc interop tests also use its oslo.messaging 18.3.
+rig-install:
+	devstack/rig.sh install
 
 test-unit: devstack-image
 	$(GO) test -count=1 -timeout 20m ./...

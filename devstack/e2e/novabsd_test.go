@@ -22,8 +22,11 @@ type novabsd struct {
 	logPath string
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
-	mu      sync.Mutex
-	waitErr error
+	// stopping is closed (once) when the test stops the process on purpose, so its exit is expected.
+	stopping chan struct{}
+	stopOnce sync.Once
+	mu       sync.Mutex
+	waitErr  error
 }
 
 // startNovabsd runs `novabsd compute --config-file F` as compute host HOST with the nova.conf
@@ -32,14 +35,21 @@ type novabsd struct {
 // SIGTERM and must exit within 30 s.
 func startNovabsd(t *testing.T, host string) *novabsd {
 	t.Helper()
+	return startNovabsdConf(t, host, "")
+}
+
+// startNovabsdConf is startNovabsd with extra nova.conf text appended (later lines win, as in oslo).
+func startNovabsdConf(t *testing.T, host, extra string) *novabsd {
+	t.Helper()
 	requireRig(t)
 	dir := t.TempDir()
 	conf, err := exec.Command(rigScript, "compute-conf", host).Output()
 	if err != nil {
 		t.Fatalf("rig.sh compute-conf %s: %v", host, err)
 	}
+	conf = append(conf, "\n"+extra...)
 	n := &novabsd{host: host, conf: filepath.Join(dir, "nova.conf"), logPath: filepath.Join(dir, "novabsd.log"),
-		done: make(chan struct{})}
+		done: make(chan struct{}), stopping: make(chan struct{})}
 	if err := os.WriteFile(n.conf, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +63,6 @@ func startNovabsd(t *testing.T, host string) *novabsd {
 		logf.Close()
 		t.Fatalf("starting novabsd: %v", err)
 	}
-	stopping := make(chan struct{})
 	go func() {
 		err := n.cmd.Wait()
 		logf.Close()
@@ -62,13 +71,13 @@ func startNovabsd(t *testing.T, host string) *novabsd {
 		n.mu.Unlock()
 		close(n.done)
 		select {
-		case <-stopping:
+		case <-n.stopping:
 		default:
 			t.Errorf("novabsd compute (host %s) exited early: %v\n%s", host, err, n.Log())
 		}
 	}()
 	t.Cleanup(func() {
-		close(stopping)
+		n.stopOnce.Do(func() { close(n.stopping) })
 		_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-n.done:
@@ -116,4 +125,22 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// stop sends SIGTERM and waits for a clean exit (status 0), failing the test otherwise.
+func (n *novabsd) stop(t *testing.T) {
+	t.Helper()
+	n.stopOnce.Do(func() { close(n.stopping) })
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("novabsd compute (host %s) ignored SIGTERM for 30 s", n.host)
+	}
+	n.mu.Lock()
+	err := n.waitErr
+	n.mu.Unlock()
+	if err != nil {
+		t.Errorf("novabsd compute (host %s) exited with %v after SIGTERM, want status 0\n%s", n.host, err, tail(n.Log(), 20))
+	}
 }
