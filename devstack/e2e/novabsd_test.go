@@ -144,3 +144,11 @@ func (n *novabsd) stop(t *testing.T) {
 		t.Errorf("novabsd compute (host %s) exited with %v after SIGTERM, want status 0\n%s", n.host, err, tail(n.Log(), 20))
 	}
 }
+
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (n *novabsd) kill(t *testing.T) {
+	t.Helper()
+	n.stopOnce.Do(func() { close(n.stopping) })
+	_ = n.cmd.Process.Kill()
+	<-n.done
+}

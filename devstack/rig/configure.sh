@@ -146,8 +146,9 @@ username = nova
 password = $PASSWORD
 $(ksa_auth placement nova)
 $(ksa_auth glance nova)
-[neutron]
-# No neutron in this cloud: servers are created with --nic none.
+# No Neutron in this cloud: servers are created with --nic none; the network endpoint is a stub
+# (rig/neutron-stub.py) that answers nova's look-ups with empty lists.
+$(ksa_auth neutron nova)
 [cinder]
 os_region_name = $REGION
 EOF
@@ -245,7 +246,8 @@ username = nova
 password = $PASSWORD
 $(ksa_auth placement nova)
 $(ksa_auth glance nova)
-[neutron]
-# No neutron in this cloud: servers are created with --nic none.
+# No Neutron in this cloud: servers are created with --nic none; the network endpoint is a stub
+# (rig/neutron-stub.py) that answers nova's look-ups with empty lists.
+$(ksa_auth neutron nova)
 EOF
 }

@@ -21,6 +21,8 @@ CATALOG = (  # name, type, url
     ("glance", "image", "http://127.0.0.1:9292"),
     ("placement", "placement", "http://127.0.0.1:8778"),
     ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
+    # No Neutron: a stub that answers with empty collections (rig/neutron-stub.py).
+    ("neutron", "network", "http://127.0.0.1:9696"),
 )
 FLAVOR = dict(name="tiny", vcpus=1, ram=128, disk=1)
 IMAGES = (("tiny", "tiny.raw", "raw"), ("tiny-qcow2", "tiny.qcow2", "qcow2"))

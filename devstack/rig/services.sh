@@ -9,11 +9,13 @@ RIG_SERVICES=(
 	"nova-api:nova:8774:http://127.0.0.1:8774/"
 	"nova-conductor:nova:-:"
 	"nova-scheduler:nova:-:"
+	"neutron-stub:nova:9696:http://127.0.0.1:9696/"
 )
 PIDDIR=$STATE/pid
 DONEDIR=$STATE/done
 IMAGES_IN_ROOT=/var/lib/novabsd-rig/images
 ENSURE_IN_ROOT=/usr/local/lib/novabsd-rig/ensure.py
+NEUTRON_STUB_IN_ROOT=/usr/local/lib/novabsd-rig/neutron-stub.py
 
 svc_field() { # svc_field NAME N
 	local s
@@ -29,6 +31,7 @@ svc_log() { echo "$LOGDIR/$1.log"; }
 svc_cmd() {
 	case $1 in
 	nova-conductor | nova-scheduler) echo "$1 --config-file /etc/nova/nova.conf" ;;
+	neutron-stub) echo "/usr/bin/python3 $NEUTRON_STUB_IN_ROOT" ;;
 	*) echo "uwsgi --ini $ETC_RIG/$1-uwsgi.ini" ;;
 	esac
 }
@@ -65,10 +68,11 @@ rig_start() {
 	step "schema syncs (glance, placement, nova cells)" bg_wait glance-db placement-db nova-cells
 	# The other services boot while keystone's catalog is checked: users and endpoints are
 	# only needed by their first authenticated request.
-	step "start glance, placement, nova" start_services glance-api placement-api nova-api nova-conductor nova-scheduler
+	install -D -m 0755 "$RIG_SRC/rig/neutron-stub.py" "$ROOT$NEUTRON_STUB_IN_ROOT"
+	step "start glance, placement, nova, network stub" start_services glance-api placement-api nova-api nova-conductor nova-scheduler neutron-stub
 	step "wait for keystone" wait_apis keystone
 	step "identity: projects, users, roles, endpoints" run_ensure identity
-	step "wait for the APIs" wait_apis glance-api placement-api nova-api
+	step "wait for the APIs" wait_apis glance-api placement-api nova-api neutron-stub
 	step "conductor and scheduler up; flavor and images" run_ensure resources "$IMAGES_IN_ROOT"
 	say "control plane up in $(elapsed "$t0"); openrc: $STATE/openrc"
 }
