@@ -138,10 +138,11 @@ func (s *Service) doBuild(ctx context.Context, rc *rpc.RequestContext, a *buildA
 			return nil
 		}
 		start := time.Now()
+		log.Info("Building the instance")
 		err := s.buildAndRun(ctx, rc, a)
 		if err == nil {
 			result = buildActive
-			log.Info("Took seconds to build instance", "seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
+			log.Info(fmt.Sprintf("Took %.2f seconds to build instance", time.Since(start).Seconds()))
 			return nil
 		}
 		if instanceGone(err) {

@@ -2,8 +2,9 @@
 # demo.sh [HOST] — the whole thing on one machine, as root: bring the all-in-one cloud up
 # (rig.sh install + start), build novabsd and start it as compute host HOST (default
 # novabsd-demo) with the nova.conf of `rig.sh compute-conf`, discover it into cell1 and show
-# `openstack compute service list`. novabsd keeps running afterwards; its pid and log are
-# printed, and the next demo.sh run replaces it.
+# `openstack compute service list`, then boot the tiny test image with `openstack server create`
+# and show its console log. novabsd and the server keep running afterwards; novabsd's pid and
+# log are printed, and the next demo.sh run replaces both.
 set -euo pipefail
 
 HERE=$(dirname "$(readlink -f "$0")")
@@ -63,12 +64,22 @@ phase "wait for $HOST to register" wait_registered
 phase "discover hosts into cell1" "$RIG" discover
 phase "compute service list" "$RIG" exec openstack compute service list
 
-# ---- NEXT (lifecycle issue): boot the test image and show its console ----------------
-#   "$RIG" exec openstack server create --flavor tiny --image tiny --nic none \
-#       --availability-zone "nova:$HOST" --wait demo
-#   wait for NOVABSD-TINY-GUEST-READY in: "$RIG" exec openstack console log show demo
-#   "$RIG" exec openstack server delete --wait demo
-# ----------------------------------------------------------------------------------------
+# Boot the tiny test image on this host and show its console: the guest prints the marker line.
+boot_server() {
+	"$RIG" exec openstack server delete --wait demo >/dev/null 2>&1 || true
+	"$RIG" exec openstack server create --flavor tiny --image tiny --nic none \
+		--availability-zone "nova:$HOST" --wait demo -f value -c id -c status
+}
+wait_console() {
+	local deadline=$(( $(date +%s) + 180 ))
+	until "$RIG" exec openstack console log show demo 2>/dev/null | grep -q NOVABSD-TINY-GUEST-READY; do
+		[[ $(date +%s) -lt $deadline ]] || die "no marker on the console of server demo within 180 s (log $DEMO/novabsd.log)"
+		sleep 2
+	done
+}
+phase "boot the test image (openstack server create)" boot_server
+phase "wait for the guest's marker on its console" wait_console
+phase "openstack console log show demo" "$RIG" exec openstack console log show demo
 
 say "done in $(since "$START"). novabsd pid $(cat "$DEMO/novabsd.pid"), log $DEMO/novabsd.log; stop it with: kill $(cat "$DEMO/novabsd.pid")"
 say "admin credentials: source $("$RIG" openrc) (or: $RIG exec openstack ...)"

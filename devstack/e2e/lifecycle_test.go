@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,8 +57,14 @@ func createServer(t *testing.T, host, name, image string, extra ...string) strin
 	return id
 }
 
+// deleteServer deletes a server and waits (bounded) for it to go. Its compute host must still be running.
 func deleteServer(t *testing.T, id string) {
-	_ = exec.Command(rigScript, "exec", "openstack", "server", "delete", "--wait", id).Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, rigScript, "exec", "openstack", "server", "delete", "--wait", id).CombinedOutput(); err != nil &&
+		!strings.Contains(strings.ToLower(string(out)), "no server") {
+		t.Errorf("deleting server %s: %v\n%s", id, err, out)
+	}
 }
 
 func serverShow(t *testing.T, id string) map[string]any {

@@ -113,7 +113,7 @@ func (n *novabsd) waitLog(t *testing.T, s string, timeout time.Duration) {
 		select {
 		case <-n.done:
 			t.Fatalf("novabsd exited before logging %q\n%s", s, n.Log())
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	t.Fatalf("novabsd did not log %q within %v\n%s", s, timeout, tail(n.Log(), 40))
