@@ -25,8 +25,9 @@ test-quick: deps vet test-unit
 rig-install:
 	devstack/rig.sh install
 
+# -p 1: packages share the real broker, and the rpc tests restart it.
 test-unit: devstack-image
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 devstack-image:
 	devstack/image/build.sh
