@@ -11,8 +11,16 @@ import (
 	"github.com/novabsd/novabsd/rpc/vo"
 )
 
-// wireDir holds real messages captured from a Python cloud (INDEX.md there describes them).
-const wireDir = "/work/shared/reference/wire"
+// wireDir holds real messages captured from a Python cloud (INDEX.md there describes them): the project's
+// shared/ folder beside the checkout (where CI puts it), else this workplace's copy.
+var wireDir = func() string {
+	for _, dir := range []string{filepath.Join("..", "..", "shared", "reference", "wire"), "/work/shared/reference/wire"} {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+	}
+	return "/work/shared/reference/wire"
+}()
 
 func semanticJSON(t *testing.T, b []byte) any {
 	t.Helper()
