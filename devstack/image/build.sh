@@ -128,6 +128,17 @@ cat >"$R/etc/rc.sysinit" <<EOF
 #!/bin/sh
 hostname novabsd-tiny
 for m in /lib/modules/*.ko; do insmod "\$m" || echo "novabsd-tiny: insmod \$m failed"; done
+# devtmpfs creates the event nodes asynchronously, and acpid only watches the nodes present when it starts:
+# wait (up to 10 s) for the power button's node, so the marker really means "the power button works".
+i=0
+until [ \$i -ge 100 ]; do
+	for ev in /sys/class/input/event*; do
+		grep -qs "Power Button" "\$ev/device/name" && [ -c "/dev/input/\${ev##*/}" ] && break 2
+	done
+	usleep 100000
+	i=\$((i + 1))
+done
+[ \$i -lt 100 ] || echo "novabsd-tiny: no power button event device; ACPI power off will not work"
 acpid -c /etc/acpi -l /run/acpid.log
 echo
 echo "$MARKER"
