@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -210,10 +211,18 @@ func (c *Client) await(ctx context.Context, req *Request, rw *replyWaiter, pc *p
 	}
 }
 
+// scratch holds the inner message while it is quoted into the envelope; pooled because every call and reply
+// needs one for a few microseconds.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// encodeRequest renders the AMQP body of req: the inner message, then the envelope around it.
 func encodeRequest(req *Request) ([]byte, error) {
-	inner, err := req.Encode()
+	sp := scratch.Get().(*[]byte)
+	defer scratch.Put(sp)
+	inner, err := req.appendJSON((*sp)[:0])
 	if err != nil {
 		return nil, err
 	}
+	*sp = inner[:0]
 	return WrapEnvelope(inner)
 }

@@ -48,3 +48,24 @@ func TestNewContextEncodesAllKeys(t *testing.T) {
 		t.Fatalf("encoded %v", m)
 	}
 }
+
+// TestParseStrtimeMatchesTimeParse: the fast path for the usual timestamp form gives what time.Parse gives, and
+// declines whatever time.Parse would refuse or read differently.
+func TestParseStrtimeMatchesTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"2026-01-02T03:04:05.123456", "2024-02-29T23:59:59.999999", "2025-02-29T00:00:00.000000",
+		"2026-02-30T00:00:00.000000", "2026-13-01T00:00:00.000000", "2026-00-10T00:00:00.000000",
+		"2026-01-00T00:00:00.000000", "2026-04-31T00:00:00.000000", "2026-01-02T24:00:00.000000",
+		"2026-01-02T23:60:00.000000", "2026-01-02T23:59:60.000000", "2026-01-02T03:04:05.12345x",
+		"+026-01-02T03:04:05.123456", "2026-01-02 03:04:05.123456", "0000-01-01T00:00:00.000000",
+	} {
+		want, werr := time.Parse(TimestampFormat, s)
+		got, ok := parseStrtime(s)
+		if ok && (werr != nil || !got.Equal(want) || got.Location() != time.UTC) {
+			t.Errorf("parseStrtime(%q) = %v, time.Parse = %v, %v", s, got, want, werr)
+		}
+		if !ok && werr == nil {
+			t.Errorf("parseStrtime(%q) declined what time.Parse reads as %v", s, want)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package rpc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,44 +29,54 @@ func (e *UnsupportedEnvelopeVersionError) Error() string {
 	return fmt.Sprintf("rpc: envelope version %q is not supported (this end speaks %s)", e.Version, EnvelopeVersion)
 }
 
+// envelopeHead is how common.py serialize_msg starts the 2.0 envelope (json.dumps of a two-key dict).
+const envelopeHead = `{"oslo.version": "2.0", "oslo.message": `
+
 // WrapEnvelope produces the 2.0 envelope: the inner message as a JSON string (common.py serialize_msg).
 func WrapEnvelope(inner []byte) ([]byte, error) {
-	s, err := json.Marshal(string(inner))
-	if err != nil {
-		return nil, fmt.Errorf("rpc: encoding envelope: %w", err)
-	}
-	var b bytes.Buffer
-	b.Grow(len(s) + 40)
-	b.WriteString(`{"oslo.version": "2.0", "oslo.message": `)
-	b.Write(s)
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return appendEnvelope(make([]byte, 0, len(envelopeHead)+len(inner)+len(inner)/8+8), inner), nil
+}
+
+func appendEnvelope(dst, inner []byte) []byte {
+	dst = append(dst, envelopeHead...)
+	dst = appendQuotedBytes(dst, inner)
+	return append(dst, '}')
 }
 
 // UnwrapEnvelope returns the inner message JSON of an AMQP body. A JSON object that is not a 2.0 envelope is the
-// message itself (envelope "1.0"), as common.py deserialize_msg accepts.
+// message itself (envelope "1.0"), as common.py deserialize_msg accepts. The inner message of a 2.0 envelope is
+// a fresh slice; a 1.0 message is body itself.
 func UnwrapEnvelope(body []byte) ([]byte, error) {
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(body, &env); err != nil {
+	var rawVer, rawMsg []byte
+	err := eachMember(body, func(k, v []byte) error {
+		switch string(k) {
+		case "oslo.version":
+			rawVer = v
+		case "oslo.message":
+			rawMsg = v
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, &EnvelopeError{Reason: "body is not a JSON object: " + err.Error()}
 	}
-	rawVer, hasVer := env["oslo.version"]
-	rawMsg, hasMsg := env["oslo.message"]
-	if !hasVer || !hasMsg {
+	if rawVer == nil || rawMsg == nil {
 		return body, nil
 	}
-	var ver string
-	if err := json.Unmarshal(rawVer, &ver); err != nil {
+	ver, err := jsonString(rawVer)
+	if err != nil {
 		return nil, &EnvelopeError{Reason: "oslo.version is not a string"}
 	}
 	if !envelopeCompatible(ver) {
 		return nil, &UnsupportedEnvelopeVersionError{Version: ver}
 	}
-	var inner string
-	if err := json.Unmarshal(rawMsg, &inner); err != nil {
+	if rawMsg[0] != '"' {
+		if string(rawMsg) == "null" {
+			return []byte{}, nil
+		}
 		return nil, &EnvelopeError{Reason: "oslo.message is not a JSON string"}
 	}
-	return []byte(inner), nil
+	return appendUnquoted(make([]byte, 0, len(rawMsg)), rawMsg), nil
 }
 
 func envelopeCompatible(v string) bool {
@@ -76,6 +88,8 @@ func envelopeCompatible(v string) bool {
 	mi, err2 := strconv.Atoi(minor)
 	return err1 == nil && err2 == nil && ma == 2 && mi <= 0
 }
+
+var contextPrefix = []byte("_context_")
 
 // Request is the inner message of a call or cast (rpc/client.py _make_message, amqpdriver.py _send).
 type Request struct {
@@ -96,99 +110,152 @@ type Request struct {
 // IsCall reports whether the sender waits for a reply.
 func (r *Request) IsCall() bool { return r.MsgID != "" }
 
-// DecodeRequest parses an inner request message.
+// DecodeRequest parses an inner request message. The result shares no memory with inner.
 func DecodeRequest(inner []byte) (*Request, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(inner, &m); err != nil {
-		return nil, &EnvelopeError{Reason: "message is not a JSON object: " + err.Error()}
-	}
+	return decodeRequestOwned(append([]byte(nil), inner...))
+}
+
+// decodeRequestOwned is DecodeRequest for a buffer the request may keep: Args, Extra and the context's raw
+// values are sub-slices of inner, so nothing is copied twice.
+func decodeRequestOwned(inner []byte) (*Request, error) {
 	r := &Request{}
-	ctx := map[string]json.RawMessage{}
-	for k, v := range m {
+	ctxVals := make([]json.RawMessage, len(ctxFields))
+	var ctxExtra map[string]json.RawMessage
+	err := eachMember(inner, func(key, v []byte) error {
 		var err error
-		switch {
-		case k == "method":
-			err = json.Unmarshal(v, &r.Method)
-		case k == "args":
+		switch string(key) { // no string is made for the keys matched here
+		case "method":
+			r.Method, err = jsonString(v)
+		case "args":
 			if !isJSONObject(v) && string(v) != "null" {
 				err = fmt.Errorf("not an object")
 			}
 			r.Args = v
-		case k == "version":
-			err = unmarshalNullableString(v, &r.Version)
-		case k == "namespace":
-			err = unmarshalNullableString(v, &r.Namespace)
-		case k == "_msg_id":
-			err = unmarshalNullableString(v, &r.MsgID)
-		case k == "_reply_q":
-			err = unmarshalNullableString(v, &r.ReplyQ)
-		case k == "_timeout":
+		case "version":
+			r.Version, err = jsonString(v)
+		case "namespace":
+			r.Namespace, err = jsonString(v)
+		case "_msg_id":
+			r.MsgID, err = jsonString(v)
+		case "_reply_q":
+			r.ReplyQ, err = jsonString(v)
+		case "_timeout":
+			r.Timeout = nil
 			if string(v) != "null" {
 				var f float64
-				err = json.Unmarshal(v, &f)
+				f, err = jsonFloat(v)
 				r.Timeout = &f
 			}
-		case k == "_unique_id":
-			err = unmarshalNullableString(v, &r.UniqueID)
-		case strings.HasPrefix(k, "_context_"):
-			ctx[k[len("_context_"):]] = v
+		case "_unique_id":
+			r.UniqueID, err = jsonString(v)
 		default:
+			if bytes.HasPrefix(key, contextPrefix) {
+				k := key[len(contextPrefix):]
+				if i, ok := ctxIndex[string(k)]; ok {
+					ctxVals[i] = v
+				} else {
+					if ctxExtra == nil {
+						ctxExtra = map[string]json.RawMessage{}
+					}
+					ctxExtra[string(k)] = v
+				}
+				break
+			}
 			if r.Extra == nil {
 				r.Extra = map[string]json.RawMessage{}
 			}
-			r.Extra[k] = v
+			r.Extra[string(key)] = v
 		}
 		if err != nil {
-			return nil, &EnvelopeError{Reason: fmt.Sprintf("field %q: %v", k, err)}
+			return &EnvelopeError{Reason: fmt.Sprintf("field %q: %v", key, err)}
 		}
+		return nil
+	})
+	if err != nil {
+		var eerr *EnvelopeError
+		if errors.As(err, &eerr) {
+			return nil, err
+		}
+		return nil, &EnvelopeError{Reason: "message is not a JSON object: " + err.Error()}
 	}
 	if r.Method == "" {
 		return nil, &EnvelopeError{Reason: "message has no method"}
 	}
-	if err := r.Context.decode(ctx); err != nil {
+	if err := r.Context.decode(ctxVals, ctxExtra); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// Encode renders the inner message JSON (without the envelope).
-func (r *Request) Encode() ([]byte, error) {
-	m := make(map[string]any, 8+len(r.Extra)+32)
-	for k, v := range r.Extra {
-		m[k] = v
-	}
-	m["method"] = r.Method
-	args := r.Args
-	if len(args) == 0 {
-		args = json.RawMessage("{}")
-	}
-	m["args"] = args
-	if r.Version != "" {
-		m["version"] = r.Version
+// requestKeys are the top-level keys Encode writes itself; Extra entries with these names are not written.
+var requestKeys = map[string]bool{"method": true, "args": true, "version": true, "namespace": true,
+	"_msg_id": true, "_reply_q": true, "_timeout": true, "_unique_id": true}
+
+// Encode renders the inner message JSON (without the envelope), keys in the order oslo's client and driver add
+// them: method, args, namespace, version, the call keys, _unique_id, the context, then unknown keys.
+func (r *Request) Encode() ([]byte, error) { return r.appendJSON(make([]byte, 0, 1024)) }
+
+func (r *Request) appendJSON(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"method":`...)
+	b = appendQuoted(b, r.Method)
+	b = append(b, `,"args":`...)
+	if len(r.Args) == 0 {
+		b = append(b, "{}"...)
+	} else if b, err = appendRawJSON(b, r.Args); err != nil {
+		return nil, fmt.Errorf("rpc: encoding request %s: args: %w", r.Method, err)
 	}
 	if r.Namespace != "" {
-		m["namespace"] = r.Namespace
+		b = append(b, `,"namespace":`...)
+		b = appendQuoted(b, r.Namespace)
+	}
+	if r.Version != "" {
+		b = append(b, `,"version":`...)
+		b = appendQuoted(b, r.Version)
 	}
 	if r.MsgID != "" {
-		m["_msg_id"] = r.MsgID
-		m["_reply_q"] = r.ReplyQ
-		m["_timeout"] = r.Timeout
+		b = append(b, `,"_msg_id":`...)
+		b = appendQuoted(b, r.MsgID)
+		b = append(b, `,"_reply_q":`...)
+		b = appendQuoted(b, r.ReplyQ)
+		b = append(b, `,"_timeout":`...)
+		if r.Timeout == nil {
+			b = append(b, "null"...)
+		} else if b, err = appendFloat(b, *r.Timeout); err != nil {
+			return nil, fmt.Errorf("rpc: encoding request %s: _timeout: %w", r.Method, err)
+		}
 	}
 	if r.UniqueID != "" {
-		m["_unique_id"] = r.UniqueID
+		b = append(b, `,"_unique_id":`...)
+		b = appendQuoted(b, r.UniqueID)
 	}
-	ctx, err := r.Context.encode()
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range ctx {
-		m["_context_"+k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	if b, err = r.Context.appendJSON(b); err != nil {
 		return nil, fmt.Errorf("rpc: encoding request %s: %w", r.Method, err)
 	}
-	return b, nil
+	for _, k := range sortedKeys(r.Extra) {
+		if requestKeys[k] || (strings.HasPrefix(k, "_context_") && r.Context.writes(k[len("_context_"):])) {
+			continue // written above
+		}
+		b = append(b, ',')
+		b = appendQuoted(b, k)
+		b = append(b, ':')
+		if b, err = appendRawJSON(b, r.Extra[k]); err != nil {
+			return nil, fmt.Errorf("rpc: encoding request %s: %q: %w", r.Method, k, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Reply is the inner message of a reply (amqpdriver.py AMQPIncomingMessage._send_reply).
@@ -202,75 +269,98 @@ type Reply struct {
 	Extra    map[string]json.RawMessage
 }
 
-// DecodeReply parses an inner reply message.
+// DecodeReply parses an inner reply message. The result shares no memory with inner.
 func DecodeReply(inner []byte) (*Reply, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(inner, &m); err != nil {
-		return nil, &EnvelopeError{Reason: "reply is not a JSON object: " + err.Error()}
-	}
+	return decodeReplyOwned(append([]byte(nil), inner...))
+}
+
+// decodeReplyOwned is DecodeReply for a buffer the reply may keep (Result and Extra are sub-slices of it).
+func decodeReplyOwned(inner []byte) (*Reply, error) {
 	r := &Reply{}
-	for k, v := range m {
+	err := eachMember(inner, func(key, v []byte) error {
 		var err error
-		switch k {
+		switch string(key) {
 		case "result":
 			r.Result = v
 		case "failure":
+			r.Failure = nil
 			if string(v) != "null" {
 				var s string
-				if err = json.Unmarshal(v, &s); err == nil {
+				if s, err = jsonString(v); err == nil {
 					r.Failure, err = DecodeRemoteError([]byte(s))
 				}
 			}
 		case "ending":
-			if string(v) != "null" {
-				err = json.Unmarshal(v, &r.Ending)
-			}
+			r.Ending, err = jsonBool(v)
 		case "_msg_id":
-			err = unmarshalNullableString(v, &r.MsgID)
+			r.MsgID, err = jsonString(v)
 		case "_unique_id":
-			err = unmarshalNullableString(v, &r.UniqueID)
+			r.UniqueID, err = jsonString(v)
 		default:
 			if r.Extra == nil {
 				r.Extra = map[string]json.RawMessage{}
 			}
-			r.Extra[k] = v
+			r.Extra[string(key)] = v
 		}
 		if err != nil {
-			return nil, &EnvelopeError{Reason: fmt.Sprintf("reply field %q: %v", k, err)}
+			return &EnvelopeError{Reason: fmt.Sprintf("reply field %q: %v", key, err)}
 		}
+		return nil
+	})
+	if err != nil {
+		var eerr *EnvelopeError
+		if errors.As(err, &eerr) {
+			return nil, err
+		}
+		return nil, &EnvelopeError{Reason: "reply is not a JSON object: " + err.Error()}
 	}
 	return r, nil
 }
 
-// Encode renders the inner reply JSON.
-func (r *Reply) Encode() ([]byte, error) {
-	m := make(map[string]any, 5+len(r.Extra))
-	for k, v := range r.Extra {
-		m[k] = v
+var replyKeys = map[string]bool{"result": true, "failure": true, "ending": true, "_msg_id": true, "_unique_id": true}
+
+// Encode renders the inner reply JSON, keys in the order of amqpdriver.py _send_reply.
+func (r *Reply) Encode() ([]byte, error) { return r.appendJSON(make([]byte, 0, 160+len(r.Result))) }
+
+func (r *Reply) appendJSON(b []byte) ([]byte, error) {
+	var err error
+	b = append(b, `{"result":`...)
+	if b, err = appendRawJSON(b, r.Result); err != nil {
+		return nil, fmt.Errorf("rpc: encoding reply to %s: result: %w", r.MsgID, err)
 	}
-	result := r.Result
-	if len(result) == 0 {
-		result = json.RawMessage("null")
-	}
-	m["result"] = result
-	m["failure"] = nil
-	if r.Failure != nil {
+	b = append(b, `,"failure":`...)
+	if r.Failure == nil {
+		b = append(b, "null"...)
+	} else {
 		f, err := r.Failure.Encode()
 		if err != nil {
 			return nil, err
 		}
-		m["failure"] = string(f)
+		b = appendQuotedBytes(b, f)
 	}
-	m["ending"] = r.Ending
-	m["_msg_id"] = r.MsgID
+	if r.Ending {
+		b = append(b, `,"ending":true`...)
+	} else {
+		b = append(b, `,"ending":false`...)
+	}
+	b = append(b, `,"_msg_id":`...)
+	b = appendQuoted(b, r.MsgID)
 	if r.UniqueID != "" {
-		m["_unique_id"] = r.UniqueID
+		b = append(b, `,"_unique_id":`...)
+		b = appendQuoted(b, r.UniqueID)
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("rpc: encoding reply to %s: %w", r.MsgID, err)
+	for _, k := range sortedKeys(r.Extra) {
+		if replyKeys[k] {
+			continue
+		}
+		b = append(b, ',')
+		b = appendQuoted(b, k)
+		b = append(b, ':')
+		if b, err = appendRawJSON(b, r.Extra[k]); err != nil {
+			return nil, fmt.Errorf("rpc: encoding reply to %s: %q: %w", r.MsgID, k, err)
+		}
 	}
-	return b, nil
+	return append(b, '}'), nil
 }
 
 func isJSONObject(v json.RawMessage) bool {
@@ -279,9 +369,10 @@ func isJSONObject(v json.RawMessage) bool {
 }
 
 func unmarshalNullableString(v json.RawMessage, dst *string) error {
-	if string(v) == "null" {
-		*dst = ""
-		return nil
+	s, err := jsonString(v)
+	if err != nil {
+		return err
 	}
-	return json.Unmarshal(v, dst)
+	*dst = s
+	return nil
 }

@@ -12,9 +12,11 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// pubChannels is how many confirm-mode channels share the publishing connection, so concurrent publishers do not
-// all queue on one channel's frame lock.
-const pubChannels = 4
+// pubChannels is how many confirm-mode channels share the publishing connection. One: since the connection
+// coalesces writes (coalescingConn), a publish holds its channel only to copy its frames, and the broker routes
+// and confirms one busy channel in batches, spending less per message than on several (rpc/bench, 32 callers:
+// about 15% less broker CPU per call and 10-15% more calls/s than with 4 channels).
+const pubChannels = 1
 
 // exchangeDecl is the exchange a publish goes to, declared once per channel before first use as oslo's
 // Connection._publish does ("" is the default exchange and is never declared).

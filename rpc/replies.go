@@ -68,7 +68,7 @@ func (rw *replyWaiter) deliver(d *amqp.Delivery, _ <-chan struct{}) {
 		rw.t.log.Warn("dropping undecodable reply", "queue", rw.queue, "err", err)
 		return
 	}
-	r, err := DecodeReply(inner)
+	r, err := decodeReplyOwned(inner) // a fresh inner, or the delivery's own body
 	if err != nil {
 		rw.t.log.Warn("dropping undecodable reply", "queue", rw.queue, "err", err)
 		return

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -50,6 +51,12 @@ type Server struct {
 	sem      chan struct{}
 	inflight sync.WaitGroup
 	dups     *dupCache
+	// work hands a message to an idle worker. Workers live until the server has stopped, so a message costs
+	// neither a goroutine start nor the stack growth of a fresh goroutine; there are at most len(sem).
+	work     chan []byte
+	workers  atomic.Int32
+	quit     chan struct{} // closed once the server stopped and nothing is in flight
+	quitOnce sync.Once
 
 	hctx    context.Context // parent of handler contexts; cancelled when Stop gives up waiting
 	hcancel context.CancelFunc
@@ -66,7 +73,7 @@ func (t *Transport) NewServer(target Target) (*Server, error) {
 		target.Exchange = t.opts.ControlExchange
 	}
 	s := &Server{t: t, target: target, sem: make(chan struct{}, t.opts.ExecutorPoolSize),
-		dups: newDupCache(t.opts.DuplicateWindow)}
+		dups: newDupCache(t.opts.DuplicateWindow), work: make(chan []byte), quit: make(chan struct{})}
 	s.hctx, s.hcancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -147,6 +154,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	go func() {
 		<-l.done
 		s.inflight.Wait()
+		s.quitOnce.Do(func() { close(s.quit) })
 		close(done)
 	}()
 	select {
@@ -189,12 +197,41 @@ func (s *Server) deliver(d *amqp.Delivery, stopping <-chan struct{}) {
 		return
 	}
 	s.inflight.Add(1)
-	body := d.Body
-	go func() {
-		defer s.inflight.Done()
-		defer func() { <-s.sem }()
+	select {
+	case s.work <- d.Body:
+		return
+	default:
+	}
+	if s.workers.Add(1) <= int32(cap(s.sem)) {
+		go s.worker(d.Body)
+		return
+	}
+	// Every worker exists; as we hold a slot of sem, one of them is about to be idle, unless the transport is
+	// closing and they are leaving.
+	s.workers.Add(-1)
+	select {
+	case s.work <- d.Body:
+	case <-s.t.ctx.Done():
+		s.workers.Add(1)
+		go s.worker(d.Body)
+	}
+}
+
+// worker handles body, then whatever deliver hands it, until the server has stopped.
+func (s *Server) worker(body []byte) {
+	defer s.workers.Add(-1)
+	for {
 		s.handle(body)
-	}()
+		<-s.sem
+		s.inflight.Done()
+		select {
+		case body = <-s.work:
+		case <-s.quit:
+			return
+		case <-s.t.ctx.Done():
+			return
+		}
+	}
 }
 
 // handle decodes, dispatches and replies. Nothing a message contains may crash the process.
@@ -214,7 +251,7 @@ func (s *Server) handle(body []byte) {
 		s.rejectBad(body, err)
 		return
 	}
-	req, err = DecodeRequest(inner)
+	req, err = decodeRequestOwned(inner) // a fresh inner, or the delivery's own body
 	if err != nil {
 		s.rejectBad(inner, err)
 		return
@@ -369,11 +406,7 @@ func (s *Server) reply(req *Request, result json.RawMessage, failure *RemoteErro
 func (t *Transport) sendReply(req *Request, r *Reply) error {
 	r.MsgID = req.MsgID
 	r.UniqueID = newHexID()
-	inner, err := r.Encode()
-	if err != nil {
-		return err
-	}
-	body, err := WrapEnvelope(inner)
+	body, err := encodeReply(r)
 	if err != nil {
 		return err
 	}
@@ -393,6 +426,18 @@ func (t *Transport) sendReply(req *Request, r *Reply) error {
 			return fmt.Errorf("rpc: reply queue %s missing for %s: %w", req.ReplyQ, wait, ErrUndeliverable)
 		}
 	}
+}
+
+// encodeReply renders the AMQP body of a reply.
+func encodeReply(r *Reply) ([]byte, error) {
+	sp := scratch.Get().(*[]byte)
+	defer scratch.Put(sp)
+	inner, err := r.appendJSON((*sp)[:0])
+	if err != nil {
+		return nil, err
+	}
+	*sp = inner[:0]
+	return WrapEnvelope(inner)
 }
 
 // DecodeArgs unmarshals a handler's arguments into v (usually a struct with json tags), refusing unknown

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -333,5 +334,62 @@ func TestConcurrencyBoundAndGracefulStop(t *testing.T) {
 	}
 	if c2 < 3 {
 		t.Fatalf("%d calls completed, want the 3 in flight at Stop", c2)
+	}
+}
+
+// TestWorkersAreReusedAndLeave: handlers run on at most ExecutorPoolSize long-lived workers, which serve call
+// after call and are gone once the server has stopped.
+func TestWorkersAreReusedAndLeave(t *testing.T) {
+	needBroker(t)
+	ex := uniqueName(t)
+	o := testOptions(t, ex)
+	o.ExecutorPoolSize = 2
+	tr := newTestTransport(t, o)
+	var mostWorkers atomic.Int32
+	var s *Server
+	s = startServer(t, tr, ex, "h", func(srv *Server) {
+		srv.Register("", "1.0", map[string]Handler{"echo": func(_ context.Context, a json.RawMessage) (any, error) {
+			for n := s.workers.Load(); n > mostWorkers.Load(); n = s.workers.Load() {
+				mostWorkers.Store(n)
+			}
+			return a, nil
+		}})
+	})
+	c := tr.NewClient(Target{Topic: ex, Version: "1.0"}).WithTimeout(10 * time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				out, err := c.Call(context.Background(), nil, "echo", map[string]int{"g": g, "i": i})
+				if err == nil && string(out) != fmt.Sprintf(`{"g":%d,"i":%d}`, g, i) {
+					err = fmt.Errorf("call %d/%d got %s", g, i, out)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := mostWorkers.Load(); n < 1 || n > 2 {
+		t.Fatalf("%d workers ran handlers, want 1..2 (executor pool size 2)", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.workers.Load() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still alive after Stop", s.workers.Load())
+		}
 	}
 }

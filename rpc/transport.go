@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,17 @@ func (t *Transport) dial(ctx context.Context, purpose string) (*amqp.Connection,
 	}
 }
 
+// coalescingDial wraps dial's connections in a coalescingConn.
+func coalescingDial(dial func(network, addr string) (net.Conn, error)) func(network, addr string) (net.Conn, error) {
+	return func(network, addr string) (net.Conn, error) {
+		c, err := dial(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newCoalescingConn(c), nil
+	}
+}
+
 func (t *Transport) dialHost(h Host, purpose string) (*amqp.Connection, error) {
 	r := &t.opts.Rabbit
 	user, pass := h.Username, h.Password
@@ -174,7 +186,7 @@ func (t *Transport) dialHost(h Host, purpose string) (*amqp.Connection, error) {
 		Vhost:      vhost,
 		Heartbeat:  r.HeartbeatTimeoutThreshold,
 		Properties: props,
-		Dial:       amqp.DefaultDial(10 * time.Second),
+		Dial:       coalescingDial(amqp.DefaultDial(10 * time.Second)),
 	}
 	scheme := "amqp"
 	if t.tls != nil {

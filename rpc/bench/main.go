@@ -1,7 +1,11 @@
 // Command bench compares call latency and throughput of the Go rpc server with Python oslo.messaging servers
-// doing the same trivial method, on the same broker with the same Go client, and prints one table.
+// doing the same trivial method, on the same broker with the same Go client, and prints one table. Its last column
+// is the CPU time each process spent per call during the c=32 phase (server/client/broker, from /proc): where a
+// call's cost goes.
 //
 //	bench -peer ../testdata/peer.py [-url rabbit://guest:guest@127.0.0.1:5672/] [-forky /var/lib/novabsd-rig/root]
+//	bench -go-only -cpuprofile client.prof      (profiling: the Go server only; BENCH_SERVE_CPUPROFILE=server.prof
+//	                                             profiles the server process)
 //	bench serve URL EXCHANGE TOPIC SERVER   (the Go server, run as its own process like the Python ones)
 package main
 
@@ -16,7 +20,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +33,15 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// BENCH_SERVE_CPUPROFILE profiles the Go server process (the client has -cpuprofile).
+		if f := os.Getenv("BENCH_SERVE_CPUPROFILE"); f != "" {
+			stop, err := startProfile(f)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			defer stop()
+		}
 		if err := serve(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -37,11 +52,33 @@ func main() {
 	peer := flag.String("peer", "testdata/peer.py", "path of testdata/peer.py")
 	forky := flag.String("forky", envOr("NOVABSD_FORKY_ROOT", "/var/lib/novabsd-rig/root"), "forky root (oslo.messaging 18.3)")
 	phase := flag.Duration("phase", 3*time.Second, "duration of each measured phase")
+	goOnly := flag.Bool("go-only", false, "measure only the Go server (for profiling; no comparison)")
+	cpuprofile := flag.String("cpuprofile", "", "write the bench client's CPU profile to this file")
 	flag.Parse()
-	if err := run(*url, *peer, *forky, *phase); err != nil {
+	if *cpuprofile != "" {
+		stop, err := startProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer stop()
+	}
+	if err := run(*url, *peer, *forky, *phase, *goOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func envOr(k, d string) string {
@@ -107,21 +144,26 @@ type result struct {
 	name                  string
 	p50c1, p99c1, rps1    float64
 	p50c32, p99c32, rps32 float64
-	casts                 float64
-	err                   error
+	// CPU per call during the c=32 phase, by process; 0 when unknown (no /proc).
+	cpuServer, cpuClient, cpuBroker time.Duration
+	casts                           float64
+	err                             error
 }
 
-func run(url, peer, forky string, phase time.Duration) error {
+func run(url, peer, forky string, phase time.Duration, goOnly bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	peer, _ = filepath.Abs(peer)
 	cs := []contender{{"Go rpc", []string{self, "serve"}}}
-	if exec.Command("/usr/bin/python3", "-c", "import oslo_messaging").Run() == nil {
+	if goOnly {
+		forky = "" // no Python contenders at all
+	}
+	if !goOnly && exec.Command("/usr/bin/python3", "-c", "import oslo_messaging").Run() == nil {
 		cs = append(cs, contender{"Python oslo.messaging 14.0.3", []string{"/usr/bin/python3", peer, "bench"}})
 	}
-	if _, err := os.Stat(filepath.Join(forky, "usr/lib/python3/dist-packages/oslo_messaging")); err == nil {
+	if _, err := os.Stat(filepath.Join(forky, "usr/lib/python3/dist-packages/oslo_messaging")); forky != "" && err == nil {
 		dir, err := os.MkdirTemp(filepath.Join(forky, "tmp"), "novabsd-bench-")
 		if err == nil {
 			defer os.RemoveAll(dir)
@@ -144,16 +186,19 @@ func run(url, peer, forky string, phase time.Duration) error {
 		results = append(results, r)
 	}
 	fmt.Printf("\nrpc benchmark: same broker (%s), same Go client, trivial method; phase %v\n\n", url, phase)
-	fmt.Printf("| %-28s | %9s | %9s | %9s | %9s | %9s | %9s | %9s |\n", "server", "c1 p50ms", "c1 p99ms",
-		"c1 call/s", "c32 p50ms", "c32 p99ms", "c32 call/s", "casts/s")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 30), dash(), dash(), dash(), dash(), dash(), dash(), dash())
+	fmt.Printf("| %-28s | %9s | %9s | %9s | %9s | %9s | %9s | %9s | %17s |\n", "server", "c1 p50ms", "c1 p99ms",
+		"c1 call/s", "c32 p50ms", "c32 p99ms", "c32 call/s", "casts/s", "c32 CPU µs/call S/C/B")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 30), dash(), dash(), dash(), dash(), dash(), dash(),
+		dash(), strings.Repeat("-", 23))
 	for _, r := range results {
 		if r.err != nil {
 			fmt.Printf("| %-28s | error: %v\n", r.name, r.err)
 			continue
 		}
-		fmt.Printf("| %-28s | %9.2f | %9.2f | %9.0f | %9.2f | %9.2f | %9.0f | %9.0f |\n", r.name, r.p50c1, r.p99c1,
-			r.rps1, r.p50c32, r.p99c32, r.rps32, r.casts)
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		fmt.Printf("| %-28s | %9.2f | %9.2f | %9.0f | %9.2f | %9.2f | %9.0f | %9.0f | %6.0f/%6.0f/%6.0f  |\n", r.name,
+			r.p50c1, r.p99c1, r.rps1, r.p50c32, r.p99c32, r.rps32, r.casts, us(r.cpuServer), us(r.cpuClient),
+			us(r.cpuBroker))
 	}
 	if len(results) > 1 && results[0].err == nil {
 		fmt.Println()
@@ -165,6 +210,44 @@ func run(url, peer, forky string, phase time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// cpuTime is the user+system CPU time pid has used so far (Linux /proc; -1 when unknown).
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+s) * (time.Second / 100) // USER_HZ is 100 on Linux
+}
+
+// brokerPID finds the RabbitMQ Erlang VM (beam.smp), so the table can show the broker's share of each call.
+func brokerPID() int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(cmd), "beam.smp") && strings.Contains(string(cmd), "rabbit") {
+			return pid
+		}
+	}
+	return 0
 }
 
 func dash() string { return strings.Repeat("-", 11) }
@@ -226,9 +309,23 @@ func measure(tr *rpc.Transport, url, exchange, topic string, c contender, phase 
 		res.err = err
 		return res
 	}
+	broker := brokerPID()
+	before := [3]time.Duration{cpuTime(cmd.Process.Pid), cpuTime(os.Getpid()), cpuTime(broker)}
+	start := time.Now()
 	if res.p50c32, res.p99c32, res.rps32, err = calls(ctx, client, &rc, 32, phase); err != nil {
 		res.err = err
 		return res
+	}
+	if n := res.rps32 * time.Since(start).Seconds(); n > 0 {
+		per := func(pid int, b time.Duration) time.Duration {
+			a := cpuTime(pid)
+			if pid <= 0 || b < 0 || a < b { // unknown, or the process was replaced (a broker restart)
+				return 0
+			}
+			return time.Duration(float64(a-b) / n)
+		}
+		res.cpuServer, res.cpuClient, res.cpuBroker = per(cmd.Process.Pid, before[0]), per(os.Getpid(), before[1]),
+			per(broker, before[2])
 	}
 	res.casts, res.err = casts(ctx, client, &rc, phase)
 	return res
