@@ -100,7 +100,7 @@ done
 
 printf '\n| %-28s | %10s | %14s |\n' "" novabsd "nova-compute"
 printf '|%s|%s|%s|\n' "------------------------------" "------------" "----------------"
-printf '| %-28s | %10s | %14s |\n' "start → broker connection (s)" "${conn[novabsd]}" "${conn[python]}"
-printf '| %-28s | %10s | %14s |\n' "start → service up (s)" "${up[novabsd]}" "${up[python]}"
-printf '| %-28s | %10s | %14s |\n' "start → resource provider (s)" "${provider[novabsd]}" "${provider[python]}"
+printf '| %-28s | %10s | %14s |\n' "start -> broker connection (s)" "${conn[novabsd]}" "${conn[python]}"
+printf '| %-28s | %10s | %14s |\n' "start -> service up (s)" "${up[novabsd]}" "${up[python]}"
+printf '| %-28s | %10s | %14s |\n' "start -> resource provider (s)" "${provider[novabsd]}" "${provider[python]}"
 printf '| %-28s | %10s | %14s |\n' "RSS after ${IDLE}s idle (MB)" "${rss[novabsd]}" "${rss[python]}"
