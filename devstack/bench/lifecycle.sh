@@ -1,0 +1,523 @@
+#!/usr/bin/env bash
+# lifecycle.sh — how fast servers boot and snapshot on novabsd against the stock Python nova-compute 2026.1 with
+# its libvirt/QEMU driver (both TCG), same rig, same run. Prints one table:
+#   1 server:  create request → ACTIVE, and → NOVABSD-TINY-GUEST-READY in its console log
+#   10 servers at once (min_count = max_count = 10): create request → the last one ACTIVE / showing the marker
+#   snapshot:  createImage request → the Glance image active
+#
+# usage: devstack/bench/lifecycle.sh          (the rig must be running: devstack/rig.sh start)
+#
+# It installs libvirt, QEMU and python3-libvirt into the rig's root on first use (never part of rig.sh install,
+# so that CI does not pay for it), starts libvirtd and virtlogd chrooted in that root with their own sockets
+# under the root's /run, runs the stock nova-compute (python3-nova, libvirt driver, as root, chrooted) as one
+# new compute host and novabsd as another, and removes everything it made on exit: servers, images, compute
+# services, resource providers, daemons and state directories.
+#
+# Timings come from the compute API and Glance directly (curl with one token from `openstack token issue`):
+# OSC's own start-up and its 5 s --wait poll would dominate. One poll cycle lists the servers of the
+# reservation, then asks for the console of each ACTIVE server still without the marker; cycles start at most
+# every POLL seconds, so with 10 servers a marker is seen up to one cycle (~1 s) late — for both alike.
+# The first server on each host also downloads the image (cold image cache on both). The two engines give guests
+# different hardware: nova's libvirt driver opens disks with cache=none (O_DIRECT) wherever the filesystem allows
+# it, novabsd's QEMU with the default writeback; on this machine that is most of the stock service's "10 at once"
+# marker time (LIFECYCLE_PYTHON_CONF=$'[libvirt]\ndisk_cachemodes = file=writeback' measures without it).
+#
+# Environment: NOVABSD_BIN (prebuilt binary; otherwise go build), NOVABSD_RIG_DIR (default /var/lib/novabsd-rig),
+# LIFECYCLE_POLL (seconds, default 0.25), LIFECYCLE_BUDGET (seconds for the whole run, default 840),
+# LIFECYCLE_GLANCE_PORT (default 19292), LIFECYCLE_PYTHON_CONF (extra nova.conf lines for the stock compute).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RIG=devstack/rig.sh
+RIG_DIR=${NOVABSD_RIG_DIR:-/var/lib/novabsd-rig}
+ROOT=$RIG_DIR/root
+POLL=${LIFECYCLE_POLL:-0.25}
+BUDGET=${LIFECYCLE_BUDGET:-840}
+MARKER=NOVABSD-TINY-GUEST-READY
+NOVA=http://127.0.0.1:8774/v2.1
+GLANCE=http://127.0.0.1:9292
+PLACEMENT=http://127.0.0.1:8778
+GLANCE_PORT=${LIFECYCLE_GLANCE_PORT:-19292}
+PACKAGES=(python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-log libvirt-clients qemu-system-x86)
+
+TAG=lc$$-$(date +%s)
+DOMAINS=()   # libvirt domain names of the stock compute's servers, for their logs
+HOST_NB=bench-$TAG-novabsd
+HOST_PY=bench-$TAG-python
+IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
+IN_ROOT_ETC=/etc/novabsd-bench
+IN_ROOT_LOG=/var/log/novabsd-bench
+LOG=$ROOT$IN_ROOT_LOG
+WORK=$(mktemp -d /tmp/lifecycle.XXXXXX)
+T_START=$(date +%s)
+
+say() { printf 'lifecycle.sh: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s.%N; }
+sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
+in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
+over_budget() { (($(date +%s) - T_START > BUDGET)); }
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. packages, inside the root only.
+install_packages() {
+	local p missing=() try
+	for p in "${PACKAGES[@]}"; do
+		in_root dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	say "installing into $ROOT: ${missing[*]} (log $WORK/apt.log)"
+	for try in 1 2 3 4 5 6; do
+		if in_root apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$WORK/apt.log" 2>&1; then return 0; fi
+		if grep -q 'Could not get lock\|Unable to acquire' "$WORK/apt.log"; then sleep 5; continue; fi
+		[[ $try -eq 1 ]] && { in_root apt-get update -q >>"$WORK/apt.log" 2>&1 || true; continue; }
+		break
+	done
+	tail -n 15 "$WORK/apt.log" >&2
+	die "apt-get install in $ROOT failed (log $WORK/apt.log)"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. libvirtd (monolithic) and virtlogd, chrooted, as root, with the settings of openstack-rig-notes.md 8/17.
+# libvirtd runs in its own UTS namespace whose hostname is HOST_PY: the libvirt driver names its node (the
+# hypervisor hostname, hence the Placement provider) after libvirt's hostname, and this machine's own name
+# already has a provider in this cloud (a provider name must be unique).
+configure_libvirt() {
+	local q=$ROOT/etc/libvirt/qemu.conf
+	[[ -f $q.dist ]] || cp -p "$q" "$q.dist"
+	cat >"$q" <<'EOF'
+# Written by novabsd devstack/bench/lifecycle.sh (the package's own file is qemu.conf.dist): libvirtd runs
+# chrooted in the rig's root as root, with no cgroups, mount namespaces or security labels.
+user = "root"
+group = "root"
+security_driver = "none"
+cgroup_controllers = [ ]
+namespaces = [ ]
+dynamic_ownership = 0
+remember_owner = 0
+EOF
+	mkdir -p "$ROOT$IN_ROOT_ETC" "$LOG" "$ROOT$IN_ROOT_DIR"
+	cat >"$ROOT$IN_ROOT_ETC/libvirtd.conf" <<'EOF'
+# libvirtd for lifecycle.sh: only root inside the rig's root talks to it, over its unix socket.
+unix_sock_group = "root"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+EOF
+}
+
+# daemon_in_root NAME: pids of NAME chrooted in this root (someone else's libvirtd would share our sockets).
+daemon_in_root() {
+	local d
+	for d in /proc/[0-9]*; do
+		[[ $(readlink "$d/root" 2>/dev/null) == "$ROOT" && $(cat "$d/comm" 2>/dev/null) == "$1" ]] && printf '%s ' "${d#/proc/}"
+	done
+	true
+}
+
+start_libvirt() {
+	local d pid
+	for d in virtlogd libvirtd; do
+		pid=$(daemon_in_root "$d")
+		[[ -z $pid ]] || die "$d already runs in $ROOT (pid $pid), not started by this script: stop it first"
+	done
+	rm -f "$ROOT"/run/libvirt/{libvirt-sock,libvirt-sock-ro,libvirt-admin-sock,virtlogd-sock,virtlogd-admin-sock}
+	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		/usr/sbin/virtlogd >"$LOG/virtlogd-$TAG.log" 2>&1 </dev/null &
+	echo $! >"$WORK/virtlogd.pid"
+	disown
+	setsid unshare --uts -- /bin/sh -c 'hostname "$1" && shift && exec chroot "$@"' sh "$HOST_PY" \
+		"$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		/usr/sbin/libvirtd -f "$IN_ROOT_ETC/libvirtd.conf" >"$LOG/libvirtd-$TAG.log" 2>&1 </dev/null &
+	echo $! >"$WORK/libvirtd.pid"
+	disown
+	local i
+	for i in $(seq 100); do
+		if [[ -S $ROOT/run/libvirt/libvirt-sock && -S $ROOT/run/libvirt/virtlogd-sock ]] &&
+			[[ $(in_root virsh -q -c qemu:///system hostname 2>/dev/null) == "$HOST_PY" ]]; then
+			return 0
+		fi
+		kill -0 "$(cat "$WORK/libvirtd.pid")" 2>/dev/null || { tail -n 15 "$LOG/libvirtd-$TAG.log" >&2; die "libvirtd exited (log $LOG/libvirtd-$TAG.log)"; }
+		kill -0 "$(cat "$WORK/virtlogd.pid")" 2>/dev/null || { tail -n 15 "$LOG/virtlogd-$TAG.log" >&2; die "virtlogd exited (log $LOG/virtlogd-$TAG.log)"; }
+		sleep 0.2
+	done
+	die "libvirtd does not answer on $ROOT/run/libvirt/libvirt-sock after 20 s (log $LOG/libvirtd-$TAG.log)"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The rig's glance-api (uwsgi http-socket) keeps uwsgi's default chunked-input-limit of 1 MiB, and glanceclient
+# uploads in 1 MiB chunks: every stock nova-compute snapshot upload fails there ("OSError: unable to receive
+# chunked part", HTTP 500). Until devstack/rig/configure.sh sets chunked-input-limit for glance, both computes
+# use a second glance-api of the same root, config, database and store, that differs only in that limit (so
+# both see the same Glance). Sets GLANCE_COMPUTE to the endpoint the computes use.
+start_glance() {
+	local ini=$ROOT/etc/novabsd-rig/glance-api-uwsgi.ini ids i
+	GLANCE_COMPUTE=$GLANCE
+	[[ -f $ini ]] || die "no $ini: is the rig installed by this tree's rig.sh?"
+	grep -q '^chunked-input-limit' "$ini" && return 0
+	ss -Hltn "sport = :$GLANCE_PORT" | grep -q . && die "port $GLANCE_PORT (our second glance-api) is taken: set LIFECYCLE_GLANCE_PORT"
+	sed -e "s/^http-socket = .*/http-socket = 127.0.0.1:$GLANCE_PORT/" "$ini" >"$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
+	printf 'chunked-input-limit = 16777216\n' >>"$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
+	chmod 0644 "$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
+	ids=$(awk -F: '$1 == "glance" {print $3 ":" $4}' "$ROOT/etc/passwd")
+	[[ -n $ids ]] || die "no glance user in $ROOT/etc/passwd"
+	setsid chroot --userspec="$ids" --groups="${ids#*:}" "$ROOT" /usr/bin/env -i HOME=/var/lib/glance LANG=C.UTF-8 \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 uwsgi --ini "$IN_ROOT_ETC/glance-api-uwsgi.ini" \
+		>"$LOG/glance-api-$TAG.log" 2>&1 </dev/null &
+	echo $! >"$WORK/glance.pid"
+	disown
+	for i in $(seq 150); do
+		[[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$GLANCE_PORT/versions") == 2* ]] && {
+			GLANCE_COMPUTE=http://127.0.0.1:$GLANCE_PORT
+			return 0
+		}
+		kill -0 "$(cat "$WORK/glance.pid")" 2>/dev/null || { tail -n 15 "$LOG/glance-api-$TAG.log" >&2; die "our glance-api exited (log $LOG/glance-api-$TAG.log)"; }
+		sleep 0.2
+	done
+	die "our glance-api does not answer on 127.0.0.1:$GLANCE_PORT after 30 s (log $LOG/glance-api-$TAG.log)"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. the two compute hosts. Both get cpu_allocation_ratio = 16 (10 one-vCPU servers on a 2-core machine).
+start_computes() {
+	local conf=$WORK/$HOST_NB.conf
+	$RIG compute-conf "$HOST_NB" >"$conf"
+	printf '[DEFAULT]\ncpu_allocation_ratio = 16\n[glance]\nendpoint_override = %s\n' "$GLANCE_COMPUTE" >"$WORK/$HOST_NB.override.conf"
+	mkdir -p "$RIG_DIR/compute/$HOST_NB"
+	"$BIN" compute --config-file "$conf" --config-file "$WORK/$HOST_NB.override.conf" >"$WORK/novabsd.log" 2>&1 </dev/null &
+	echo $! >"$WORK/novabsd.pid"
+	disown
+
+	# The stock service: nova.cmd.compute from the root's python3-nova, like /usr/bin/nova-compute.
+	$RIG compute-conf "$HOST_PY" | sed -e "s#$RIG_DIR/compute/$HOST_PY#$IN_ROOT_DIR/$HOST_PY#" >"$ROOT$IN_ROOT_ETC/$HOST_PY.conf"
+	cat >"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf" <<EOF
+[glance]
+endpoint_override = $GLANCE_COMPUTE
+[DEFAULT]
+compute_driver = libvirt.LibvirtDriver
+cpu_allocation_ratio = 16
+[libvirt]
+# /dev/kvm here is kvm_pvm, which kills real-mode guests: TCG, as for novabsd.
+virt_type = qemu
+cpu_mode = none
+sysinfo_serial = none
+EOF
+	# Experiments only (the table is for the stock defaults): e.g. LIFECYCLE_PYTHON_CONF=$'[DEFAULT]\npointer_model = none'
+	[[ -z ${LIFECYCLE_PYTHON_CONF:-} ]] || printf '%s\n' "$LIFECYCLE_PYTHON_CONF" >>"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf"
+	mkdir -p "$ROOT$IN_ROOT_DIR/$HOST_PY/instances"
+	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
+		/usr/bin/python3 -c 'import sys; sys.argv = ["nova-compute"] + sys.argv[1:]
+from nova.cmd.compute import main; main()' \
+		--config-file "$IN_ROOT_ETC/$HOST_PY.conf" --config-file "$IN_ROOT_ETC/$HOST_PY.override.conf" \
+		>"$LOG/nova-compute-$TAG.log" 2>&1 </dev/null &
+	echo $! >"$WORK/python.pid"
+	disown
+
+	local h deadline=$(($(date +%s) + 120)) pending=("$HOST_NB" "$HOST_PY") left
+	while [[ ${#pending[@]} -gt 0 ]]; do
+		kill -0 "$(cat "$WORK/novabsd.pid")" 2>/dev/null || { tail -n 15 "$WORK/novabsd.log" >&2; die "novabsd exited (log $WORK/novabsd.log)"; }
+		kill -0 "$(cat "$WORK/python.pid")" 2>/dev/null || { tail -n 15 "$LOG/nova-compute-$TAG.log" >&2; die "the stock nova-compute exited (log $LOG/nova-compute-$TAG.log)"; }
+		left=()
+		for h in "${pending[@]}"; do
+			# Ready = its provider has a VCPU inventory (standard class id 0) with our allocation ratio.
+			if [[ -n $(sql "select 1 from placement.inventories i join placement.resource_providers p
+				on p.id = i.resource_provider_id where p.name = '$h' and i.resource_class_id = 0 and i.allocation_ratio = 16") ]]; then
+				say "$h is up with its inventory"
+			else left+=("$h"); fi
+		done
+		pending=("${left[@]}")
+		[[ ${#pending[@]} -eq 0 ]] && break
+		[[ $(date +%s) -lt $deadline ]] || {
+			tail -n 20 "$LOG/nova-compute-$TAG.log" >&2
+			die "no VCPU inventory (allocation ratio 16) for ${pending[*]} after 120 s (logs $WORK/novabsd.log, $LOG/nova-compute-$TAG.log)"
+		}
+		sleep 0.5
+	done
+	$RIG discover >"$WORK/discover.log" 2>&1 || { cat "$WORK/discover.log" >&2; die "rig.sh discover failed"; }
+	for h in "$HOST_NB" "$HOST_PY"; do
+		[[ -n $(sql "select 1 from nova_api.host_mappings where host = '$h'") ]] || die "discover did not map $h"
+	done
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# API helpers: curl with the token; HTTP errors are fatal unless the caller tolerates them.
+api() {
+	local method=$1 url=$2
+	shift 2
+	curl -sS -m 60 -X "$method" -H "X-Auth-Token: $TOKEN" -H 'OpenStack-API-Version: compute 2.96' \
+		-H 'Content-Type: application/json' "$@" "$url"
+}
+api_ok() { # api_ok METHOD URL [curl args]: body on 2xx, else die naming the call
+	local out code
+	out=$(api "$@" -w '\n%{http_code}') || die "$1 $2: curl failed"
+	code=${out##*$'\n'}
+	out=${out%$'\n'*}
+	[[ $code == 2* ]] || die "$1 $2: HTTP $code: $out"
+	printf '%s' "$out"
+}
+
+# make_project: a project of our own (admin holds its admin role), so that the 10 servers fit in its default
+# quotas whatever other suites run in project admin; TOKEN becomes a token scoped to it.
+KEYSTONE=http://127.0.0.1:5000
+make_project() {
+	local user role body
+	user=$(curl -sS -H "X-Auth-Token: $ADMIN_TOKEN" -H "X-Subject-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/auth/tokens" | jq -r .token.user.id)
+	role=$(curl -sS -H "X-Auth-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/roles?name=admin" | jq -r '.roles[0].id')
+	[[ $user =~ ^[0-9a-f]{32}$ && $role =~ ^[0-9a-f]{32}$ ]] || die "cannot read the admin user and role from keystone"
+	body=$(jq -cn --arg n "$TAG" '{project: {name: $n, domain_id: "default", description: "devstack/bench/lifecycle.sh, removed at its end"}}')
+	PROJECT=$(curl -sS -X POST -H "X-Auth-Token: $ADMIN_TOKEN" -H 'Content-Type: application/json' -d "$body" "$KEYSTONE/v3/projects" | jq -r .project.id)
+	[[ $PROJECT =~ ^[0-9a-f]{32}$ ]] || die "cannot create project $TAG"
+	[[ $(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/projects/$PROJECT/users/$user/roles/$role") == 204 ]] ||
+		die "cannot give admin the admin role on project $TAG"
+	body=$(jq -cn --arg t "$ADMIN_TOKEN" --arg p "$PROJECT" '{auth: {identity: {methods: ["token"], token: {id: $t}}, scope: {project: {id: $p}}}}')
+	TOKEN=$(curl -sS -D - -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$KEYSTONE/v3/auth/tokens" |
+		awk 'tolower($1) == "x-subject-token:" {print $2}' | tr -d '\r')
+	[[ -n $TOKEN ]] || die "cannot get a token for project $TAG"
+	api_ok PUT "$NOVA/os-quota-sets/$PROJECT" -d '{"quota_set": {"instances": 20, "cores": 20, "ram": 51200}}' >/dev/null
+}
+
+# started_at SERVER: epoch seconds at which the guest's QEMU process (both engines pass -uuid SERVER) started,
+# from /proc, or nothing while there is none.
+BTIME=$(awk '$1 == "btime" {print $2}' /proc/stat)
+CLK_TCK=$(getconf CLK_TCK)
+started_at() {
+	local pid st
+	pid=$(pgrep -o -f -- "qemu-system.*-uuid $1" || true)
+	[[ -n $pid ]] || return 0
+	st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $20}') || return 0
+	[[ -n $st ]] && awk -v b="$BTIME" -v s="$st" -v h="$CLK_TCK" 'BEGIN{printf "%.2f", b + s / h}'
+}
+
+# boot HOST N: N servers at once on HOST; sets B_ACTIVE / B_MARKER (seconds from the create request until the
+# last is ACTIVE / shows the marker) and B_IDS.
+boot() {
+	local host=$1 n=$2 body t0 resv list id st cyc fault
+	local -A active=() marked=() seen=() started=()
+	body=$(jq -cn --arg name "$TAG-$host-$n" --arg img "$IMAGE" --arg fl "$FLAVOR" --arg host "$host" --argjson n "$n" \
+		'{server: {name: $name, imageRef: $img, flavorRef: $fl, networks: "none", host: $host,
+		  min_count: $n, max_count: $n, return_reservation_id: true}}')
+	t0=$(now)
+	resv=$(api_ok POST "$NOVA/servers" -d "$body" | jq -r '.reservation_id')
+	[[ $resv == r-* ]] || die "no reservation id from POST /servers on $host"
+	while :; do
+		cyc=$(now)
+		over_budget && die "over the ${BUDGET}s budget while booting $n on $host"
+		list=$(api_ok GET "$NOVA/servers/detail?reservation_id=$resv")
+		while read -r id st; do
+			[[ -n $id ]] || continue
+			[[ -n ${seen[$id]:-} ]] || { seen[$id]=1; echo "$id" >>"$WORK/servers"; }
+			case $st in
+			ERROR)
+				fault=$(jq -r --arg id "$id" '.servers[] | select(.id == $id) | .fault.message // "no fault"' <<<"$list")
+				die "server $id on $host is ERROR: $fault"
+				;;
+			ACTIVE)
+				[[ -z ${active[$id]:-} ]] || continue
+				active[$id]=$(sec "$t0" "$(now)")
+				[[ $host != "$HOST_PY" ]] || DOMAINS+=("$(jq -r --arg id "$id" '.servers[] | select(.id == $id) | ."OS-EXT-SRV-ATTR:instance_name"' <<<"$list").log")
+				;;
+			esac
+		done < <(jq -r '.servers[] | "\(.id) \(.status)"' <<<"$list")
+		for id in "${!seen[@]}"; do
+			[[ -z ${started[$id]:-} ]] || continue
+			st=$(started_at "$id")
+			[[ -z $st ]] || started[$id]=$(sec "$t0" "$st")
+		done
+		for id in "${!active[@]}"; do
+			[[ -z ${marked[$id]:-} ]] || continue
+			# The marker is plain ASCII, so it shows verbatim in the JSON body.
+			if [[ $(api POST "$NOVA/servers/$id/action" -d '{"os-getConsoleOutput": {}}' || true) == *"$MARKER"* ]]; then
+				marked[$id]=$(sec "$t0" "$(now)")
+			fi
+		done
+		[[ ${#marked[@]} -eq $n ]] && break
+		sleep "$(awk -v c="$cyc" -v n="$(now)" -v p="$POLL" 'BEGIN{d = c + p - n; printf "%.3f", (d > 0) ? d : 0}')"
+	done
+	B_ACTIVE=$(printf '%s\n' "${active[@]}" | sort -g | tail -1)
+	B_MARKER=$(printf '%s\n' "${marked[@]}" | sort -g | tail -1)
+	B_STARTED=$(printf '%s\n' "${started[@]}" | sort -g | tail -1)
+	B_IDS="${!active[*]}"
+}
+
+# snapshot SERVER: sets S_TIME (createImage request → image active in Glance).
+snapshot() {
+	local id=$1 t0 img st
+	t0=$(now)
+	img=$(api_ok POST "$NOVA/servers/$id/action" -d "{\"createImage\": {\"name\": \"$TAG-snap-$id\"}}" | jq -r .image_id)
+	[[ $img =~ ^[0-9a-f-]{36}$ ]] || die "createImage on $id returned no image id"
+	echo "$img" >>"$WORK/images"
+	while :; do
+		over_budget && die "over the ${BUDGET}s budget while snapshotting $id"
+		st=$(api_ok GET "$GLANCE/v2/images/$img" | jq -r .status)
+		case $st in
+		active) break ;;
+		killed | deleted) die "snapshot image $img of $id is $st" ;;
+		esac
+		sleep "$POLL"
+	done
+	S_TIME=$(sec "$t0" "$(now)")
+}
+
+# delete_servers ID...: delete and wait until the API no longer knows them (max 180 s).
+delete_servers() {
+	local id code deadline=$(($(date +%s) + 180)) left
+	for id in "$@"; do api DELETE "$NOVA/servers/$id" -o /dev/null || true; done
+	while :; do
+		left=0
+		for id in "$@"; do
+			code=$(api GET "$NOVA/servers/$id" -o /dev/null -w '%{http_code}' || echo 000)
+			[[ $code == 404 ]] || left=$((left + 1))
+		done
+		[[ $left -eq 0 ]] && return 0
+		[[ $(date +%s) -lt $deadline ]] || { say "warning: $left server(s) still not deleted after 180 s"; return 1; }
+		sleep 0.5
+	done
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# 6. cleanup, whatever happened: servers, images, processes, services, providers, state.
+tree_pids() { local p=$1 c; echo "$p"; for c in $(pgrep -P "$p" || true); do tree_pids "$c"; done; }
+stop_tree() { # stop_tree PIDFILE: TERM the tree, KILL what is left after 10 s
+	local f=$1 pids i
+	[[ -f $f ]] || return 0
+	pids=$(tree_pids "$(cat "$f")")
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for i in $(seq 50); do
+		# shellcheck disable=SC2086
+		kill -0 $pids 2>/dev/null || break
+		sleep 0.2
+	done
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null || true
+	rm -f "$f"
+}
+cleanup() {
+	local rc=$? id h dom
+	trap - EXIT INT TERM
+	set +e
+	say "cleaning up"
+	if [[ -n ${TOKEN:-} ]]; then
+		if [[ -f $WORK/servers ]]; then
+			# shellcheck disable=SC2046
+			delete_servers $(sort -u "$WORK/servers") >/dev/null 2>&1
+		fi
+		if [[ -f $WORK/images ]]; then
+			for id in $(sort -u "$WORK/images"); do api DELETE "$GLANCE/v2/images/$id" -o /dev/null; done
+		fi
+	fi
+	stop_tree "$WORK/novabsd.pid"
+	stop_tree "$WORK/python.pid"
+	if [[ -f $WORK/libvirtd.pid ]]; then
+		# Guests the stock compute left behind (only ours: this libvirtd is ours).
+		for dom in $(in_root virsh -q -c qemu:///system list --all --name 2>/dev/null); do
+			in_root virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1
+			in_root virsh -q -c qemu:///system undefine --nvram "$dom" >/dev/null 2>&1 ||
+				in_root virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1
+		done
+	fi
+	stop_tree "$WORK/libvirtd.pid"
+	stop_tree "$WORK/virtlogd.pid"
+	stop_tree "$WORK/glance.pid"
+	if [[ -n ${TOKEN:-} ]]; then
+		for h in "$HOST_NB" "$HOST_PY"; do
+			# Nova's service delete fails (HTTP 500, "No such provider") for a compute node whose provider
+			# was never made, e.g. when Placement was down as the host started: make it, so delete works.
+			sql "select uuid, hypervisor_hostname from nova.compute_nodes where host = '$h' and deleted = 0" |
+				while read -r id node; do
+					api POST "$PLACEMENT/resource_providers" -H 'OpenStack-API-Version: placement 1.14' \
+						-d "{\"uuid\": \"$id\", \"name\": \"$node\"}" -o /dev/null
+				done
+			for id in $(api GET "$NOVA/os-services?binary=nova-compute&host=$h" | jq -r '.services[]?.id'); do
+				api DELETE "$NOVA/os-services/$id" -o /dev/null
+			done
+			for id in $(api GET "$PLACEMENT/resource_providers?name=$h" -H 'OpenStack-API-Version: placement 1.14' | jq -r '.resource_providers[]?.uuid'); do
+				api DELETE "$PLACEMENT/resource_providers/$id" -H 'OpenStack-API-Version: placement 1.14' -o /dev/null
+			done
+		done
+	fi
+	if [[ -n ${PROJECT:-} ]]; then
+		api DELETE "$NOVA/os-quota-sets/$PROJECT" -o /dev/null
+		curl -sS -o /dev/null -X DELETE -H "X-Auth-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/projects/$PROJECT"
+	fi
+	rm -rf "${RIG_DIR:?}/compute/$HOST_NB" "$ROOT$IN_ROOT_DIR/$HOST_PY" "$ROOT$IN_ROOT_ETC/$HOST_PY".*conf "$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
+	if [[ $rc -ne 0 ]]; then
+		say "failed (exit $rc); logs kept: $WORK/novabsd.log $LOG/nova-compute-$TAG.log $LOG/libvirtd-$TAG.log"
+	else
+		rm -rf "$WORK" "$LOG"/*-"$TAG".log
+		# libvirt's per-domain logs: only our libvirtd wrote there.
+		[[ ${#DOMAINS[@]} -eq 0 ]] || rm -f "${DOMAINS[@]/#/$ROOT/var/log/libvirt/qemu/}"
+	fi
+	exit "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+for tool in curl jq mariadb awk unshare setsid; do command -v "$tool" >/dev/null || die "missing tool '$tool'"; done
+[[ $(id -u) -eq 0 ]] || die "must run as root (chroot, namespaces)"
+# Other suites may stop and restart single services (fault tests): wait up to 2 minutes for all of them.
+for i in $(seq 24); do $RIG status >/dev/null && break; [[ $i -eq 1 ]] && say "waiting for every rig service to run"; sleep 5; done
+$RIG status >/dev/null || die "the rig is not running: devstack/rig.sh start"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ADMIN_TOKEN=$($RIG exec openstack token issue -f value -c id 2>/dev/null)
+[[ -n $ADMIN_TOKEN ]] || die "openstack token issue gave no token"
+TOKEN=$ADMIN_TOKEN
+make_project
+
+BIN=${NOVABSD_BIN:-}
+if [[ -z $BIN ]]; then
+	say "building novabsd"
+	PATH=/usr/local/go/bin:$PATH go build -o "$WORK/novabsd" ./cmd/novabsd
+	BIN=$WORK/novabsd
+fi
+install_packages
+configure_libvirt
+say "starting virtlogd and libvirtd in $ROOT"
+start_libvirt
+start_glance
+say "starting compute hosts $HOST_NB (novabsd) and $HOST_PY (stock nova-compute, libvirt)"
+start_computes
+IMAGE=$(api_ok GET "$GLANCE/v2/images?name=tiny" | jq -r '.images[0].id // empty')
+FLAVOR=$(api_ok GET "$NOVA/flavors" | jq -r '.flavors[] | select(.name == "tiny") | .id' | head -1)
+[[ -n $IMAGE && -n $FLAVOR ]] || die "no image or flavor named tiny (rig.sh start makes them)"
+
+declare -A R
+for impl in novabsd python; do
+	if [[ $impl == novabsd ]]; then h=$HOST_NB; else h=$HOST_PY; fi
+	say "$impl: 1 server"
+	boot "$h" 1
+	R[$impl.1a]=$B_ACTIVE R[$impl.1m]=$B_MARKER R[$impl.1s]=${B_STARTED:--}
+	say "$impl: ACTIVE ${B_ACTIVE}s, marker ${B_MARKER}s; snapshot"
+	snapshot "$B_IDS"
+	R[$impl.snap]=$S_TIME
+	say "$impl: snapshot ${S_TIME}s"
+	# shellcheck disable=SC2086
+	delete_servers $B_IDS
+done
+for impl in novabsd python; do
+	if [[ $impl == novabsd ]]; then h=$HOST_NB; else h=$HOST_PY; fi
+	say "$impl: 10 servers at once"
+	boot "$h" 10
+	R[$impl.10a]=$B_ACTIVE R[$impl.10m]=$B_MARKER R[$impl.10s]=${B_STARTED:--}
+	say "$impl: all ACTIVE ${B_ACTIVE}s, all markers ${B_MARKER}s"
+	# shellcheck disable=SC2086
+	delete_servers $B_IDS
+done
+
+row() { # row LABEL KEY
+	local nb=${R[novabsd.$2]} py=${R[python.$2]} v
+	v=$(awk -v a="$nb" -v b="$py" 'BEGIN{print (a < b) ? "yes" : "no"}')
+	printf '| %-44s | %8s | %22s | %6s |\n' "$1" "$nb" "$py" "$v"
+}
+printf '\n| %-44s | %8s | %22s | %6s |\n' "seconds (TCG, tiny image and flavor)" novabsd "nova-compute (libvirt)" faster
+printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "----------" "------------------------" "--------"
+row "1 server: create -> ACTIVE" 1a
+row "1 server: create -> console marker" 1m
+row "10 at once: create -> all ACTIVE" 10a
+row "10 at once: create -> all console markers" 10m
+row "snapshot: createImage -> image active" snap
+# Where the time goes: the compute service's part ends when the guest's QEMU process starts (seen in /proc, so
+# up to one poll cycle late; the 10 at once row is the last of the 10).
+printf '| %-44s | %8s | %22s | %6s |\n' "(1 server: create -> QEMU process started)" "${R[novabsd.1s]}" "${R[python.1s]}" ""
+printf '| %-44s | %8s | %22s | %6s |\n' "(10 at once: create -> last QEMU started)" "${R[novabsd.10s]}" "${R[python.10s]}" ""
