@@ -328,7 +328,7 @@ func (d *Driver) Reboot(ctx context.Context, g hypervisor.Guest, how hypervisor.
 	}
 	v.set(func() { v.intent = intentReboot })
 	if err := d.ctl(ctx, g.Name, "--force-reset"); err != nil {
-		v.signal(os.Kill)
+		v.signalGen(gen, os.Kill)
 	}
 	if !waitStarted(ctx, started, 30*time.Second) {
 		v.mu.Lock()

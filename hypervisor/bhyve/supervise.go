@@ -304,6 +304,19 @@ func (v *vm) signal(sig os.Signal) bool {
 	return p.Signal(sig) == nil
 }
 
+// signalGen signals the bhyve process only while it is still the gen-th one started: a fallback kill aimed at a
+// guest that meanwhile restarted by itself must not hit its successor.
+func (v *vm) signalGen(gen int, sig os.Signal) bool {
+	v.mu.Lock()
+	p := v.proc
+	same := v.gen == gen
+	v.mu.Unlock()
+	if p == nil || sig == nil || !same {
+		return false
+	}
+	return p.Signal(sig) == nil
+}
+
 func (v *vm) waitDone(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
