@@ -46,16 +46,16 @@ start_compute() {
 	say "novabsd compute started: pid $!, conf $DEMO/nova.conf, log $DEMO/novabsd.log"
 }
 
-# The compute service row appears once novabsd has registered through the conductor.
+# novabsd logs "Compute service started" once it has registered through the conductor and serves its
+# topics; a service row alone may be a stale one from an earlier run.
 wait_registered() {
 	local deadline=$(( $(date +%s) + 90 ))
-	until "$RIG" exec openstack compute service list --service nova-compute --host "$HOST" -f value -c State 2>/dev/null | grep -q .; do
+	until grep -q "Compute service started" "$DEMO/novabsd.log" 2>/dev/null; do
 		kill -0 "$(cat "$DEMO/novabsd.pid")" 2>/dev/null || { tail -n 30 "$DEMO/novabsd.log" >&2; die "novabsd exited (log $DEMO/novabsd.log)"; }
-		[[ $(date +%s) -lt $deadline ]] || { tail -n 30 "$DEMO/novabsd.log" >&2; die "compute host $HOST did not register within 90 s (log $DEMO/novabsd.log)"; }
-		sleep 2
+		[[ $(date +%s) -lt $deadline ]] || { tail -n 30 "$DEMO/novabsd.log" >&2; die "compute host $HOST did not start within 90 s (log $DEMO/novabsd.log)"; }
+		sleep 1
 	done
 }
-
 phase "install the control plane root" "$RIG" install
 phase "start the control plane" "$RIG" start
 phase "build novabsd" build
