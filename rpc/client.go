@@ -158,17 +158,40 @@ func (c *Client) Call(ctx context.Context, rc *RequestContext, method string, ar
 	}
 	pc := rw.listen(req.MsgID)
 	defer rw.unlisten(req.MsgID)
-	ex, key := c.routing()
-	expiration := strconv.FormatInt(timeout.Milliseconds(), 10)
-	if err := c.t.pub.publish(ctx, &publishing{ex: ex, key: key, body: body, expiration: expiration}); err != nil {
+	if err := c.publishCall(ctx, req, body); err != nil {
 		var derr *DeclareError
 		if errors.As(err, &derr) {
 			return nil, err
 		}
-		return nil, &TimeoutError{MsgID: req.MsgID, ReplyQueue: rw.queue, Method: method,
-			Reason: "request not confirmed by the broker: " + err.Error()}
+		return nil, &TimeoutError{MsgID: req.MsgID, ReplyQueue: rw.queue, Method: method, Reason: err.Error()}
 	}
 	return c.await(ctx, req, rw, pc)
+}
+
+// publishCall publishes a call mandatory and, while no queue is bound for its routing key, publishes it again
+// until ctx ends. oslo.messaging publishes calls without the flag, so a call sent while its server is
+// re-declaring its queues (after a broker restart, say) is dropped and waits out the whole timeout; ours
+// reaches the server as soon as it consumes again. The message is the same on the wire either way.
+func (c *Client) publishCall(ctx context.Context, req *Request, body []byte) error {
+	ex, key := c.routing()
+	m := &publishing{ex: ex, key: key, body: body, mandatory: true, uniqueID: req.UniqueID}
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		if dl, ok := ctx.Deadline(); ok { // kombu's expiration: what is left of the call's timeout, in ms
+			m.expiration = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
+		}
+		err := c.t.pub.publish(ctx, m)
+		if !errors.Is(err, ErrUndeliverable) {
+			if err != nil {
+				return fmt.Errorf("request not confirmed by the broker: %w", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no queue bound for routing key %q on exchange %q until the timeout: no server consumes it", key, ex.name)
+		case <-time.After(pause):
+		}
+	}
 }
 
 func (c *Client) await(ctx context.Context, req *Request, rw *replyWaiter, pc *pendingCall) (json.RawMessage, error) {

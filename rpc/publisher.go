@@ -52,6 +52,10 @@ type pubChannel struct {
 	// returned maps a mandatory message's _unique_id to the signal of its basic.return.
 	retMu    sync.Mutex
 	returned map[string]chan struct{}
+	// sync asks the return watcher of the current AMQP channel to take in every basic.return already
+	// received; watcherGone closes when that watcher ends with its channel.
+	sync        chan chan struct{}
+	watcherGone chan struct{}
 }
 
 // ErrUndeliverable is returned for a mandatory publish the broker could not route (oslo MessageUndeliverable),
@@ -147,18 +151,48 @@ func (c *pubChannel) open(conn *amqp.Connection) error {
 	}
 	c.ch, c.declared = ch, map[string]bool{}
 	rets := ch.NotifyReturn(make(chan amqp.Return, 16))
-	go func() {
-		for r := range rets {
-			id := uniqueIDOf(r.Body)
-			c.retMu.Lock()
-			if sig, ok := c.returned[id]; ok {
-				close(sig)
-				delete(c.returned, id)
-			}
-			c.retMu.Unlock()
-		}
-	}()
+	c.sync, c.watcherGone = make(chan chan struct{}), make(chan struct{})
+	go c.watchReturns(rets, c.sync, c.watcherGone)
 	return nil
+}
+
+// watchReturns signals the publishers whose mandatory messages bounced. amqp091 hands a basic.return to rets
+// before it resolves the confirm of the same message, so a publisher that asks for a sync after its ack
+// learns for certain whether its message came back; without the sync it would race this goroutine.
+func (c *pubChannel) watchReturns(rets <-chan amqp.Return, sync <-chan chan struct{}, gone chan struct{}) {
+	defer close(gone)
+	bounce := func(r amqp.Return) {
+		id := uniqueIDOf(r.Body)
+		c.retMu.Lock()
+		if sig, ok := c.returned[id]; ok {
+			close(sig)
+			delete(c.returned, id)
+		}
+		c.retMu.Unlock()
+	}
+	for {
+		select {
+		case r, ok := <-rets:
+			if !ok {
+				return
+			}
+			bounce(r)
+		case done := <-sync:
+			for drained := false; !drained; {
+				select {
+				case r, ok := <-rets:
+					if !ok {
+						close(done)
+						return
+					}
+					bounce(r)
+				default:
+					drained = true
+				}
+			}
+			close(done)
+		}
+	}
 }
 
 // uniqueIDOf digs the _unique_id out of a returned body to find whose publish bounced.
@@ -259,6 +293,7 @@ func (p *publisher) publishOnce(ctx context.Context, pc *pubConn, m *publishing)
 		c.declared[m.ex.name] = true
 	}
 	var bounced chan struct{}
+	syncReturns, watcherGone := c.sync, c.watcherGone
 	if m.mandatory && m.uniqueID != "" {
 		bounced = make(chan struct{})
 		c.retMu.Lock()
@@ -291,6 +326,17 @@ func (p *publisher) publishOnce(ctx context.Context, pc *pubConn, m *publishing)
 		return errors.New("rpc: broker did not confirm the message (nack or channel closed)")
 	}
 	if bounced != nil {
+		done := make(chan struct{})
+		select {
+		case syncReturns <- done:
+			select {
+			case <-done:
+			case <-watcherGone:
+			}
+		case <-watcherGone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		select {
 		case <-bounced:
 			return ErrUndeliverable

@@ -138,6 +138,47 @@ func TestCallTimeout(t *testing.T) {
 	}
 }
 
+// A call sent while no server consumes its topic (a server re-declaring its queues after a broker restart, or
+// still starting) must reach the server once it consumes, rather than being dropped and timing out.
+func TestCallReachesLateServer(t *testing.T) {
+	needBroker(t)
+	ex := uniqueName(t)
+	tr := newTestTransport(t, testOptions(t, ex))
+	c := tr.NewClient(Target{Topic: ex, Server: "late", Version: "1.0"}).WithTimeout(20 * time.Second)
+	type result struct {
+		got json.RawMessage
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		got, err := c.Call(context.Background(), nil, "echo", map[string]any{"x": 42})
+		res <- result{got, err}
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case r := <-res:
+		t.Fatalf("call returned before any server existed: %s, %v", r.got, r.err)
+	default:
+	}
+	started := time.Now()
+	startServer(t, tr, ex, "late", func(s *Server) {
+		if err := s.Register("", "1.0", echoEndpoint(nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("call to a server that started late: %v", r.err)
+	}
+	if !strings.Contains(string(r.got), `"x":42`) {
+		t.Fatalf("result %s, want x 42", r.got)
+	}
+	// Republishing backs off to at most 2 s, so the answer comes within a few seconds of the server.
+	if d := time.Since(started); d > 5*time.Second {
+		t.Errorf("answer %v after the server started; want it within the republishing pause", d)
+	}
+}
+
 func TestVersionCap(t *testing.T) {
 	tr, err := NewTransport(DefaultOptions())
 	if err != nil {
