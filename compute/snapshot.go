@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/storage"
@@ -89,7 +90,10 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		}
 	}
 	var glance *images.Client
+	log := logInstance(s.log, inst)
+	start := time.Now()
 	err := s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
+		log.Info("Snapshotting the instance", "image", imageID)
 		g := s.guestOf(inst)
 		if err := inst.Set("power_state", s.powerState(ctx, g)); err != nil {
 			return err
@@ -111,11 +115,14 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		if err := s.saveInstance(ctx, rc, inst, task); err != nil {
 			return err
 		}
+		extract := time.Now()
 		file, format, err := s.extractRoot(ctx, inst, g)
 		if err != nil {
 			return err
 		}
 		defer os.Remove(file)
+		log.Info(fmt.Sprintf("Root disk extracted in %.2f seconds; uploading it", time.Since(extract).Seconds()),
+			"image", imageID, "disk_format", format)
 		if err := inst.Set("task_state", taskImageUploading); err != nil {
 			return err
 		}
@@ -130,13 +137,19 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		if _, err := glance.Update(ctx, imageID, upd); err != nil {
 			return err
 		}
+		upload := time.Now()
 		if err := glance.UploadFile(ctx, imageID, file); err != nil {
 			return err
 		}
+		log.Info(fmt.Sprintf("Snapshot image uploaded in %.2f seconds", time.Since(upload).Seconds()), "image", imageID)
 		if err := inst.Set("task_state", nil); err != nil {
 			return err
 		}
-		return s.saveInstance(ctx, rc, inst, taskImageUploading)
+		if err := s.saveInstance(ctx, rc, inst, taskImageUploading); err != nil {
+			return err
+		}
+		log.Info(fmt.Sprintf("Took %.2f seconds to snapshot the instance", time.Since(start).Seconds()), "image", imageID)
+		return nil
 	})
 	if err != nil && glance != nil {
 		// @delete_image_on_error: a failed snapshot leaves no half image behind.
