@@ -5,7 +5,9 @@
 KEYSTONE_URL=http://127.0.0.1:5000
 ETC_RIG=/etc/novabsd-rig   # inside the root: uwsgi inis
 
-db_url() { echo "mysql+pymysql://$1:$PASSWORD@$DB_HOST/$2?charset=utf8"; }
+# db_url USER DB: both names get the release's DB_PREFIX (empty for forky), so that rigs of two
+# releases on one MariaDB never share a database or a user.
+db_url() { echo "mysql+pymysql://$DB_PREFIX$1:$PASSWORD@$DB_HOST/$DB_PREFIX$2?charset=utf8"; }
 
 # authtoken USER: a [keystone_authtoken] section for service USER.
 authtoken() {
@@ -156,14 +158,14 @@ EOF
 	chown "$(user_ids nova)" "$ROOT/var/lib/nova" "$ROOT/var/lib/nova/tmp"
 }
 
-# uwsgi_ini NAME USER PORT MODULE [EXTRA]: an ini that dies on SIGTERM (rather than
-# reloading) and listens on 127.0.0.1 only.
+# uwsgi_ini NAME USER PORT APP [EXTRA]: an ini that dies on SIGTERM (rather than
+# reloading) and listens on 127.0.0.1 only. APP is an ini line naming the application.
 uwsgi_ini() {
 	write_file "$ETC_RIG/$1-uwsgi.ini" root 0644 <<EOF
 [uwsgi]
 plugins = python3
 http-socket = 127.0.0.1:$3
-module = $4
+$4
 master = true
 processes = 2
 threads = 1
@@ -178,11 +180,28 @@ ${5:-}
 EOF
 }
 
+# wsgi_app MODULE SCRIPT: the ini line for an application: the module where the release has it
+# (2026.1 removed the pbr wsgi scripts), else the package's script (glance 30 of 2025.1 has
+# no glance.wsgi module).
+wsgi_app() {
+	local file=$ROOT/usr/lib/python3/dist-packages/${1//.//}.py
+	if [[ -f $file ]]; then
+		echo "module = $1:application"
+	elif [[ -f $ROOT$2 ]]; then
+		echo "wsgi-file = $2"
+	else
+		fail "uwsgi" "" "neither the module $1 nor the script $2 exists in the root"
+	fi
+}
+
 write_uwsgi_inis() {
-	uwsgi_ini keystone keystone 5000 keystone.wsgi.api:application
-	uwsgi_ini glance-api glance 9292 glance.wsgi.api:application $'http-chunked-input = true\nhttp-raw-body = true\nhttp-auto-chunked = true'
-	uwsgi_ini placement-api placement 8778 placement.wsgi.api:application
-	uwsgi_ini nova-api nova 8774 nova.wsgi.osapi_compute:application
+	uwsgi_ini keystone keystone 5000 "$(wsgi_app keystone.wsgi.api /usr/bin/keystone-wsgi-public)"
+	# glanceclient uploads in 1 MiB chunks, uwsgi's default chunked-input-limit: a snapshot uploaded by the
+	# stock nova-compute fails there ("unable to receive chunked part").
+	uwsgi_ini glance-api glance 9292 "$(wsgi_app glance.wsgi.api /usr/bin/glance-wsgi-api)" \
+		$'http-chunked-input = true\nhttp-raw-body = true\nhttp-auto-chunked = true\nchunked-input-limit = 16777216'
+	uwsgi_ini placement-api placement 8778 "$(wsgi_app placement.wsgi.api /usr/bin/placement-api)"
+	uwsgi_ini nova-api nova 8774 "$(wsgi_app nova.wsgi.osapi_compute /usr/bin/nova-api-wsgi)"
 }
 
 write_configs() {
