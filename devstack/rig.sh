@@ -12,36 +12,31 @@
 #   status             each service with its port, pid and log file
 #   discover           nova-manage cell_v2 discover_hosts
 #   openrc             print the path of the admin openrc
+#   info               print this rig's names as KEY=VALUE lines (release, directories, vhost, databases)
 #   compute-conf HOST  print a nova.conf for a compute host (novabsd) named HOST
 #   exec CMD...        run CMD inside the root with the admin openrc (e.g. exec openstack server list)
 #
-# Environment: NOVABSD_RIG_DIR (default /var/lib/novabsd-rig), NOVABSD_IMAGE_DIR (tiny image,
-# default /var/cache/novabsd/image), NOVABSD_RIG_MIRROR (default http://deb.debian.org/debian).
+# Releases: forky is Nova 2026.1 (the default), trixie is Nova 2025.1. Each release is its own rig
+# and both may be installed on one machine: forky in /var/lib/novabsd-rig with databases keystone,
+# nova, ... and vhost novabsd-rig; any other release R in /var/lib/novabsd-rig-R with databases
+# R_keystone, R_nova, ... and vhost novabsd-rig-R. They share the ports, so one runs at a time.
+#
+# Environment: NOVABSD_RIG_RELEASE (default release when --release is not given), NOVABSD_RIG_DIR
+# (overrides the release's directory), NOVABSD_IMAGE_DIR (tiny image, default
+# /var/cache/novabsd/image), NOVABSD_RIG_MIRROR (default http://deb.debian.org/debian).
 set -eEuo pipefail
 
 RIG_SRC=$(dirname "$(readlink -f "$0")")
-RIG_DIR=${NOVABSD_RIG_DIR:-/var/lib/novabsd-rig}
-ROOT=$RIG_DIR/root
-STATE=$RIG_DIR/state
-LOGDIR=$ROOT/var/log/novabsd-rig   # inside the root so that services can write them; named by host path
+RELEASE=${NOVABSD_RIG_RELEASE:-forky}
 IMAGE_DIR=${NOVABSD_IMAGE_DIR:-/var/cache/novabsd/image}
 MIRROR=${NOVABSD_RIG_MIRROR:-http://deb.debian.org/debian}
-RELEASE=forky
 PASSWORD=${NOVABSD_RIG_PASSWORD:-novabsd-rig}   # databases and service users; loopback only
 ADMIN_PASSWORD=admin
 REGION=RegionOne
-RABBIT_VHOST=novabsd-rig
-TRANSPORT_URL="rabbit://guest:guest@127.0.0.1:5672/$RABBIT_VHOST"
 DB_HOST=127.0.0.1
 
 # shellcheck source=rig/common.sh
 . "$RIG_SRC/rig/common.sh"
-# shellcheck source=rig/install.sh
-. "$RIG_SRC/rig/install.sh"
-# shellcheck source=rig/configure.sh
-. "$RIG_SRC/rig/configure.sh"
-# shellcheck source=rig/services.sh
-. "$RIG_SRC/rig/services.sh"
 
 usage() { sed -n '2,/^set -eEuo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -54,6 +49,30 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 case $RELEASE in forky | trixie | sid) ;; *) die "unknown release '$RELEASE' (forky, trixie or sid)" ;; esac
+# Everything a rig owns outside its root is named from its release, so that two rigs never share a
+# database or a vhost; forky keeps the names it always had (CI and existing roots depend on them).
+if [[ $RELEASE == forky ]]; then
+	RIG_DIR=${NOVABSD_RIG_DIR:-/var/lib/novabsd-rig}
+	DB_PREFIX=
+	RABBIT_VHOST=novabsd-rig
+else
+	RIG_DIR=${NOVABSD_RIG_DIR:-/var/lib/novabsd-rig-$RELEASE}
+	DB_PREFIX=${RELEASE}_
+	RABBIT_VHOST=novabsd-rig-$RELEASE
+fi
+ROOT=$RIG_DIR/root
+STATE=$RIG_DIR/state
+LOGDIR=$ROOT/var/log/novabsd-rig   # inside the root so that services can write them; named by host path
+TRANSPORT_URL="rabbit://guest:guest@127.0.0.1:5672/$RABBIT_VHOST"
+
+# The phases read the paths above when sourced.
+# shellcheck source=rig/install.sh
+. "$RIG_SRC/rig/install.sh"
+# shellcheck source=rig/configure.sh
+. "$RIG_SRC/rig/configure.sh"
+# shellcheck source=rig/services.sh
+. "$RIG_SRC/rig/services.sh"
+
 [[ $# -ge 1 ]] || usage
 CMD=$1; shift
 
@@ -63,6 +82,7 @@ start) need_root; rig_start ;;
 stop) need_root; rig_stop ;;
 status) rig_status ;;
 discover) need_root; rig_discover ;;
+info) rig_info ;;
 openrc) [[ -f $STATE/openrc ]] || die "no openrc yet: run '$0 start'"; echo "$STATE/openrc" ;;
 compute-conf) [[ $# -eq 1 ]] || die "usage: rig.sh compute-conf HOST"; compute_conf "$1" ;;
 exec) need_root; [[ $# -ge 1 ]] || die "usage: rig.sh exec CMD..."; in_root_admin "$@" ;;

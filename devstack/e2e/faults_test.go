@@ -16,7 +16,7 @@ import (
 // The fault cases of issue 7.
 
 // glanceStore is where the rig's Glance (file store) keeps image data.
-const glanceStore = "/var/lib/novabsd-rig/root/var/lib/glance/images"
+func glanceStore() string { return rigPath("root", "var", "lib", "glance", "images") }
 
 func TestImageHashMismatch(t *testing.T) {
 	requireRig(t)
@@ -25,10 +25,10 @@ func TestImageHashMismatch(t *testing.T) {
 	// os_hash_value no longer matches what a download returns.
 	name := fmt.Sprintf("e2e-corrupt-%d", time.Now().Unix())
 	img := openstackJSON1(t, "image", "create", "--disk-format", "raw", "--container-format", "bare",
-		"--file", "/var/lib/novabsd-rig/images/tiny.raw", name)
+		"--file", rigInfo["IMAGES_IN_ROOT"]+"/tiny.raw", name)
 	imgID := field(img, "id")
 	t.Cleanup(func() { openstack(t, "image", "delete", imgID) })
-	stored := filepath.Join(glanceStore, imgID)
+	stored := filepath.Join(glanceStore(), imgID)
 	f, err := os.OpenFile(stored, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatalf("stored image: %v", err)
@@ -49,7 +49,7 @@ func TestImageHashMismatch(t *testing.T) {
 	}
 	// Nothing of the bad image may stay in the cache (nova names cache entries by the sha1 of the image id).
 	sum := sha1.Sum([]byte(imgID))
-	cache := filepath.Join("/var/lib/novabsd-rig/compute", host, "instances", "_base")
+	cache := rigPath("compute", host, "instances", "_base")
 	entries, _ := os.ReadDir(cache)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), hex.EncodeToString(sum[:])) {
@@ -65,8 +65,8 @@ func TestRestartDuringBuild(t *testing.T) {
 	// A new image of 1 GiB (the tiny image, extended): downloading it takes seconds, so the kill below lands
 	// inside the build rather than after it.
 	const inRoot = "/tmp/e2e-big.raw"
-	big := "/var/lib/novabsd-rig/root" + inRoot
-	raw, err := os.ReadFile("/var/lib/novabsd-rig/root/var/lib/novabsd-rig/images/tiny.raw")
+	big := rigPath("root", inRoot)
+	raw, err := os.ReadFile(rigPath("root", rigInfo["IMAGES_IN_ROOT"], "tiny.raw"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,11 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -24,7 +24,7 @@ import (
 
 func rig(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(rigScript, args...).CombinedOutput()
+	out, err := rigCommand(context.Background(), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rig.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -148,6 +148,8 @@ update_resources_interval = 10
 	t.Cleanup(func() { deleteHost(t, host) })
 	rig(t, "discover")
 
+	t.Run("serves the rig's Nova release", func(t *testing.T) { checkServedRelease(t, n, host) })
+
 	svc := computeService(t, host)
 	if svc == nil || field(svc, "State") != "up" || field(svc, "Status") != "enabled" {
 		t.Fatalf("service after start: %v, want up and enabled", svc)
@@ -162,7 +164,7 @@ update_resources_interval = 10
 		if got, want := int64(num(t, hv, "memory_mb")), hostMemoryMB(t); got != want {
 			t.Errorf("memory_mb = %d, want %d", got, want)
 		}
-		instances := filepath.Join("/var/lib/novabsd-rig/compute", host, "instances")
+		instances := rigPath("compute", host, "instances")
 		if got, want := int64(num(t, hv, "local_gb")), diskGB(t, instances); got != want {
 			t.Errorf("local_gb = %d, want %d", got, want)
 		}
@@ -183,7 +185,7 @@ update_resources_interval = 10
 		want := map[string][3]float64{ // total, reserved, allocation_ratio
 			"VCPU":      {float64(runtime.NumCPU()), 1, 8.0},
 			"MEMORY_MB": {float64(hostMemoryMB(t)), 1024, 1.0},
-			"DISK_GB": {float64(diskGB(t, filepath.Join("/var/lib/novabsd-rig/compute", host, "instances"))),
+			"DISK_GB": {float64(diskGB(t, rigPath("compute", host, "instances"))),
 				2, 1.0}, // 2048 MB reserved rounds up to 2 GB
 		}
 		for rc, w := range want {
@@ -279,8 +281,8 @@ func brokerRestart(t *testing.T) {
 // stopService kills one of the rig's services (its pid file); rig.sh start brings it back.
 func stopService(t *testing.T, name string) {
 	t.Helper()
-	t.Cleanup(func() { _ = exec.Command(rigScript, "start").Run() })
-	raw, err := os.ReadFile(filepath.Join("/var/lib/novabsd-rig/state/pid", name+".pid"))
+	t.Cleanup(func() { _ = rigCommand(context.Background(), "start").Run() })
+	raw, err := os.ReadFile(rigPath("state", "pid", name+".pid"))
 	if err != nil {
 		t.Fatalf("%s pid: %v", name, err)
 	}
@@ -302,6 +304,6 @@ func deleteHost(t *testing.T, host string) {
 		openstack(t, "compute", "service", "delete", field(svc, "ID"))
 	}
 	for _, r := range openstackJSON(t, "resource", "provider", "list", "--name", host) {
-		exec.Command(rigScript, "exec", "openstack", "resource", "provider", "delete", field(r, "uuid")).Run()
+		rigCommand(context.Background(), "exec", "openstack", "resource", "provider", "delete", field(r, "uuid")).Run()
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -61,7 +60,7 @@ func createServer(t *testing.T, host, name, image string, extra ...string) strin
 func deleteServer(t *testing.T, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, rigScript, "exec", "openstack", "server", "delete", "--wait", id).CombinedOutput(); err != nil &&
+	if out, err := rigCommand(ctx, "exec", "openstack", "server", "delete", "--wait", id).CombinedOutput(); err != nil &&
 		!strings.Contains(strings.ToLower(string(out)), "no server") {
 		t.Errorf("deleting server %s: %v\n%s", id, err, out)
 	}
@@ -148,7 +147,7 @@ func consoleGrows(t *testing.T, id string) bool {
 }
 
 func instanceDir(host, id string) string {
-	return filepath.Join("/var/lib/novabsd-rig/compute", host, "instances", id)
+	return rigPath("compute", host, "instances", id)
 }
 
 func TestServerLifecycle(t *testing.T) {
@@ -229,7 +228,7 @@ func TestSnapshotBootsAgain(t *testing.T) {
 	name := fmt.Sprintf("e2e-snap-%d", time.Now().Unix())
 	img := openstackJSON1(t, "server", "image", "create", "--wait", "--name", name, id)
 	imgID := field(img, "id")
-	t.Cleanup(func() { _ = exec.Command(rigScript, "exec", "openstack", "image", "delete", imgID).Run() })
+	t.Cleanup(func() { _ = rigCommand(context.Background(), "exec", "openstack", "image", "delete", imgID).Run() })
 	shown := openstackJSON1(t, "image", "show", imgID)
 	if field(shown, "status") != "active" {
 		t.Fatalf("snapshot image status %q, want active", field(shown, "status"))

@@ -18,16 +18,56 @@ import (
 
 // The rig every test of this package shares; set up once by TestMain.
 var (
-	repoRoot   string // checkout root (holds go.mod)
-	rigScript  string // devstack/rig.sh
-	novabsdBin string // built from ./cmd/novabsd
-	rigErr     error  // why the rig is unusable, if it is
+	repoRoot   string            // checkout root (holds go.mod)
+	rigScript  string            // devstack/rig.sh
+	novabsdBin string            // built from ./cmd/novabsd
+	rigErr     error             // why the rig is unusable, if it is
+	rigRelease string            // Debian release of the rig: NOVABSD_E2E_RELEASE, default forky
+	rigInfo    map[string]string // `rig.sh info` of that release: RIG_DIR, ROOT, STATE, RABBIT_VHOST, ...
 )
+
+// novaRelease is what novabsd must serve against a rig of one Debian release.
+type novaRelease struct {
+	name           string // Nova release number, as novabsd logs it
+	serviceVersion int    // the conductors' service version, which novabsd reports too
+	computeRPC     string // compute RPC version served
+	altTopic       bool   // compute-alt.<host> is served (RPC 6.5)
+}
+
+// rigReleases are the Debian releases the suite runs against and the Nova each ships.
+var rigReleases = map[string]novaRelease{
+	"forky":  {name: "2026.1", serviceVersion: 72, computeRPC: "6.5", altTopic: true},
+	"trixie": {name: "2025.1", serviceVersion: 68, computeRPC: "6.4", altTopic: false},
+}
 
 func TestMain(m *testing.M) {
 	_, self, _, _ := runtime.Caller(0)
 	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(self), "..", ".."))
 	rigScript = filepath.Join(repoRoot, "devstack", "rig.sh")
+
+	rigRelease = os.Getenv("NOVABSD_E2E_RELEASE")
+	if rigRelease == "" {
+		rigRelease = "forky"
+	}
+	if _, ok := rigReleases[rigRelease]; !ok {
+		// A mistyped release is the caller's error, not a missing control plane: never a skip.
+		fmt.Fprintf(os.Stderr, "e2e: NOVABSD_E2E_RELEASE=%q: want forky (Nova 2026.1) or trixie (Nova 2025.1)\n", rigRelease)
+		os.Exit(2)
+	}
+	info, err := rigCommand(context.Background(), "info").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: rig.sh --release %s info: %v\n", rigRelease, err)
+		os.Exit(1)
+	}
+	rigInfo = parseInfo(string(info))
+	for _, k := range []string{"RIG_DIR", "ROOT", "STATE", "RABBIT_VHOST"} {
+		if rigInfo[k] == "" {
+			fmt.Fprintf(os.Stderr, "e2e: rig.sh --release %s info printed no %s:\n%s", rigRelease, k, info)
+			os.Exit(1)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "e2e: Debian %s rig in %s (want Nova %s)\n", rigRelease, rigInfo["RIG_DIR"],
+		rigReleases[rigRelease].name)
 
 	tmp, err := os.MkdirTemp("", "novabsd-e2e-")
 	if err != nil {
@@ -40,7 +80,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	if os.Getenv("NOVABSD_E2E_STOP") == "1" && rigErr == nil {
-		if out, err := exec.Command(rigScript, "stop").CombinedOutput(); err != nil {
+		if out, err := rigCommand(context.Background(), "stop").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: rig.sh stop: %v\n%s", err, out)
 		}
 	}
@@ -56,7 +96,7 @@ func bringUp(dir string) error {
 	for _, sub := range []string{"install", "start"} {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		cmd := exec.CommandContext(ctx, rigScript, sub)
+		cmd := rigCommand(ctx, sub)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
@@ -64,7 +104,7 @@ func bringUp(dir string) error {
 		if err != nil {
 			return fmt.Errorf("rig.sh %s: %w\n%s", sub, err, out.String())
 		}
-		fmt.Fprintf(os.Stderr, "e2e: rig.sh %s took %v\n", sub, time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(os.Stderr, "e2e: rig.sh --release %s %s took %v\n", rigRelease, sub, time.Since(start).Round(100*time.Millisecond))
 	}
 	novabsdBin = filepath.Join(dir, "novabsd")
 	build := exec.Command("go", "build", "-o", novabsdBin, "./cmd/novabsd")
@@ -73,6 +113,27 @@ func bringUp(dir string) error {
 		return fmt.Errorf("go build ./cmd/novabsd: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// rigCommand is devstack/rig.sh for the suite's release.
+func rigCommand(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, rigScript, append([]string{"--release", rigRelease}, args...)...)
+}
+
+// rigPath is a path below the rig's directory (compute/HOST/..., state/..., root/...).
+func rigPath(elem ...string) string {
+	return filepath.Join(append([]string{rigInfo["RIG_DIR"]}, elem...)...)
+}
+
+// parseInfo reads the KEY=VALUE lines of `rig.sh info`.
+func parseInfo(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // requireRig fails the test under CI=true, and skips it otherwise, when the rig is not up.
@@ -93,7 +154,7 @@ func openstack(t *testing.T, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, rigScript, append([]string{"exec", "openstack"}, args...)...)
+	cmd := rigCommand(ctx, append([]string{"exec", "openstack"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -43,7 +44,7 @@ func startNovabsdConf(t *testing.T, host, extra string) *novabsd {
 	t.Helper()
 	requireRig(t)
 	dir := t.TempDir()
-	conf, err := exec.Command(rigScript, "compute-conf", host).Output()
+	conf, err := rigCommand(context.Background(), "compute-conf", host).Output()
 	if err != nil {
 		t.Fatalf("rig.sh compute-conf %s: %v", host, err)
 	}

@@ -39,7 +39,7 @@ rig_install() {
 	else
 		step "install glance" install_pkgs glance-api
 	fi
-	step "patch placement for oslo.policy 6" patch_placement
+	step "placement and oslo.policy" patch_placement
 	step "verify packages" verify_pkgs
 	if [[ -z $was_running ]]; then
 		step "unmount root" umount_root
@@ -153,11 +153,16 @@ verify_pkgs() {
 	done
 }
 
-# placement 15 reads [oslo_policy] enforce_scope, which oslo.policy 6 removed (notes 3).
+# placement 15 reads [oslo_policy] enforce_scope, which oslo.policy 6 removed (notes 3). An
+# oslo.policy that still has the option (4.5 in trixie) needs no patch.
 patch_placement() {
 	local f
 	f=$(ls "$ROOT"/usr/lib/python3/dist-packages/placement/deploy.py 2>/dev/null || true)
 	[[ -n $f ]] || fail placement "" "placement/deploy.py not found in the root"
+	if grep -q "BoolOpt('enforce_scope'" "$ROOT"/usr/lib/python3/dist-packages/oslo_policy/opts.py 2>/dev/null; then
+		say "oslo.policy $(pkg_version python3-oslo.policy) still has [oslo_policy] enforce_scope: no patch"
+		return 0
+	fi
 	if grep -q 'conf\.oslo_policy\.enforce_scope' "$f"; then
 		sed -i 's/conf\.oslo_policy\.enforce_scope/getattr(conf.oslo_policy, "enforce_scope", True)/' "$f"
 		say "patched $f"

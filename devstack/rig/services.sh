@@ -66,12 +66,15 @@ rig_start() {
 	step "keystone database and bootstrap" keystone_setup
 	step "start keystone" start_services keystone
 	step "schema syncs (glance, placement, nova cells)" bg_wait glance-db placement-db nova-cells
-	# The other services boot while keystone's catalog is checked: users and endpoints are
-	# only needed by their first authenticated request.
+	# The APIs boot while keystone's catalog is checked: their users and endpoints are only needed by
+	# their first authenticated request. nova-conductor and nova-scheduler are not started until their
+	# users exist: 2026.1's conductor authenticates to Placement as it starts and exits for good on a 401
+	# (seen on a fresh machine, where the users are made in this very run).
 	install -D -m 0755 "$RIG_SRC/rig/neutron-stub.py" "$ROOT$NEUTRON_STUB_IN_ROOT"
-	step "start glance, placement, nova, network stub" start_services glance-api placement-api nova-api nova-conductor nova-scheduler neutron-stub
+	step "start glance, placement, nova-api, network stub" start_services glance-api placement-api nova-api neutron-stub
 	step "wait for keystone" wait_apis keystone
 	step "identity: projects, users, roles, endpoints" run_ensure identity
+	step "start nova-conductor, nova-scheduler" start_services nova-conductor nova-scheduler
 	step "wait for the APIs" wait_apis glance-api placement-api nova-api neutron-stub
 	step "conductor and scheduler up; flavor and images" run_ensure resources "$IMAGES_IN_ROOT"
 	say "control plane up in $(elapsed "$t0"); openrc: $STATE/openrc"
@@ -122,6 +125,9 @@ check_ports() {
 		[[ $port == - ]] && continue
 		svc_pid "$name" >/dev/null && continue
 		if port_busy "$port"; then
+			local other
+			other=$(port_rig "$port")
+			[[ -z $other ]] || die "port $port for $name is taken by the rig in $other — stop that rig first ('rig.sh --release $(cat "$other/.novabsd-release" 2>/dev/null || echo '?') stop'): rigs of different releases share the ports"
 			die "port $port for $name is already taken by $(port_owner "$port" || echo 'another process') — stop it, or 'rig.sh stop' a previous rig"
 		fi
 	done
@@ -131,11 +137,11 @@ ensure_databases() {
 	local sql="" db user created
 	local pairs="keystone:keystone glance:glance placement:placement nova_api:nova nova:nova nova_cell0:nova"
 	created=$(for p in $pairs; do
-		db=${p%%:*}
+		db=$DB_PREFIX${p%%:*}
 		mysql -h "$DB_HOST" -uroot -N -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$db'" | grep -qx 0 && echo "$db"
 	done || true)
 	for p in $pairs; do
-		db=${p%%:*} user=${p##*:}
+		db=$DB_PREFIX${p%%:*} user=$DB_PREFIX${p##*:}
 		sql+="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4;"
 		for h in 127.0.0.1 localhost; do
 			sql+="CREATE USER IF NOT EXISTS '$user'@'$h' IDENTIFIED BY '$PASSWORD';"
@@ -147,7 +153,7 @@ ensure_databases() {
 	# A database made just now needs its schema and bootstrap again.
 	for db in $created; do
 		say "created database $db"
-		case $db in
+		case ${db#"$DB_PREFIX"} in
 		keystone) rm -f "$DONEDIR"/keystone-* ;;
 		glance) rm -f "$DONEDIR/glance-db" ;;
 		placement) rm -f "$DONEDIR/placement-db" ;;
@@ -325,6 +331,23 @@ rig_status() {
 	printf '%-16s %-6s %-8s %-8s %s\n' rabbitmq 5672 - "$( (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo host || echo down)" "(host's, vhost $RABBIT_VHOST)"
 	[[ -f $STATE/openrc ]] && echo "openrc: $STATE/openrc"
 	[[ $running -eq ${#RIG_SERVICES[@]} ]]
+}
+
+# port_rig PORT: the root directory of the (other) rig whose chrooted service listens on PORT, if any.
+port_rig() {
+	local pid root
+	pid=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+	[[ -n $pid ]] || return 0
+	root=$(readlink "/proc/$pid/root" 2>/dev/null) || return 0
+	[[ $root != / && $root != "$ROOT" && -f $root/.novabsd-release ]] && echo "$root"
+	return 0
+}
+
+# rig_info: the names this rig uses, for scripts and the e2e suite (which must not guess them).
+rig_info() {
+	printf '%s\n' "RELEASE=$RELEASE" "RIG_DIR=$RIG_DIR" "ROOT=$ROOT" "STATE=$STATE" "LOGDIR=$LOGDIR" \
+		"RABBIT_VHOST=$RABBIT_VHOST" "TRANSPORT_URL=$TRANSPORT_URL" "DB_PREFIX=$DB_PREFIX" \
+		"IMAGES_IN_ROOT=$IMAGES_IN_ROOT"
 }
 
 rig_discover() {
