@@ -42,23 +42,26 @@ func (s *Service) snapshotInstance(ctx context.Context, args json.RawMessage) (a
 		return nil, &rpc.ArgsError{Err: errors.New("snapshot_instance: image_id is empty")}
 	}
 	s.background(ctx, func(bctx context.Context, rc *rpc.RequestContext) {
-		_ = s.doSnapshot(bctx, rc, a.Instance, a.ImageID, "compute_snapshot_instance", taskImageSnapshotPending, taskImageSnapshot)
+		_ = s.doSnapshot(bctx, rc, a.Instance, a.ImageID, "compute_snapshot_instance", taskImageSnapshotPending,
+			taskImageSnapshot, nil)
 	})
 	return nil, nil
 }
 
-// backupInstance is a snapshot whose task is image_backup. Old backups beyond rotation are kept: pruning them
-// needs an image list the Glance client does not offer yet.
+// backupInstance is backup_instance: a snapshot whose task is image_backup, then the rotation that deletes the
+// instance's backups of that type beyond the newest rotation ones. Both run under the one compute_backup_instance
+// event, as in nova; only a failed snapshot deletes the new image.
 func (s *Service) backupInstance(ctx context.Context, args json.RawMessage) (any, error) {
 	var a backupArgs
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
 		return nil, err
 	}
 	s.background(ctx, func(bctx context.Context, rc *rpc.RequestContext) {
-		if s.doSnapshot(bctx, rc, a.Instance, a.ImageID, "compute_backup_instance", "", taskImageBackup) == nil {
-			s.log.Info("Backup uploaded; rotation of older backups is not done by this node",
-				"instance", instanceUUID(a.Instance), "backup_type", a.BackupType, "rotation", a.Rotation)
+		rotate := func(ctx context.Context, glance *images.Client) error {
+			return rotateBackups(ctx, logInstance(s.log, a.Instance), glance, instanceUUID(a.Instance), a.BackupType,
+				a.Rotation)
 		}
+		_ = s.doSnapshot(bctx, rc, a.Instance, a.ImageID, "compute_backup_instance", "", taskImageBackup, rotate)
 	})
 	return nil, nil
 }
@@ -77,8 +80,10 @@ func (s *Service) background(ctx context.Context, fn func(context.Context, *rpc.
 
 // doSnapshot is snapshot_instance / _snapshot_instance with libvirt's cold snapshot: the guest is paused while
 // its root disk is copied out, then the copy is uploaded to the image nova-api created, streamed from disk.
-// pending is the task state nova-api set ("" when the method starts from task, as backups do).
-func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, imageID, event, pending, task string) error {
+// pending is the task state nova-api set ("" when the method starts from task, as backups do). after, when set,
+// runs once the snapshot is done, inside the same event and fault handling; its failure leaves the image.
+func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, imageID, event, pending, task string,
+	after func(ctx context.Context, glance *images.Client) error) error {
 	uuid := instanceUUID(inst)
 	if pending != "" {
 		if err := inst.Set("task_state", task); err != nil {
@@ -90,6 +95,7 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		}
 	}
 	var glance *images.Client
+	snapshotted := false // the image is complete: a later failure must not delete it
 	log := logInstance(s.log, inst)
 	start := time.Now()
 	err := s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
@@ -149,9 +155,13 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 			return err
 		}
 		log.Info(fmt.Sprintf("Took %.2f seconds to snapshot the instance", time.Since(start).Seconds()), "image", imageID)
+		snapshotted = true
+		if after != nil {
+			return after(ctx, glance)
+		}
 		return nil
 	})
-	if err != nil && glance != nil {
+	if err != nil && glance != nil && !snapshotted {
 		// @delete_image_on_error: a failed snapshot leaves no half image behind.
 		if derr := glance.Delete(ctx, imageID); derr != nil {
 			s.log.Warn("Cannot delete the image of a failed snapshot", "image", imageID, "error", derr)

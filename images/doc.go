@@ -7,7 +7,8 @@
 // verifying os_hash_value (or the MD5 checksum) while writing, with one
 // download per image however many callers ask at once, and evicts unused
 // images as nova's cache manager does. SnapshotCreate and SnapshotUpload give
-// the image metadata nova sets on snapshots.
+// the image metadata nova sets on snapshots; List pages through filtered image
+// lists, as backup rotation needs.
 //
 // The package knows nothing of compute/ or conf/: callers map [glance],
 // [service_user] and [image_cache] onto GlanceOptions and CacheOptions.

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +20,9 @@ import (
 )
 
 // fakeGlance behaves as the Glance v2 API documents for the calls nova-compute
-// makes: image GET, file GET (chunked), file PUT, PATCH with the v2.1
-// json-patch media type, POST, member POST and DELETE, with 401 for a wrong
-// token and injectable failures.
+// makes: image GET, image list GET (filters, sorting, paging), file GET
+// (chunked), file PUT, PATCH with the v2.1 json-patch media type, POST, member
+// POST and DELETE, with 401 for a wrong token and injectable failures.
 type fakeGlance struct {
 	t   *testing.T
 	srv *httptest.Server
@@ -41,6 +43,14 @@ type fakeGlance struct {
 	breakOnce atomic.Bool
 	// noData answers 204 to file GETs.
 	noData bool
+	// prefix, when set, is the path Glance is served under (devstack's
+	// "/image"); requests outside it are 404s.
+	prefix string
+	// limitMax is Glance's api_limit_max: the most images one list page
+	// holds, whatever limit is asked for. 1000 when zero.
+	limitMax int
+	// lists are the query parameters of every list GET, failed ones too, in order.
+	lists []url.Values
 }
 
 type fakeImage struct {
@@ -101,7 +111,16 @@ func (f *fakeGlance) serve(w http.ResponseWriter, r *http.Request) {
 	f.requests.Add(1)
 	f.mu.Lock()
 	f.headers = append(f.headers, r.Header.Clone())
-	key := r.Method + " " + r.URL.Path
+	path, ok := strings.CutPrefix(r.URL.Path, f.prefix)
+	if !ok {
+		f.mu.Unlock()
+		http.NotFound(w, r)
+		return
+	}
+	key := r.Method + " " + path
+	if key == "GET /v2/images" {
+		f.lists = append(f.lists, r.URL.Query())
+	}
 	if q := f.fail[key]; len(q) > 0 {
 		f.fail[key] = q[1:]
 		f.mu.Unlock()
@@ -113,10 +132,12 @@ func (f *fakeGlance) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "401 Unauthorized: The request you have made requires authentication.", http.StatusUnauthorized)
 		return
 	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/v2/images"), "/")
+	parts := strings.Split(strings.TrimPrefix(path, "/v2/images"), "/")
 	switch {
-	case r.Method == http.MethodPost && r.URL.Path == "/v2/images":
+	case r.Method == http.MethodPost && path == "/v2/images":
 		f.create(w, r)
+	case r.Method == http.MethodGet && path == "/v2/images":
+		f.list(w, r)
 	case len(parts) == 2:
 		f.image(w, r, parts[1])
 	case len(parts) == 3 && parts[2] == "file":
@@ -176,6 +197,93 @@ func (f *fakeGlance) create(w http.ResponseWriter, r *http.Request) {
 	f.images[id] = &fakeImage{meta: meta}
 	f.mu.Unlock()
 	writeJSON(w, http.StatusCreated, meta)
+}
+
+// list answers as Glance's image index does: parameters other than the paging
+// and sorting ones filter on attributes and properties by exact value;
+// sort_key and sort_dir order the images (created_at desc by default, id in
+// the same direction breaking ties); limit (25 by default, capped at
+// limitMax) and marker page them; and a full page carries a next link with
+// the request's parameters and its last image as marker, written from
+// Glance's root whatever prefix it is served under.
+func (f *fakeGlance) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limitMax := f.limitMax
+	if limitMax == 0 {
+		limitMax = 1000
+	}
+	limit := 25
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			http.Error(w, "400 Bad Request: limit param must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	limit = min(limit, limitMax)
+	key, dir := q.Get("sort_key"), q.Get("sort_dir")
+	if key == "" {
+		key = "created_at"
+	}
+	if dir == "" {
+		dir = "desc"
+	}
+	if dir != "asc" && dir != "desc" {
+		http.Error(w, "400 Bad Request: Invalid sort direction: "+dir, http.StatusBadRequest)
+		return
+	}
+	var rows []map[string]any
+	f.mu.Lock()
+	for _, img := range f.images {
+		match := true
+		for k, vs := range q {
+			if k == "limit" || k == "marker" || k == "sort_key" || k == "sort_dir" {
+				continue
+			}
+			if v, ok := img.meta[k]; !ok || fmt.Sprint(v) != vs[0] {
+				match = false
+			}
+		}
+		if match {
+			m := map[string]any{}
+			for k, v := range img.meta {
+				m[k] = v
+			}
+			rows = append(rows, m)
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := fmt.Sprint(rows[i][key]), fmt.Sprint(rows[j][key])
+		if a == b {
+			a, b = rows[i]["id"].(string), rows[j]["id"].(string)
+		}
+		if dir == "desc" {
+			return a > b
+		}
+		return a < b
+	})
+	start := 0
+	if m := q.Get("marker"); m != "" {
+		start = -1
+		for i, row := range rows {
+			if row["id"] == m {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			http.Error(w, "400 Bad Request: Marker "+m+" could not be found.", http.StatusBadRequest)
+			return
+		}
+	}
+	page := rows[start:min(start+limit, len(rows))]
+	body := map[string]any{"images": page, "first": "/v2/images", "schema": "/v2/schemas/images"}
+	if len(page) > 0 && len(page) == limit {
+		q.Set("marker", page[len(page)-1]["id"].(string))
+		body["next"] = "/v2/images?" + q.Encode()
+	}
+	writeJSON(w, 200, body)
 }
 
 func (f *fakeGlance) image(w http.ResponseWriter, r *http.Request, id string) {

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -235,6 +236,73 @@ func TestSnapshotBootsAgain(t *testing.T) {
 	}
 	id2 := createServer(t, host, "e2e-snap-child", imgID)
 	waitMarker(t, id2, 1, 3*time.Minute)
+}
+
+// backupsOf lists the images with property backup_type=backupType whose instance_uuid is server: the set nova's
+// rotation works on. The CLI's --property filter sees only the properties openstacksdk does not model as image
+// attributes; it models instance_uuid, so that one is read from each image. An image deleted meanwhile is left out.
+func backupsOf(t *testing.T, server, backupType string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range openstackJSON(t, "image", "list", "--property", "backup_type="+backupType) {
+		id := field(r, "ID")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		b, err := rigCommand(ctx, "exec", "openstack", "image", "show", id, "-f", "json").Output()
+		cancel()
+		if err != nil {
+			continue
+		}
+		var img struct {
+			Properties map[string]any `json:"properties"`
+		}
+		if err := json.Unmarshal(b, &img); err != nil {
+			t.Fatalf("image show %s: %v\n%s", id, err, b)
+		}
+		if img.Properties["instance_uuid"] == server && img.Properties["backup_type"] == backupType {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// TestBackupRotation: a second daily backup with rotation 1 deletes the first, as nova-compute's _rotate_backups
+// does. The CLI spells the option --rotate, and each backup gets its own name because the CLI finds the new image
+// by name.
+func TestBackupRotation(t *testing.T) {
+	requireRig(t)
+	_, host := lifecycleHost(t, "e2e-backup")
+	id := createServer(t, host, "e2e-backup", "tiny")
+	stamp := time.Now().Unix()
+	backup := func(n int) string {
+		t.Helper()
+		name := fmt.Sprintf("e2e-backup-%d-%d", stamp, n)
+		img := openstackJSON1(t, "server", "backup", "create", "--name", name, "--type", "daily", "--rotate", "1",
+			"--wait", id)
+		imgID := field(img, "id")
+		if imgID == "" {
+			t.Fatalf("backup %s: no image id in %v", name, img)
+		}
+		t.Cleanup(func() { _ = rigCommand(context.Background(), "exec", "openstack", "image", "delete", imgID).Run() })
+		// --wait returns once the image is active; the task state clears just after, and Nova refuses another
+		// backup until it has.
+		waitServer(t, id, "ACTIVE", 2*time.Minute)
+		return imgID
+	}
+	older := backup(1)
+	newer := backup(2)
+	// The rotation runs after the upload --wait waited for.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		left := backupsOf(t, id, "daily")
+		if len(left) == 1 && left[0] == newer {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daily backups of %s after two with rotation 1: %v; want only the newer %s (the older is %s); "+
+				"fault: %v", id, left, newer, older, serverShow(t, id)["fault"])
+		}
+		time.Sleep(3 * time.Second)
+	}
 }
 
 func TestDeleteRemovesEveryTrace(t *testing.T) {
