@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
@@ -369,10 +370,27 @@ func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *reso
 	if err != nil {
 		return err
 	}
-	hostname := hypervisorHostname(cfg)
+	r, err := pc.Sync(ctx, s.syncRequest(cfg, res, disabled))
+	if err != nil {
+		return fmt.Errorf("syncing the node's resource provider: %w", err)
+	}
+	if u := strings.Join(r.UnknownTraits, ","); u != s.unknownTraits {
+		s.unknownTraits = u
+		if u != "" {
+			s.log.Warn("Placement does not know some of the host's traits (its os-traits is older); they are not reported",
+				"traits", u)
+		}
+	}
+	return nil
+}
+
+// syncRequest is what the audit tells Placement: the host's resources and traits, and the operator's provider
+// configs, which Sync merges in (creating their custom resource classes and traits) on every update, with
+// OWNER_NOVA where the release wants it.
+func (s *Service) syncRequest(cfg *conf.Config, res *resources, disabled *bool) placement.SyncRequest {
 	h := res.host
-	_, err = pc.Sync(ctx, placement.SyncRequest{
-		UUID: s.nodeUUID, Name: hostname,
+	return placement.SyncRequest{
+		UUID: s.nodeUUID, Name: hypervisorHostname(cfg),
 		Resources: placement.HostResources{VCPUs: int64(h.VCPUs), MemoryMB: h.MemoryMB, DiskGB: int64(res.disk.TotalGB())},
 		Config:    resourceConfig(cfg),
 		Traits: placement.TraitInputs{
@@ -380,11 +398,8 @@ func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *reso
 			Arch: h.Arch, CPUFeatures: h.CPU.Features, Hyperthreading: h.CPU.Topology.Threads > 1,
 			ServiceDisabled: disabled, OwnerNova: s.release.OwnerNovaTrait,
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("placement: %w", err)
+		ProviderConfigs: s.providerConfigs,
 	}
-	return nil
 }
 
 // placementClient authenticates on first use and keeps the client; a Placement or Keystone outage at start

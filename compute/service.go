@@ -50,7 +50,12 @@ type Service struct {
 	node       *vo.Object // our ComputeNode row
 	placement  *placement.Client
 	auditMu    sync.Mutex // one resource audit at a time (periodic, startup, set_host_enabled)
-	lc         *lifecycle // instance lifecycle (lifecycle.go), set up by initHost
+	// unknownTraits is the last set of host traits Placement did not know, as logged (under auditMu).
+	unknownTraits string
+	lc            *lifecycle // instance lifecycle (lifecycle.go), set up by initHost
+
+	// providerConfigs are [compute] provider_config_location's files, read once by New (nil: none).
+	providerConfigs *placement.ProviderConfigs
 }
 
 // StartupError is a reason the service refuses to start (Nova's InvalidConfiguration and friends).
@@ -75,20 +80,25 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 	if cfg.Compute.MaxDiskDevicesToAttach == 0 {
 		return nil, &StartupError{"[compute] max_disk_devices_to_attach is 0: no instance could boot; use -1 for no limit"}
 	}
-	s := &Service{opts: opts, log: opts.Logger}
+	pcs, err := loadProviderConfigs(cfg.Compute.ProviderConfigLocation, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, log: opts.Logger, providerConfigs: pcs}
 	s.cfg.Store(cfg)
 	return s, nil
 }
 
 // Reload applies a re-read configuration (SIGHUP). Like nova, only what is safe at run time takes effect: log
 // level and file are the caller's; intervals, reserves and allocation ratios apply from the next period. The
-// broker, host name and identity need a restart.
+// broker, host name, identity and provider configs need a restart.
 func (s *Service) Reload(cfg *conf.Config) {
 	old := s.cfg.Load()
 	for _, ch := range []struct{ name, a, b string }{
 		{"[DEFAULT] host", old.Default.Host, cfg.Default.Host},
 		{"[DEFAULT] transport_url", old.Default.TransportURL, cfg.Default.TransportURL},
 		{"[DEFAULT] state_path", old.Default.StatePath, cfg.Default.StatePath},
+		{"[compute] provider_config_location", old.Compute.ProviderConfigLocation, cfg.Compute.ProviderConfigLocation},
 	} {
 		if ch.a != ch.b {
 			s.log.Warn("This change needs a restart; the running value stays", "option", ch.name)
@@ -96,6 +106,7 @@ func (s *Service) Reload(cfg *conf.Config) {
 	}
 	next := *cfg
 	next.Default.Host, next.Default.TransportURL, next.Default.StatePath = old.Default.Host, old.Default.TransportURL, old.Default.StatePath
+	next.Compute.ProviderConfigLocation = old.Compute.ProviderConfigLocation
 	s.cfg.Store(&next)
 }
 
@@ -135,6 +146,9 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	if err := s.checkExistingNode(ctx, cfg); err != nil {
+		return err
+	}
+	if err := s.checkProviderConfigs(hypervisorHostname(cfg)); err != nil {
 		return err
 	}
 	if err := s.ensureServiceRecord(ctx, cfg, svc); err != nil {

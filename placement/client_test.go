@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -177,6 +179,9 @@ func TestSyncCreatesThenOnlyWritesChanges(t *testing.T) {
 		"POST resource_providers @1.20",
 		"GET resource_providers/" + nodeUUID + "/inventories @",
 		"GET resource_providers/" + nodeUUID + "/traits @1.6",
+		// Which of the host's standard traits this Placement has; asked once.
+		"GET traits?name=in%3ACOMPUTE_IMAGE_TYPE_QCOW2%2CCOMPUTE_IMAGE_TYPE_RAW%2CCOMPUTE_NET_ATTACH_INTERFACE%2C" +
+			"COMPUTE_NODE%2CHW_ARCH_X86_64%2CHW_CPU_X86_AVX2%2CHW_CPU_X86_INTEL_VMX%2CHW_CPU_X86_SSE2%2CHW_CPU_X86_VMX @1.6",
 		"PUT resource_providers/" + nodeUUID + "/inventories @1.26",
 		"PUT resource_providers/" + nodeUUID + "/traits @1.6",
 	}
@@ -220,6 +225,54 @@ func TestSyncCreatesThenOnlyWritesChanges(t *testing.T) {
 	}
 	if res.InventoryChanged || res.TraitsChanged {
 		t.Errorf("unchanged sync reports changes: %+v", res)
+	}
+}
+
+// A Placement of an older release lacks standard traits our host has (2025.1 has no HW_CPU_X86_AMXTILE): the
+// provider gets the traits Placement knows instead of a refused set, and those left out are reported; they are
+// asked about again only after unknownTraitTTL, as an upgraded Placement may know them.
+func TestSyncLeavesOutTraitsPlacementLacks(t *testing.T) {
+	f := newFakeCloud(t)
+	delete(f.traits, "HW_CPU_X86_AVX2")
+	c := newTestClient(t, f)
+	ctx := context.Background()
+
+	res, err := c.Sync(ctx, testSyncRequest())
+	if err != nil {
+		t.Fatalf("sync with a trait Placement lacks: %v", err)
+	}
+	if want := []string{"HW_CPU_X86_AVX2"}; !reflect.DeepEqual(res.UnknownTraits, want) {
+		t.Errorf("unknown traits %q, want %q", res.UnknownTraits, want)
+	}
+	rp := f.providers[nodeUUID]
+	if slices.Contains(rp.Traits, "HW_CPU_X86_AVX2") || !slices.Contains(rp.Traits, "HW_CPU_X86_SSE2") {
+		t.Errorf("placement traits %q: want the known ones without HW_CPU_X86_AVX2", rp.Traits)
+	}
+
+	f.resetCalls()
+	if res, err = c.Sync(ctx, testSyncRequest()); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range f.callLog() {
+		if !strings.HasPrefix(call, "GET resource_providers/") {
+			t.Errorf("second sync made %s; want only the provider's reads (the catalog is remembered)", call)
+		}
+	}
+	if res.TraitsChanged || len(res.UnknownTraits) != 1 {
+		t.Errorf("second sync: traits changed %v, unknown %q", res.TraitsChanged, res.UnknownTraits)
+	}
+
+	// Placement upgraded: once the TTL has passed the trait is asked for again and set.
+	f.traits["HW_CPU_X86_AVX2"] = true
+	c.traits.mu.Lock()
+	c.traits.unknown["HW_CPU_X86_AVX2"] = time.Now().Add(-unknownTraitTTL)
+	c.traits.mu.Unlock()
+	if res, err = c.Sync(ctx, testSyncRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if !res.TraitsChanged || len(res.UnknownTraits) != 0 || !slices.Contains(f.providers[nodeUUID].Traits, "HW_CPU_X86_AVX2") {
+		t.Errorf("after the upgrade: changed %v, unknown %q, traits %q", res.TraitsChanged, res.UnknownTraits,
+			f.providers[nodeUUID].Traits)
 	}
 }
 

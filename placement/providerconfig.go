@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -12,14 +13,16 @@ import (
 const ComputeNodeID = "$COMPUTE_NODE"
 
 // ProviderConfigFile is one `[compute] provider_config_location` YAML file
-// after parsing. Reading the YAML itself is not done yet (no YAML library
-// is allowed); compute/ will fill this from the files, sorted by name.
+// after parsing (ReadProviderConfigDir reads them).
 type ProviderConfigFile struct {
 	// Source is the file's base name, used in messages.
 	Source string
 	// SchemaVersion is meta.schema_version, "1.<minor>".
 	SchemaVersion string
 	Providers     []ProviderConfigEntry
+	// Unused are messages about keys the schema lets through (so that newer
+	// minor versions can add them) but that Nova does not use.
+	Unused []string
 }
 
 // ProviderConfigEntry is one providers[] item.
@@ -87,6 +90,12 @@ type ProviderConfigs struct {
 	// NewerMinor names files whose schema minor version is above 1.0, which
 	// Nova accepts with a warning.
 	NewerMinor []string
+	// Unused tells of keys the files hold that nothing uses: Nova ignores
+	// them silently, compute/ warns, since a misspelt key is the usual
+	// cause.
+	Unused []string
+	// Files are the files read, in order (ReadProviderConfigDir).
+	Files []string
 }
 
 type providerConfig struct {
@@ -97,18 +106,19 @@ type providerConfig struct {
 // LoadProviderConfigs validates parsed files as nova/compute/provider_config.py
 // does: schema major version 1, exactly one of uuid (UUID or $COMPUTE_NODE)
 // or name (1-200 characters), only CUSTOM_* resource classes and traits,
-// and no provider defined twice across files.
+// and no provider defined twice across files. Inventory values must also be
+// within what Placement accepts.
 func LoadProviderConfigs(files []ProviderConfigFile) (*ProviderConfigs, error) {
 	pc := &ProviderConfigs{entries: map[string]providerConfig{}}
 	for _, f := range files {
 		field := "provider config " + f.Source
-		if !schemaVersionRE.MatchString(f.SchemaVersion) {
-			return nil, &ConfigError{Field: field, Err: fmt.Errorf(
-				"meta.schema_version %q is not a supported version (want 1.<minor>)", f.SchemaVersion)}
+		if err := checkSchemaVersion(f.SchemaVersion); err != nil {
+			return nil, &ConfigError{Field: field, Err: err}
 		}
 		if f.SchemaVersion != "1.0" {
 			pc.NewerMinor = append(pc.NewerMinor, f.Source)
 		}
+		pc.Unused = append(pc.Unused, f.Unused...)
 		for i, p := range f.Providers {
 			id, err := p.validate()
 			if err != nil {
@@ -126,6 +136,41 @@ func LoadProviderConfigs(files []ProviderConfigFile) (*ProviderConfigs, error) {
 		}
 	}
 	return pc, nil
+}
+
+// checkSchemaVersion accepts the versions Nova parses: major 1, any minor.
+func checkSchemaVersion(v string) error {
+	if !schemaVersionRE.MatchString(v) {
+		return fmt.Errorf("meta.schema_version %q is not a supported version (want 1.<minor>, e.g. '1.0')", v)
+	}
+	return nil
+}
+
+// maxAllocationRatio is the largest allocation_ratio Placement stores
+// (SQL_SP_FLOAT_MAX).
+const maxAllocationRatio = 3.40282e+38
+
+// check applies Placement's bounds for inventory fields
+// (placement/schemas/inventory.py): Nova passes the values on unchecked and
+// every inventory update then fails, so they are refused at load instead.
+func (c CustomInventory) check(rc string) error {
+	fields := []struct {
+		name string
+		v    *int64
+		min  int64
+	}{{"total", &c.Total, 1}, {"reserved", c.Reserved, 0}, {"min_unit", c.MinUnit, 1},
+		{"max_unit", c.MaxUnit, 1}, {"step_size", c.StepSize, 1}}
+	for _, f := range fields {
+		if f.v != nil && (*f.v < f.min || *f.v > maxInventoryInt) {
+			return fmt.Errorf("inventory %s: %s %d is outside what Placement accepts (%d to %d)",
+				rc, f.name, *f.v, f.min, maxInventoryInt)
+		}
+	}
+	if r := c.AllocationRatio; r != nil && (math.IsNaN(*r) || math.IsInf(*r, 0) || *r > maxAllocationRatio) {
+		return fmt.Errorf("inventory %s: allocation_ratio %v is outside what Placement accepts (at most %g)",
+			rc, *r, maxAllocationRatio)
+	}
+	return nil
 }
 
 func (p ProviderConfigEntry) validate() (string, error) {
@@ -148,6 +193,16 @@ func (p ProviderConfigEntry) validate() (string, error) {
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return "", fmt.Errorf("invalid resource class, only custom resource classes are allowed: %s", strings.Join(bad, ", "))
+	}
+	rcs := make([]string, 0, len(p.Inventories))
+	for rc := range p.Inventories {
+		rcs = append(rcs, rc)
+	}
+	sort.Strings(rcs)
+	for _, rc := range rcs {
+		if err := p.Inventories[rc].check(rc); err != nil {
+			return "", err
+		}
 	}
 	for _, t := range p.Traits {
 		if !customNameRE.MatchString(t) || len(t) > 255 {
@@ -189,6 +244,23 @@ func (pc *ProviderConfigs) For(uuid, name string, computeNode bool) (*ProviderCo
 		return &e.ProviderConfigEntry, e.source, nil
 	}
 	return nil, "", nil
+}
+
+// Unmatched lists the entries that name a provider other than the compute
+// node's root (uuid, name): a compute with one node never has such a
+// provider, and Nova warns that each is ignored.
+func (pc *ProviderConfigs) Unmatched(uuid, name string) []string {
+	if pc == nil {
+		return nil
+	}
+	var out []string
+	for id, e := range pc.entries {
+		if id != ComputeNodeID && id != uuid && id != name {
+			out = append(out, fmt.Sprintf("%s in %s", id, e.source))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Apply merges the entry for a provider into the inventory and traits the

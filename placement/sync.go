@@ -30,6 +30,9 @@ type SyncResult struct {
 	Traits           []string
 	InventoryChanged bool
 	TraitsChanged    bool
+	// UnknownTraits are standard traits the host has that this Placement does not know (its os-traits is
+	// older than ours): left out of Traits, since Placement refuses a set naming any of them.
+	UnknownTraits []string
 	// Attempts counts tries, more than 1 after generation conflicts.
 	Attempts int
 }
@@ -92,7 +95,12 @@ func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, er
 		return nil, err
 	}
 
-	res := &SyncResult{Provider: *rp, Inventories: inv, Traits: traits}
+	var unknown []string
+	if traits, unknown, err = c.FilterKnownTraits(ctx, traits); err != nil {
+		return nil, err
+	}
+
+	res := &SyncResult{Provider: *rp, Inventories: inv, Traits: traits, UnknownTraits: unknown}
 	if !inv.Equal(curInv) {
 		rcs := make([]string, 0, len(inv))
 		for rc := range inv {

@@ -6,7 +6,23 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 )
+
+// unknownTraitTTL is how long a standard trait this Placement did not know is left out before it is asked
+// again: Placement learns new os-traits only when it is upgraded, which is rare but happens under a running
+// compute.
+const unknownTraitTTL = 10 * time.Minute
+
+// traitCatalog remembers which standard traits this Placement has: one binary serves clouds of several
+// releases, and a trait from a newer os-traits (HW_CPU_X86_AMXTILE on 2025.1, say) makes Placement refuse the
+// whole set of a provider's traits.
+type traitCatalog struct {
+	mu      sync.Mutex
+	known   map[string]bool
+	unknown map[string]time.Time // when it was last found missing
+}
 
 type traitsBody struct {
 	Traits     []string `json:"traits"`
@@ -98,3 +114,61 @@ func (c *Client) GetAggregates(ctx context.Context, uuid string) ([]string, int6
 }
 
 func isCustom(name string) bool { return strings.HasPrefix(name, "CUSTOM_") }
+
+// FilterKnownTraits returns names without the standard traits this Placement does not have (sorted, in
+// unknown), asking Placement only about names it has not answered for yet. Custom traits are always kept:
+// SetTraits creates them.
+func (c *Client) FilterKnownTraits(ctx context.Context, names []string) (kept, unknown []string, err error) {
+	cat := &c.traits
+	now := time.Now()
+	cat.mu.Lock()
+	if cat.known == nil {
+		cat.known, cat.unknown = map[string]bool{}, map[string]time.Time{}
+	}
+	var ask []string
+	for _, t := range names {
+		if isCustom(t) || cat.known[t] {
+			continue
+		}
+		if at, ok := cat.unknown[t]; ok && now.Sub(at) < unknownTraitTTL {
+			continue
+		}
+		ask = append(ask, t)
+	}
+	cat.mu.Unlock()
+	if len(ask) > 0 {
+		var out struct {
+			Traits []string `json:"traits"`
+		}
+		q := url.Values{"name": {"in:" + strings.Join(ask, ",")}}
+		if _, err := c.call(ctx, "list traits", http.MethodGet, "traits?"+q.Encode(), mvTraits, nil, &out, http.StatusOK); err != nil {
+			return nil, nil, err
+		}
+		have := make(map[string]bool, len(out.Traits))
+		for _, t := range out.Traits {
+			have[t] = true
+		}
+		cat.mu.Lock()
+		for _, t := range ask {
+			if have[t] {
+				cat.known[t] = true
+				delete(cat.unknown, t)
+			} else {
+				cat.unknown[t] = now
+			}
+		}
+		cat.mu.Unlock()
+	}
+	cat.mu.Lock()
+	defer cat.mu.Unlock()
+	kept = make([]string, 0, len(names))
+	for _, t := range names {
+		if !isCustom(t) && !cat.known[t] {
+			unknown = append(unknown, t)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	sort.Strings(unknown)
+	return kept, unknown, nil
+}
