@@ -260,6 +260,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 		s.destroyGuest(context.WithoutCancel(ctx), inst)
 		return err
 	}
+	s.updateSchedulerInstanceInfo(rc, []*vo.Object{inst}, true)
 	return nil
 }
 

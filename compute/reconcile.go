@@ -24,8 +24,9 @@ func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
 	return s.reconcile(ctx)
 }
 
-// reconcile applies nova's _init_instance rules (section 3.4) to each instance of the host, and removes the
-// guests of instances deleted while this service was down.
+// reconcile applies nova's _init_instance rules (section 3.4) to each instance of the host, removes the guests
+// of instances deleted while this service was down, and tells the schedulers what the host has. Like nova, a host
+// without instances sends nothing: it may not be mapped to a cell yet, and the periodic sync covers it.
 func (s *Service) reconcile(ctx context.Context) error {
 	rc := rpc.AdminContext()
 	host := s.cfg.Load().Default.Host
@@ -40,6 +41,9 @@ func (s *Service) reconcile(ctx context.Context) error {
 		s.initInstance(ctx, &rc, inst)
 	}
 	s.cleanupOrphans(ctx, &rc, known)
+	if len(insts) > 0 {
+		s.updateSchedulerInstanceInfo(&rc, insts, false)
+	}
 	return nil
 }
 

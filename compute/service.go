@@ -43,6 +43,7 @@ type Service struct {
 	release   Release
 	transport *rpc.Transport
 	cond      *conductor
+	sched     *schedulerInfo // instance-info fanouts to the schedulers; nil sends none
 	nodeUUID  string
 
 	mu         sync.Mutex // guards the records below
@@ -91,7 +92,7 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 
 // Reload applies a re-read configuration (SIGHUP). Like nova, only what is safe at run time takes effect: log
 // level and file are the caller's; intervals, reserves and allocation ratios apply from the next period. The
-// broker, host name, identity and provider configs need a restart.
+// broker, host name, identity, provider configs and the scheduler version cap need a restart.
 func (s *Service) Reload(cfg *conf.Config) {
 	old := s.cfg.Load()
 	for _, ch := range []struct{ name, a, b string }{
@@ -99,6 +100,7 @@ func (s *Service) Reload(cfg *conf.Config) {
 		{"[DEFAULT] transport_url", old.Default.TransportURL, cfg.Default.TransportURL},
 		{"[DEFAULT] state_path", old.Default.StatePath, cfg.Default.StatePath},
 		{"[compute] provider_config_location", old.Compute.ProviderConfigLocation, cfg.Compute.ProviderConfigLocation},
+		{"[upgrade_levels] scheduler", old.UpgradeLevels.Scheduler, cfg.UpgradeLevels.Scheduler},
 	} {
 		if ch.a != ch.b {
 			s.log.Warn("This change needs a restart; the running value stays", "option", ch.name)
@@ -107,6 +109,7 @@ func (s *Service) Reload(cfg *conf.Config) {
 	next := *cfg
 	next.Default.Host, next.Default.TransportURL, next.Default.StatePath = old.Default.Host, old.Default.TransportURL, old.Default.StatePath
 	next.Compute.ProviderConfigLocation = old.Compute.ProviderConfigLocation
+	next.UpgradeLevels.Scheduler = old.UpgradeLevels.Scheduler // the scheduler client's cap is set at start
 	s.cfg.Store(&next)
 }
 
@@ -119,6 +122,15 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer t.Close()
 	s.transport = t
+
+	// The scheduler casts go out from their own goroutine from the start (init_host sends one); it stops, after
+	// flushing, before the transport closes.
+	s.sched = newSchedulerInfo(t, schedulerTopic, cfg.UpgradeLevels.Scheduler,
+		seconds(cfg.Default.RPCResponseTimeout), s.log)
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); s.sched.run(schedCtx) }()
+	defer func() { stopSched(); <-schedDone }()
 
 	// The release decides the manifests of every conductor call, so it is chosen first; the conductor's answers
 	// it needs are plain integers, not objects.
@@ -175,10 +187,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
-	loops.Add(3)
+	loops.Add(4)
 	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.powerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.schedulerSyncLoop(loopCtx) }()
 
 	<-ctx.Done()
 	s.log.Info("Stopping: no new work is taken; operations in progress finish")

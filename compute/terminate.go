@@ -40,7 +40,7 @@ func (s *Service) doTerminate(ctx context.Context, rc *rpc.RequestContext, inst 
 
 // deleteInstance is _delete_instance: destroy the guest and every file of it (no Neutron ports, no Cinder
 // volumes to release on this node), vm DELETED, then _complete_deletion (usage, Placement allocations,
-// console tokens) and the soft delete of the record.
+// console tokens, the schedulers' delete_instance_info) and the soft delete of the record.
 func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	uuid := instanceUUID(inst)
 	if err := s.destroyGuest(ctx, inst); err != nil {
@@ -62,6 +62,7 @@ func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, in
 		[]any{uuid}, nil); err != nil {
 		s.log.Warn("Cannot clean console tokens", "instance", uuid, "error", err)
 	}
+	s.deleteSchedulerInstanceInfo(rc, uuid)
 	_, err := s.cond.objectAction(ctx, rc, inst, "destroy", nil, nil)
 	return err
 }

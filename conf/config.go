@@ -15,6 +15,7 @@ type Config struct {
 	Compute           ComputeGroup           `group:"compute"`
 	VNC               VNCGroup               `group:"vnc"`
 	ImageCache        ImageCacheGroup        `group:"image_cache"`
+	FilterScheduler   FilterSchedulerGroup   `group:"filter_scheduler"`
 	UpgradeLevels     UpgradeLevelsGroup     `group:"upgrade_levels"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
 	Qemu              QemuGroup              `group:"qemu"`
@@ -74,6 +75,7 @@ type DefaultGroup struct {
 	UpdateResourcesInterval       int      `opt:"update_resources_interval"`
 	SyncPowerStateInterval        int      `opt:"sync_power_state_interval"`
 	HealInstanceInfoCacheInterval int      `opt:"heal_instance_info_cache_interval"`
+	SchedulerInstanceSyncInterval int      `opt:"scheduler_instance_sync_interval"`
 	MaxConcurrentBuilds           int      `opt:"max_concurrent_builds"`
 	RebootTimeout                 int      `opt:"reboot_timeout"`
 	InstanceBuildTimeout          int      `opt:"instance_build_timeout"`
@@ -269,9 +271,16 @@ type ImageCacheGroup struct {
 	PrecacheConcurrency                   int    `opt:"precache_concurrency"`
 }
 
+// FilterSchedulerGroup is [filter_scheduler]: of the scheduler's options, the one that tells computes whether
+// to keep the schedulers informed of their instances.
+type FilterSchedulerGroup struct {
+	TrackInstanceChanges bool `opt:"track_instance_changes"`
+}
+
 // UpgradeLevelsGroup is [upgrade_levels]: the RPC version pins of a rolling upgrade.
 type UpgradeLevelsGroup struct {
-	Compute string `opt:"compute"`
+	Compute   string `opt:"compute"`
+	Scheduler string `opt:"scheduler"`
 }
 
 // BhyveGroup is [bhyve], novabsd's own group for the FreeBSD engine.

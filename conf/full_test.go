@@ -35,7 +35,7 @@ func TestFullConfig(t *testing.T) {
 			DiskAllocationRatio: floatp(2), InitialCPUAllocationRatio: 16, InitialRAMAllocationRatio: 1.25,
 			InitialDiskAllocationRatio: 1.1, ReportInterval: 5, ServiceDownTime: 30, PeriodicEnable: false,
 			PeriodicFuzzyDelay: 0, UpdateResourcesInterval: -1, SyncPowerStateInterval: -1,
-			HealInstanceInfoCacheInterval: 120, MaxConcurrentBuilds: 4, RebootTimeout: 300,
+			HealInstanceInfoCacheInterval: 120, SchedulerInstanceSyncInterval: 300, MaxConcurrentBuilds: 4, RebootTimeout: 300,
 			InstanceBuildTimeout: 1800, ShutdownTimeout: 30, ResumeGuestsStateOnHostBoot: true,
 			GracefulShutdownTimeout: 0, ManagerShutdownTimeout: 100, Debug: true, LogFile: "nova-compute.log",
 			LogDir: "/var/log/nova", UseJSON: true,
@@ -112,7 +112,8 @@ func TestFullConfig(t *testing.T) {
 		"ImageCache": {cfg.ImageCache, ImageCacheGroup{ManagerInterval: -1, SubdirectoryName: "_cache",
 			RemoveUnusedBaseImages: false, RemoveUnusedOriginalMinimumAgeSeconds: 3600,
 			RemoveUnusedResizedMinimumAgeSeconds: 600, PrecacheConcurrency: 4}},
-		"UpgradeLevels": {cfg.UpgradeLevels, UpgradeLevelsGroup{Compute: "epoxy"}},
+		"FilterScheduler": {cfg.FilterScheduler, FilterSchedulerGroup{TrackInstanceChanges: false}},
+		"UpgradeLevels":   {cfg.UpgradeLevels, UpgradeLevelsGroup{Compute: "epoxy", Scheduler: "kilo"}},
 		"Bhyve": {cfg.Bhyve, BhyveGroup{BhyvePath: "/usr/sbin/bhyve.test", BhyvectlPath: "/usr/sbin/bhyvectl.test",
 			BhyveloadPath: "/usr/sbin/bhyveload.test", UEFIFirmware: "/usr/local/share/uefi-firmware/BHYVE_UEFI_CSM.fd",
 			UEFIVarsTemplate: "/usr/local/share/uefi-firmware/VARS.fd", StorageBackend: "file", ZFSPool: "tank",
@@ -171,6 +172,9 @@ func TestDefaults(t *testing.T) {
 		{"qemu accel", cfg.Qemu.Accel, "auto"},
 		{"max_disk_devices_to_attach", cfg.Compute.MaxDiskDevicesToAttach, -1},
 		{"manager_interval", cfg.ImageCache.ManagerInterval, 2400},
+		{"scheduler_instance_sync_interval", cfg.Default.SchedulerInstanceSyncInterval, 120},
+		{"track_instance_changes", cfg.FilterScheduler.TrackInstanceChanges, true},
+		{"upgrade_levels scheduler", cfg.UpgradeLevels.Scheduler, ""},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -61,6 +61,17 @@ func imageCacheOpts() []*Option {
 	})
 }
 
+// filterSchedulerOpts are the [filter_scheduler] options a compute reads (nova/conf/scheduler.py).
+func filterSchedulerOpts() []*Option {
+	return inGroup("filter_scheduler", []*Option{
+		{Name: "track_instance_changes", Kind: KindBool, Default: true,
+			Help: "Keep the schedulers' view of this host's instances current with fanout casts (after builds " +
+				"and deletions, at start and every scheduler_instance_sync_interval), so filters such as " +
+				"(anti-)affinity need not query the database. Set it as the schedulers have it; it cannot work " +
+				"where the cell's message queue is separate from the schedulers'."},
+	})
+}
+
 // upgradeLevelsOpts are the [upgrade_levels] options novabsd reads (nova/conf/upgrade_levels.py). novabsd reads
 // "compute" as the Nova release it serves: a release name or number picks that release's service version and
 // compute RPC version; "auto" or unset reads the release from the control plane's own services.
@@ -70,5 +81,8 @@ func upgradeLevelsOpts() []*Option {
 			Help: "Compute RPC version cap: a release name (epoxy, gazpacho, 2026.1...), a version (6.4), or " +
 				"auto. novabsd serves the matching Nova release; auto or unset detects it from the conductors' " +
 				"service version."},
+		{Name: "scheduler", Kind: KindString,
+			Help: "Scheduler RPC version cap: a version (4.2) or an old release name (kilo...). Unset sends the " +
+				"latest version; a cap below 4.2 stops the instance-info casts."},
 	})
 }

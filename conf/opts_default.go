@@ -75,6 +75,10 @@ func defaultOpts() []*Option {
 		{Name: "heal_instance_info_cache_interval", Kind: KindInt, Default: -1,
 			Help: "Seconds between refreshes of one instance's network info cache from Neutron; 0 or negative " +
 				"disables."},
+		{Name: "scheduler_instance_sync_interval", Kind: KindInt, Default: 120,
+			Help: "Seconds between casts telling the schedulers the uuids of this host's instances, so they find " +
+				"out when their view drifted; 0 runs them at the default periodic interval (60 s), a negative " +
+				"value disables them. No effect while [filter_scheduler] track_instance_changes is false."},
 		{Name: "max_concurrent_builds", Kind: KindInt, Default: 10, Min: ptr(0),
 			Help: "Instance builds run at the same time; 0 (deprecated) means unlimited."},
 		{Name: "reboot_timeout", Kind: KindInt, Default: 0, Min: ptr(0),

@@ -5,8 +5,8 @@ import "sync"
 // registry returns every declared option in sample order. Built once; never modified afterwards.
 var registry = sync.OnceValue(func() []*Option {
 	return concat(defaultOpts(), placementOpts(), glanceOpts(), serviceUserOpts(), keystoneAuthtokenOpts(),
-		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), imageCacheOpts(), upgradeLevelsOpts(),
-		bhyveOpts(), qemuOpts())
+		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), imageCacheOpts(),
+		filterSchedulerOpts(), upgradeLevelsOpts(), bhyveOpts(), qemuOpts())
 })
 
 // index maps every name an option can be written under (current and deprecated) to the option.

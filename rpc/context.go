@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -359,6 +361,20 @@ func AdminContext() RequestContext {
 		RequestID:      NewRequestID(),
 		Timestamp:      time.Now().UTC(),
 	}
+}
+
+// Elevated returns a copy of c with admin rights, as nova's RequestContext.elevated(): is_admin set and the
+// "admin" role added; the request id and identity stay, so the receiver's logs tie the message to the request.
+// c itself is left as it was.
+func (c *RequestContext) Elevated() RequestContext {
+	e := *c
+	e.Roles = slices.Clone(c.Roles)
+	e.Extra = maps.Clone(c.Extra)
+	e.IsAdmin = true
+	if !slices.Contains(e.Roles, "admin") {
+		e.Roles = append(e.Roles, "admin")
+	}
+	return e
 }
 
 type ctxKey struct{}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -46,6 +47,55 @@ func TestNewContextEncodesAllKeys(t *testing.T) {
 	}
 	if m["_context_user_identity"] != "- - - - -" || m["_context_is_admin"] != true {
 		t.Fatalf("encoded %v", m)
+	}
+}
+
+// TestElevated: elevated copies keep the request's identity, become admin with the admin role once, leave the
+// original untouched, and encode the changed keys while the rest of a received context stays as received.
+func TestElevated(t *testing.T) {
+	in := `{"method":"m","args":{},"_context_user_id":"u1","_context_project_id":"p1","_context_request_id":"req-9",` +
+		`"_context_is_admin":false,"_context_roles":["member","reader"],"_context_auth_token":"tok","_context_x":"y"}`
+	req, err := DecodeRequest([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := AdminContext()
+	tests := []struct {
+		name      string
+		in        *RequestContext
+		wantRoles []string
+	}{
+		{"user request", &req.Context, []string{"member", "reader", "admin"}},
+		{"admin context", &admin, []string{"admin"}},
+		{"already admin", &RequestContext{Roles: []string{"admin"}, RequestID: "req-2"}, []string{"admin"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := *tc.in
+			before.Roles = append([]string(nil), tc.in.Roles...)
+			e := tc.in.Elevated()
+			if !e.IsAdmin || !reflect.DeepEqual(e.Roles, tc.wantRoles) {
+				t.Fatalf("elevated: is_admin %v roles %v, want true %v", e.IsAdmin, e.Roles, tc.wantRoles)
+			}
+			if e.RequestID != tc.in.RequestID || e.UserID != tc.in.UserID || e.AuthToken != tc.in.AuthToken {
+				t.Fatalf("elevated changed the identity: %+v", e)
+			}
+			if tc.in.IsAdmin != before.IsAdmin || !reflect.DeepEqual(tc.in.Roles, before.Roles) {
+				t.Fatalf("original changed: is_admin %v roles %v", tc.in.IsAdmin, tc.in.Roles)
+			}
+		})
+	}
+	out, err := (&Request{Method: "m", Args: json.RawMessage("{}"), Context: req.Context.Elevated()}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["_context_is_admin"] != true || !reflect.DeepEqual(m["_context_roles"], []any{"member", "reader", "admin"}) ||
+		m["_context_request_id"] != "req-9" || m["_context_x"] != "y" {
+		t.Fatalf("elevated context encoded as %v", m)
 	}
 }
 
