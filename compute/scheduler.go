@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -178,25 +179,14 @@ func (s *Service) syncSchedulerInstanceInfo(ctx context.Context) error {
 	return nil
 }
 
-// schedulerSyncLoop runs syncSchedulerInstanceInfo every scheduler_instance_sync_interval (0: every 60 s;
-// negative: never). The first run waits one interval, as nova's does: the start-up update went out already.
+// schedulerSyncLoop runs syncSchedulerInstanceInfo every scheduler_instance_sync_interval. The first run waits
+// one interval, as nova's does: the start-up update went out already.
 func (s *Service) schedulerSyncLoop(ctx context.Context) {
-	for {
-		interval := s.cfg.Load().Default.SchedulerInstanceSyncInterval
-		if interval < 0 {
-			<-ctx.Done()
-			return
-		}
-		if interval == 0 {
-			interval = 60
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(seconds(interval)):
-		}
-		if err := s.syncSchedulerInstanceInfo(ctx); err != nil && ctx.Err() == nil {
+	s.periodic(ctx, periodicTask{
+		interval: func(c *conf.Config) int { return c.Default.SchedulerInstanceSyncInterval },
+		run:      s.syncSchedulerInstanceInfo,
+		failed: func(err error) {
 			s.log.Warn("Cannot list this host's instances for the scheduler sync; retrying next period", "error", err)
-		}
-	}
+		},
+	})
 }

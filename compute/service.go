@@ -345,10 +345,21 @@ func (s *Service) reportState(ctx context.Context) error {
 	return err
 }
 
-// periodicLoop runs the resource audit every update_resources_interval (0: every 60 s; negative: never).
-func (s *Service) periodicLoop(ctx context.Context) {
+// periodicTask describes one of nova's periodic tasks as run here: its interval option (read at each turn, so
+// SIGHUP applies; 0 means every 60 s and a negative value disables it), whether the first run is at once, and
+// what a failed run logs before the next period retries it.
+type periodicTask struct {
+	interval func(*conf.Config) int
+	atStart  bool
+	run      func(context.Context) error
+	failed   func(err error) // logs a failed run
+}
+
+// periodic runs t until ctx ends.
+func (s *Service) periodic(ctx context.Context, t periodicTask) {
+	first := t.atStart
 	for {
-		interval := s.cfg.Load().Default.UpdateResourcesInterval
+		interval := t.interval(s.cfg.Load())
 		if interval < 0 {
 			<-ctx.Done()
 			return
@@ -356,15 +367,29 @@ func (s *Service) periodicLoop(ctx context.Context) {
 		if interval == 0 {
 			interval = 60
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(seconds(interval)):
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(seconds(interval)):
+			}
 		}
-		if err := s.updateAvailableResource(ctx, false); err != nil && ctx.Err() == nil {
-			s.log.Error("Resource audit failed; retrying next period", "error", err)
+		first = false
+		if err := t.run(ctx); err != nil && ctx.Err() == nil {
+			t.failed(err)
 		}
 	}
+}
+
+// periodicLoop runs the resource audit every update_resources_interval.
+func (s *Service) periodicLoop(ctx context.Context) {
+	s.periodic(ctx, periodicTask{
+		interval: func(c *conf.Config) int { return c.Default.UpdateResourcesInterval },
+		run:      func(ctx context.Context) error { return s.updateAvailableResource(ctx, false) },
+		failed: func(err error) {
+			s.log.Error("Resource audit failed; retrying next period", "error", err)
+		},
+	})
 }
 
 // startServers consumes compute.<host> and, from RPC 6.5, compute-alt.<host>, each with its own server.

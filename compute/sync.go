@@ -3,8 +3,8 @@ package compute
 import (
 	"context"
 	"sync"
-	"time"
 
+	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -12,27 +12,16 @@ import (
 // syncPoolSize is sync_power_state_pool_size's 2026.1 default.
 const syncPoolSize = 5
 
-// powerSyncLoop is the _sync_power_states periodic task: at once, then every sync_power_state_interval
-// (0: every 60 s; negative: never).
+// powerSyncLoop is the _sync_power_states periodic task: at once, then every sync_power_state_interval.
 func (s *Service) powerSyncLoop(ctx context.Context) {
-	for {
-		interval := s.cfg.Load().Default.SyncPowerStateInterval
-		if interval < 0 {
-			<-ctx.Done()
-			return
-		}
-		if interval == 0 {
-			interval = 60
-		}
-		if err := s.syncPowerStates(ctx); err != nil && ctx.Err() == nil {
+	s.periodic(ctx, periodicTask{
+		interval: func(c *conf.Config) int { return c.Default.SyncPowerStateInterval },
+		atStart:  true,
+		run:      s.syncPowerStates,
+		failed: func(err error) {
 			s.log.Warn("Power state sync failed; retrying next period", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(seconds(interval)):
-		}
-	}
+		},
+	})
 }
 
 // syncPowerStates compares every instance of this host with its guest.
