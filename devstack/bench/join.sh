@@ -98,9 +98,14 @@ for impl in novabsd python; do
 	run_one "$impl"
 done
 
-printf '\n| %-28s | %10s | %14s |\n' "" novabsd "nova-compute"
-printf '|%s|%s|%s|\n' "------------------------------" "------------" "----------------"
-printf '| %-28s | %10s | %14s |\n' "start -> broker connection (s)" "${conn[novabsd]}" "${conn[python]}"
-printf '| %-28s | %10s | %14s |\n' "start -> service up (s)" "${up[novabsd]}" "${up[python]}"
-printf '| %-28s | %10s | %14s |\n' "start -> resource provider (s)" "${provider[novabsd]}" "${provider[python]}"
-printf '| %-28s | %10s | %14s |\n' "RSS after ${IDLE}s idle (MB)" "${rss[novabsd]}" "${rss[python]}"
+# sec3 X: seconds with three decimals (bc prints ".0338917" and the like).
+sec3() { awk -v v="$1" 'BEGIN{printf "%.3f", v}'; }
+row() { printf '| %-35s | %10s | %14s |\n' "$1" "$2" "$3"; }
+printf '\n| %-35s | %10s | %14s |\n' "" novabsd "nova-compute"
+printf '|%s|%s|%s|\n' "-------------------------------------" "------------" "----------------"
+row "start -> broker connection (s)" "$(sec3 "${conn[novabsd]}")" "$(sec3 "${conn[python]}")"
+row "start -> service up (s)" "$(sec3 "${up[novabsd]}")" "$(sec3 "${up[python]}")"
+row "broker connection -> service up (s)" "$(sec3 "$(echo "${up[novabsd]} - ${conn[novabsd]}" | bc)")" \
+	"$(sec3 "$(echo "${up[python]} - ${conn[python]}" | bc)")"
+row "start -> resource provider (s)" "$(sec3 "${provider[novabsd]}")" "$(sec3 "${provider[python]}")"
+row "RSS after ${IDLE}s idle (MB)" "${rss[novabsd]}" "${rss[python]}"
