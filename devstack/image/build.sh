@@ -139,7 +139,20 @@ until [ \$i -ge 100 ]; do
 	i=\$((i + 1))
 done
 [ \$i -lt 100 ] || echo "novabsd-tiny: no power button event device; ACPI power off will not work"
-acpid -c /etc/acpi -l /run/acpid.log
+button=/dev/input/\${ev##*/}
+# acpid opens the event devices after it starts, not before it returns: the marker waits (up to 5 s) until it
+# holds the power button's open, or a button pressed right after the marker was lost (seen in CI).
+acpid -f -c /etc/acpi -l /run/acpid.log &
+apid=\$!
+i=0
+until [ \$i -ge 100 ]; do
+	for fd in /proc/\$apid/fd/*; do
+		[ "\$(readlink "\$fd")" = "\$button" ] && break 2
+	done
+	usleep 50000
+	i=\$((i + 1))
+done
+[ \$i -lt 100 ] || echo "novabsd-tiny: acpid did not open \$button; ACPI power off will not work"
 echo
 echo "$MARKER"
 EOF
