@@ -56,7 +56,14 @@ type Cache struct {
 
 	mu    sync.Mutex // guards calls; held while eviction decides and removes
 	calls map[string]*call
+	// downloads counts download goroutines, which outlive a caller that gave up until they have cleaned up.
+	downloads sync.WaitGroup
 }
+
+// Wait blocks until every download in flight has ended: finished, or stopped and its partial file removed. A
+// download whose callers all gave up is still tearing down when they return; whoever removes the cache
+// directory or exits must wait for it.
+func (c *Cache) Wait() { c.downloads.Wait() }
 
 // call is one download shared by every Fetch of the same image.
 type call struct {
@@ -121,7 +128,9 @@ func (c *Cache) FetchEntry(ctx context.Context, imageID string, src ImageSource)
 	c.calls[imageID] = cl
 	c.mu.Unlock()
 
+	c.downloads.Add(1)
 	go func() {
+		defer c.downloads.Done()
 		e, err := c.download(dctx, imageID, src)
 		cancel()
 		c.mu.Lock()

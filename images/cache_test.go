@@ -34,6 +34,8 @@ func newTestCache(t *testing.T, o CacheOptions) *Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the temporary directory goes: an abandoned download may still be removing its partial file.
+	t.Cleanup(c.Wait)
 	return c
 }
 
@@ -332,9 +334,14 @@ func TestFetchWaiterCancellation(t *testing.T) {
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(dirNames(t, c.opts.Dir)) != 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// The download may not even have made its partial file when its caller returned: wait for it to end,
+	// rather than for the directory to look clean (which it can before the file appears).
+	waited := make(chan struct{})
+	go func() { c.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the abandoned download did not stop within 5 s")
 	}
 	if names := dirNames(t, c.opts.Dir); len(names) != 1 || names[0] != Fingerprint("img") {
 		t.Fatalf("abandoned download left %v", names)
