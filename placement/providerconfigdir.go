@@ -229,17 +229,27 @@ func (d *configDecoder) identification(n *yamlNode, path string, p *ProviderConf
 	return nil
 }
 
-func (d *configDecoder) inventories(n *yamlNode, path string, p *ProviderConfigEntry) error {
+// additional is the list under a section's only key, "additional" (inventories and traits share that shape);
+// nil without error when the section leaves it out.
+func (d *configDecoder) additional(n *yamlNode, path string) (*yamlNode, string, error) {
 	if err := d.want(n, yamlMap, path); err != nil {
-		return err
+		return nil, "", err
 	}
 	d.unused(n, path+".", "additional")
 	add, ok := n.fields["additional"]
 	if !ok {
-		return nil
+		return nil, "", nil
 	}
 	path += ".additional"
 	if err := d.want(add, yamlSeq, path); err != nil {
+		return nil, "", err
+	}
+	return add, path, nil
+}
+
+func (d *configDecoder) inventories(n *yamlNode, path string, p *ProviderConfigEntry) error {
+	add, path, err := d.additional(n, path)
+	if add == nil || err != nil {
 		return err
 	}
 	for i, item := range add.items {
@@ -331,16 +341,8 @@ func (d *configDecoder) integer(n *yamlNode, path string) (int64, error) {
 }
 
 func (d *configDecoder) traits(n *yamlNode, path string, p *ProviderConfigEntry) error {
-	if err := d.want(n, yamlMap, path); err != nil {
-		return err
-	}
-	d.unused(n, path+".", "additional")
-	add, ok := n.fields["additional"]
-	if !ok {
-		return nil
-	}
-	path += ".additional"
-	if err := d.want(add, yamlSeq, path); err != nil {
+	add, path, err := d.additional(n, path)
+	if add == nil || err != nil {
 		return err
 	}
 	for i, tn := range add.items {
