@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +41,9 @@ func (e *engine) guest(uuid, name string) hypervisor.Guest {
 	return hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(e.instancesPath, uuid)}
 }
 
-// newEngine builds the engine compute_driver names, from nova.conf.
-func newEngine(cfg *conf.Config) (*engine, error) {
+// newEngine builds the engine compute_driver names, from nova.conf; log receives what the engine decides on its own
+// (the QEMU driver leaving a KVM that kills guests).
+func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	d := cfg.Default
 	e := &engine{instancesPath: d.InstancesPath}
 	cacheDir := cfg.ImageCache.SubdirectoryName
@@ -72,7 +74,12 @@ func newEngine(cfg *conf.Config) (*engine, error) {
 			}
 		}
 		set(&qc.Binary, q.QemuPath)
-		set(&qc.Accel, q.Accel)
+		accel, err := qemuAccel(cfg)
+		if err != nil {
+			return nil, err
+		}
+		set(&qc.Accel, accel)
+		qc.Logger = log
 		set(&qc.Machine, q.MachineType)
 		set(&qc.OVMFCode, q.UEFIFirmware)
 		set(&qc.OVMFVars, q.UEFIVarsTemplate)
@@ -81,6 +88,7 @@ func newEngine(cfg *conf.Config) (*engine, error) {
 			return nil, err
 		}
 		e.driver = drv
+		// Asked at each build: the driver may have left KVM for TCG since, and the domain type follows it.
 		e.domainOptions = func(ctx context.Context) domain.Options { return qemu.DomainOptions(qc, drv.Accel(ctx)) }
 		if q.StorageBackend == "zfs" {
 			zfsRoot = q.ZFSPool + "/" + q.ZFSDatasetPrefix
@@ -129,6 +137,28 @@ func newEngine(cfg *conf.Config) (*engine, error) {
 		return cache.Fetch(ctx, imageID, c)
 	}
 	return e, nil
+}
+
+// qemuAccel is the QEMU accelerator nova.conf asks for: [qemu] accel when a file sets it; else, when a file sets
+// it, the [libvirt] virt_type a host moving from Nova's libvirt driver carries (qemu means tcg, kvm means kvm); else
+// [qemu] accel's default, auto. Nova's own virt_type default (kvm) is nobody's choice, so it leaves auto, which
+// uses KVM only where it really runs guests.
+func qemuAccel(cfg *conf.Config) (string, error) {
+	if _, set := cfg.Where("qemu", "accel"); set {
+		return cfg.Qemu.Accel, nil
+	}
+	loc, set := cfg.Where("libvirt", "virt_type")
+	if !set {
+		return cfg.Qemu.Accel, nil
+	}
+	switch cfg.Libvirt.VirtType {
+	case "qemu":
+		return qemu.AccelTCG, nil
+	case "kvm":
+		return qemu.AccelKVM, nil
+	}
+	return "", &conf.Error{File: loc.File, Line: loc.Line, Group: "libvirt", Option: "virt_type",
+		Reason: fmt.Sprintf("%q has no QEMU accelerator: use kvm or qemu, or set [qemu] accel", cfg.Libvirt.VirtType)}
 }
 
 func globalRequestID(rc *rpc.RequestContext) string {

@@ -15,7 +15,7 @@ import (
 // initHost is the instance part of nova's init_host: build the engine, then bring every instance of this host
 // in line with its guest before the RPC servers take new work.
 func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
-	eng, err := newEngine(cfg)
+	eng, err := newEngine(cfg, s.log)
 	if err != nil {
 		return &StartupError{"compute driver " + engineName(cfg) + ": " + err.Error()}
 	}

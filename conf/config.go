@@ -17,6 +17,7 @@ type Config struct {
 	ImageCache        ImageCacheGroup        `group:"image_cache"`
 	FilterScheduler   FilterSchedulerGroup   `group:"filter_scheduler"`
 	UpgradeLevels     UpgradeLevelsGroup     `group:"upgrade_levels"`
+	Libvirt           LibvirtGroup           `group:"libvirt"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
 	Qemu              QemuGroup              `group:"qemu"`
 
@@ -281,6 +282,11 @@ type FilterSchedulerGroup struct {
 type UpgradeLevelsGroup struct {
 	Compute   string `opt:"compute"`
 	Scheduler string `opt:"scheduler"`
+}
+
+// LibvirtGroup is [libvirt]: of Nova's libvirt driver options, the accelerator choice a drop-in host carries.
+type LibvirtGroup struct {
+	VirtType string `opt:"virt_type"`
 }
 
 // BhyveGroup is [bhyve], novabsd's own group for the FreeBSD engine.

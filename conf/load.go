@@ -282,6 +282,17 @@ func locError(loc Location, reason string) *Error {
 	return &Error{File: loc.File, Line: loc.Line, Group: loc.Group, Option: loc.Key, Reason: reason}
 }
 
+// Where returns the file location of an option's effective value (the last line, for a multi-valued option set on
+// several lines) and whether a file set it at all: false means the value is the default, which lets a caller tell an
+// operator's explicit choice from a default that merely equals it.
+func (c *Config) Where(group, name string) (Location, bool) {
+	res, ok := c.values[Name{normalizeGroup(group), name}]
+	if !ok || len(res.locs) == 0 {
+		return Location{}, false
+	}
+	return res.locs[len(res.locs)-1], true
+}
+
 // Source says where the effective value of an option came from: "file:line" (several, comma-separated, for a
 // multi-valued option set on several lines), "default", or "" if no such option is declared.
 func (c *Config) Source(group, name string) string {

@@ -86,3 +86,16 @@ func upgradeLevelsOpts() []*Option {
 				"latest version; a cap below 4.2 stops the instance-info casts."},
 	})
 }
+
+// libvirtOpts declares the one option of Nova's libvirt driver novabsd reads: a host moving from the libvirt driver
+// carries its accelerator choice in virt_type, and the QEMU engine honours it when [qemu] accel is not set.
+func libvirtOpts() []*Option {
+	return inGroup("libvirt", []*Option{
+		{Name: "virt_type", Kind: KindString, Default: "kvm",
+			Choices: []Choice{{"kvm", "hardware virtualization"}, {"lxc", "containers (no QEMU equivalent)"},
+				{"qemu", "software emulation"}, {"parallels", "Virtuozzo (no QEMU equivalent)"}},
+			Help: "Libvirt domain type. Read only by the QEMU engine, and only when set in a file and [qemu] accel " +
+				"is not: kvm means accel = kvm, qemu means accel = tcg, other values are an error. Nova's default " +
+				"(kvm) is not taken as a choice, so without either option accel stays auto."},
+	})
+}

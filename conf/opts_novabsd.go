@@ -40,9 +40,10 @@ func qemuOpts() []*Option {
 		{Name: "qemu_img_path", Kind: KindString, Default: "qemu-img",
 			Help: "The qemu-img executable; a bare name is looked up in PATH."},
 		{Name: "accel", Kind: KindString, Default: "auto",
-			Choices: []Choice{{"auto", "KVM when /dev/kvm is usable, else TCG"}, {"kvm", "hardware virtualization"},
+			Choices: []Choice{{"auto", "KVM when a probe guest with the guests' machine type and CPU runs under " +
+				"it, else TCG; a guest KVM kills at start moves the host to TCG"}, {"kvm", "hardware virtualization"},
 				{"tcg", "software emulation"}},
-			Help: "QEMU accelerator."},
+			Help: "QEMU accelerator. When no file sets it, an explicit [libvirt] virt_type decides (qemu: tcg, kvm: kvm)."},
 		{Name: "machine_type", Kind: KindString, Default: "q35", Help: "QEMU machine type (-machine)."},
 		{Name: "uefi_firmware", Kind: KindString, Default: "/usr/share/OVMF/OVMF_CODE.fd",
 			Help: "UEFI firmware code image (Debian package ovmf)."},

@@ -6,6 +6,7 @@ package qemu
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -28,6 +29,9 @@ type Config struct {
 	// RunDir holds QMP and console sockets whose path beneath the instance
 	// directory would exceed the unix socket limit.
 	RunDir string
+	// Logger receives what the driver decides on its own, such as leaving
+	// KVM for TCG; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultConfig is Debian's layout.

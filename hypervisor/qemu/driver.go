@@ -27,6 +27,9 @@ type Driver struct {
 	cfg Config
 	mu  sync.Mutex
 	vms map[string]*vm // by guest name
+
+	acc      accelState
+	kvmWatch time.Duration // how long a KVM guest is watched for dying of KVM
 }
 
 var _ hypervisor.Driver = (*Driver)(nil)
@@ -37,7 +40,7 @@ func New(cfg Config) (*Driver, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Driver{cfg: cfg, vms: map[string]*vm{}}, nil
+	return &Driver{cfg: cfg, vms: map[string]*vm{}, kvmWatch: defaultKVMWatch}, nil
 }
 
 // Name returns "qemu".
@@ -47,10 +50,6 @@ func (d *Driver) Name() string { return "qemu" }
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: Supported()}
 }
-
-// Accel returns the accelerator guests run with ("kvm" or "tcg"), probing
-// once when configured "auto".
-func (d *Driver) Accel(ctx context.Context) string { return resolveAccel(ctx, d.cfg) }
 
 // get returns the guest's live process, adopting one a previous service
 // process left running; nil when none runs.
@@ -94,7 +93,7 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
 		return err
 	}
-	v, err := d.start(ctx, g, dom, nil)
+	v, err := d.launch(ctx, g, dom)
 	if err != nil {
 		return err
 	}
@@ -176,7 +175,7 @@ func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error 
 	if err != nil {
 		return err
 	}
-	v, err := d.start(ctx, g, dom, nil)
+	v, err := d.launch(ctx, g, dom)
 	if err != nil {
 		return err
 	}

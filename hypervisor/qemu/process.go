@@ -137,9 +137,10 @@ func (d *Driver) preflight(dom *libvirtxml.Domain) (string, error) {
 	return bin, nil
 }
 
-// start runs QEMU for dom and connects QMP. incoming, when set, is a saved
-// state to restore. On error everything start made is removed again.
-func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, incoming *os.File) (*vm, error) {
+// start runs QEMU for dom under accel and connects QMP. incoming, when set,
+// is a saved state to restore. On error everything start made is removed
+// again, except QEMU's stderr log (stderrFile), which says why.
+func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, incoming *os.File, accel string) (*vm, error) {
 	bin, err := d.preflight(dom)
 	if err != nil {
 		return nil, err
@@ -149,7 +150,6 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		return nil, fmt.Errorf("qemu: %w", err)
 	}
 	defer dir.Close()
-	accel := resolveAccel(ctx, d.cfg)
 	rt := newRuntime(g.Dir, dom, d.cfg)
 	if incoming != nil {
 		rt.IncomingFD = 3 // first of cmd.ExtraFiles

@@ -114,7 +114,7 @@ func (d *Driver) Resume(ctx context.Context, g hypervisor.Guest) error {
 		return fmt.Errorf("qemu: resume %s: %w", g.Name, err)
 	}
 	defer f.Close()
-	v, err := d.start(ctx, g, dom, f)
+	v, err := d.start(ctx, g, dom, f, d.Accel(ctx))
 	if err != nil {
 		return err
 	}
