@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/novabsd/novabsd/hypervisor/storage"
+	"github.com/novabsd/novabsd/images"
 	"github.com/novabsd/novabsd/rpc"
 )
 
@@ -147,5 +149,93 @@ func TestBuildRefusesImageLargerThanFlavor(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// TestImageCacheManager checks the image cache manager task: its interval is [image_cache] manager_interval,
+// read at each turn; a pass keeps and touches the images of this host's instances (image, kernel, ramdisk),
+// keeps the image a build holds, and removes the other old images; the start-up sweep removes partial files.
+func TestImageCacheManager(t *testing.T) {
+	h := newHarness(t)
+	cache, err := images.NewCache(images.CacheOptions{Dir: filepath.Join(h.dir, "_base"), RemoveUnused: true,
+		OriginalMinAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.lc.eng.cache = cache
+
+	task := h.s.imageCacheTask()
+	for _, interval := range []int{2400, 0, -1} {
+		cfg := *h.s.cfg.Load()
+		cfg.ImageCache.ManagerInterval = interval
+		if got := task.interval(&cfg); got != interval {
+			t.Errorf("manager_interval %d: task interval %d", interval, got)
+		}
+	}
+	if task.atStart {
+		t.Error("the image cache manager runs at start; nova's first pass is one interval later")
+	}
+
+	old := time.Now().Add(-48 * time.Hour)
+	for _, id := range []string{"img-used", "kernel-used", "img-other-host", "img-deleted", "img-unused", "img-building"} {
+		p := cache.Path(id)
+		if err := os.WriteFile(p, []byte(id), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partial := filepath.Join(h.dir, "_base", images.Fingerprint("img-crashed")+".1234.part")
+	if err := os.WriteFile(partial, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(partial, old, old)
+	h.s.sweepImageCache(time.Now())
+	if _, err := os.Stat(partial); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("start-up sweep left %s: %v", partial, err)
+	}
+
+	put := func(uuid, host string, fields map[string]any) {
+		inst := instanceFromWire(t, uuid)
+		fields["host"] = host
+		if err := setFields(inst, fields); err != nil {
+			t.Fatal(err)
+		}
+		h.cond.put(inst)
+	}
+	put("66666666-0000-4000-8000-000000000001", testHost, map[string]any{"image_ref": "img-used", "kernel_id": "kernel-used"})
+	put("66666666-0000-4000-8000-000000000002", "other-host", map[string]any{"image_ref": "img-other-host"})
+	put("66666666-0000-4000-8000-000000000003", testHost, map[string]any{"image_ref": "img-deleted"})
+	h.cond.mu.Lock()
+	h.cond.deleted["66666666-0000-4000-8000-000000000003"] = true
+	h.cond.mu.Unlock()
+	release := cache.Hold("img-building")
+	defer release()
+
+	// Run the task as the service does, with a one-second interval, until its first pass has removed something.
+	cfg := *h.s.cfg.Load()
+	cfg.ImageCache.ManagerInterval = 1
+	h.s.cfg.Store(&cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.s.imageCacheLoop(ctx) }()
+	waitFor(t, "an image cache manager pass", func() bool {
+		_, err := os.Stat(cache.Path("img-unused"))
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	cancel()
+	<-done
+
+	for id, kept := range map[string]bool{"img-used": true, "kernel-used": true, "img-building": true,
+		"img-other-host": false, "img-deleted": false, "img-unused": false} {
+		fi, err := os.Stat(cache.Path(id))
+		if kept != (err == nil) {
+			t.Errorf("%s: stat %v, want kept %v", id, err, kept)
+			continue
+		}
+		if kept && id != "img-building" && !fi.ModTime().After(old.Add(time.Hour)) {
+			t.Errorf("%s in use but not touched (mtime %v)", id, fi.ModTime())
+		}
 	}
 }
