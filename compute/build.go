@@ -40,6 +40,22 @@ type imageMeta struct {
 	DiskFormat      string         `json:"disk_format"`
 	ContainerFormat string         `json:"container_format"`
 	Properties      map[string]any `json:"properties"`
+	// VirtualSize is Glance's virtual_size: null until Glance has inspected the data, so it is kept raw and
+	// read leniently (virtualSize) rather than failing the whole image dict.
+	VirtualSize json.RawMessage `json:"virtual_size"`
+}
+
+// virtualSize is Glance's virtual_size in bytes, 0 when Glance has none.
+func (m imageMeta) virtualSize() int64 {
+	var n json.Number
+	if err := json.Unmarshal(m.VirtualSize, &n); err != nil {
+		return 0
+	}
+	v, err := n.Int64()
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
 }
 
 // imageProps renders the image's properties as the string map hypervisor/domain reads.
@@ -372,19 +388,36 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 	}()
 	cleanup := context.WithoutCancel(ctx)
+	imageID := fieldString(inst, "image_ref")
+	if imageID == "" {
+		return abort(nil, "booting from volume is not supported by this compute node")
+	}
+	rootSize := int64(f.RootGB) * gib
+	// The image must fit the flavor's root disk before anything is fetched, converted or allocated for it: by
+	// Glance's virtual_size when it has one, then by the fetched file's header.
+	if err := images.CheckFits(imageID, rootSize, img.virtualSize()); err != nil {
+		return abort(err, "%s", err)
+	}
 	if _, serr := os.Stat(g.Dir); errors.Is(serr, os.ErrNotExist) {
 		if err := os.MkdirAll(g.Dir, 0o755); err != nil {
 			return reschedule(err, "cannot create instance directory %s", g.Dir)
 		}
 		undo = append(undo, func() { os.RemoveAll(g.Dir) })
 	}
-	imageID := fieldString(inst, "image_ref")
-	if imageID == "" {
-		return abort(nil, "booting from volume is not supported by this compute node")
+	if eng.cache != nil {
+		// The image cache manager must not remove the cached file between the fetch and the disk being made.
+		defer eng.cache.Hold(imageID)()
 	}
 	path, err := eng.fetch(ctx, rc, imageID)
 	if err != nil {
 		return imageBuildError(imageID, err)
+	}
+	virtual, err := images.VirtualSize(path)
+	if err != nil {
+		return abort(err, "Image %s is unacceptable", imageID)
+	}
+	if err := images.CheckFits(imageID, rootSize, virtual); err != nil {
+		return abort(err, "%s", err)
 	}
 	unlock := eng.imageLocks.lock(imageID)
 	err = eng.storage.ImportImage(ctx, imageID, path)
@@ -397,9 +430,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 			s.log.Error("Cannot delete disks of failed build", "instance", uuid, "error", derr)
 		}
 	})
-	root, err := eng.storage.CreateRoot(ctx, uuid, imageID, int64(f.RootGB)*gib)
+	root, err := eng.storage.CreateRoot(ctx, uuid, imageID, rootSize)
 	if errors.Is(err, storage.ErrDiskTooSmall) {
-		return abort(err, "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is larger", int64(f.RootGB)*gib)
+		// Only when the store's copy is bigger than the header said; the store's error has both sizes.
+		return abort(err, "Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is larger", rootSize)
 	} else if err != nil {
 		return reschedule(err, "cannot create root disk")
 	}

@@ -30,7 +30,10 @@ type engine struct {
 	// fetch returns the path of the image in the local cache, downloading it from Glance with the user's token.
 	fetch func(ctx context.Context, rc *rpc.RequestContext, imageID string) (string, error)
 	// glance makes a per-request Glance client (nil in tests that need none).
-	glance     func(rc *rpc.RequestContext) (*images.Client, error)
+	glance func(rc *rpc.RequestContext) (*images.Client, error)
+	// cache is the image cache fetch fills, for the image cache manager and for builds to hold their image
+	// (nil in tests that fake fetch).
+	cache      *images.Cache
 	imageLocks keyedLocks // one import into the disk store per image at a time
 	qemuImg    string     // for qcow2 snapshots; "" uploads raw
 	vnc        vncPorts
@@ -113,6 +116,7 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.cache = cache
 	g := cfg.Glance
 	gopts := images.GlanceOptions{EndpointOverride: g.EndpointOverride, ServiceType: g.ServiceType,
 		ServiceName: g.ServiceName, RegionName: g.RegionName, ValidInterfaces: g.ValidInterfaces,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
@@ -15,12 +16,14 @@ import (
 // initHost is the instance part of nova's init_host: build the engine, then bring every instance of this host
 // in line with its guest before the RPC servers take new work.
 func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
+	started := time.Now() // nothing of this process is in the image cache yet
 	eng, err := newEngine(cfg, s.log)
 	if err != nil {
 		return &StartupError{"compute driver " + engineName(cfg) + ": " + err.Error()}
 	}
 	s.lc = newLifecycle(eng, cfg.Default.MaxConcurrentBuilds)
 	s.lc.tracker.host = cfg.Default.Host
+	s.sweepImageCache(started)
 	return s.reconcile(ctx)
 }
 

@@ -54,8 +54,11 @@ type Cache struct {
 	freeSpace func(dir string) (uint64, error)
 	now       func() time.Time
 
-	mu    sync.Mutex // guards calls; held while eviction decides and removes
+	mu    sync.Mutex // guards calls and holds; held while eviction decides and removes
 	calls map[string]*call
+	// holds counts, per fingerprint, the builds using an image file right now (Hold): eviction skips them
+	// whatever their age, since a build may take longer than the minimum age to read its image.
+	holds map[string]int
 	// downloads counts download goroutines, which outlive a caller that gave up until they have cleaned up.
 	downloads sync.WaitGroup
 }
@@ -85,7 +88,44 @@ func NewCache(o CacheOptions) (*Cache, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("images: creating image cache %s: %w", o.Dir, err)
 	}
-	return &Cache{opts: o, freeSpace: freeBytes, now: time.Now, calls: map[string]*call{}}, nil
+	return &Cache{opts: o, freeSpace: freeBytes, now: time.Now, calls: map[string]*call{}, holds: map[string]int{}}, nil
+}
+
+// Hold keeps the image's cache files from eviction until release is called: a build holds its image from
+// before the fetch until its disk is made, so a pass that runs meanwhile cannot remove the file under it even
+// when the image is old and no instance record names it yet. release may be called more than once.
+func (c *Cache) Hold(imageID string) (release func()) {
+	fp := Fingerprint(imageID)
+	c.mu.Lock()
+	if c.holds == nil {
+		c.holds = map[string]int{}
+	}
+	c.holds[fp]++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			if c.holds[fp]--; c.holds[fp] <= 0 {
+				delete(c.holds, fp)
+			}
+			c.mu.Unlock()
+		})
+	}
+}
+
+// busy reports whether an image file of fingerprint fp must not be removed now: it is being downloaded, or a
+// build holds it. Called with mu held.
+func (c *Cache) busy(fp string) bool {
+	if c.holds[fp] > 0 {
+		return true
+	}
+	for id := range c.calls {
+		if Fingerprint(id) == fp {
+			return true
+		}
+	}
+	return false
 }
 
 // Fingerprint is the cache file name of an image: the SHA-1 hex of its id,

@@ -114,29 +114,77 @@ const (
 
 // removeIfOld decides and removes under the cache lock, so a Fetch cannot
 // hand out the file (and refresh its mtime) between the age check and the
-// removal, and a download in progress is never touched.
+// removal, and a file being downloaded or held by a build is never touched.
 func (c *Cache) removeIfOld(fp, path string, maxAge time.Duration, now time.Time) (removeOutcome, error) {
+	return c.removeIf(fp, path, func(mtime time.Time) bool { return now.Sub(mtime) >= maxAge })
+}
+
+// removeIf removes path when old says its mtime makes it removable and fp is not busy; see removeIfOld.
+func (c *Cache) removeIf(fp, path string, old func(mtime time.Time) bool) (removeOutcome, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for id := range c.calls {
-		if Fingerprint(id) == fp {
-			return removeBusy, nil
-		}
+	if c.busy(fp) {
+		return removeBusy, nil
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return removeGone, nil
 	}
 	if err != nil {
 		return removeGone, fmt.Errorf("checking %s: %w", path, err)
 	}
-	if now.Sub(fi.ModTime()) < maxAge {
+	if !old(fi.ModTime()) {
 		return removeYoung, nil
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return removeGone, fmt.Errorf("removing %s: %w", path, err)
 	}
 	return removeDone, nil
+}
+
+// partialOf returns the fingerprint of an in-progress file: "<fp>.<random>.part" (a download) or
+// ".<fp>.<random>.part" (a conversion to raw writing the entry <fp>).
+func partialOf(name string) (string, bool) {
+	name = strings.TrimPrefix(name, ".")
+	if len(name) < fingerprintLen || !isHex(name[:fingerprintLen]) {
+		return "", false
+	}
+	rest := name[fingerprintLen:]
+	if !strings.HasPrefix(rest, ".") || !strings.HasSuffix(rest, ".part") {
+		return "", false
+	}
+	return name[:fingerprintLen], true
+}
+
+// SweepLeftovers removes the in-progress files a crashed or killed process left in the cache: partial
+// downloads and partial conversions last modified before started (this process's start), unless a download of
+// this process is writing that image now. It runs whatever remove_unused_base_images says: a partial file is
+// never an image anyone can use. It returns the removed paths; errors on single files are collected.
+func (c *Cache) SweepLeftovers(started time.Time) ([]string, error) {
+	ents, err := os.ReadDir(c.opts.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("images: reading image cache %s: %w", c.opts.Dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, ent := range ents {
+		fp, ok := partialOf(ent.Name())
+		if !ok || !ent.Type().IsRegular() {
+			continue
+		}
+		path := filepath.Join(c.opts.Dir, ent.Name())
+		out, err := c.removeIf(fp, path, func(mtime time.Time) bool { return mtime.Before(started) })
+		if err != nil {
+			errs = append(errs, err)
+		} else if out == removeDone {
+			removed = append(removed, path)
+		}
+	}
+	sort.Strings(removed)
+	return removed, errors.Join(errs...)
 }
 
 // DiskUsage is the space the cache's files take on disk (allocated blocks,

@@ -130,7 +130,9 @@ func (b *ZFS) ImportImage(ctx context.Context, id, src string) error {
 		return fmt.Errorf("%w: image %s is empty", ErrInvalidSize, id)
 	}
 	var rv revert
-	if _, err := zfs.CreateVolume(vol, size, map[string]string{"volmode": "dev"}); err != nil {
+	// Thin, like blank disks (zfs create -s): a thick zvol would reserve the image's whole virtual size (a
+	// 256 KiB qcow2 of 4 GiB reserving 4 GiB of the pool) when only its data is written.
+	if _, err := zfs.CreateVolume(vol, size, map[string]string{"volmode": "dev", "refreservation": "none"}); err != nil {
 		return fmt.Errorf("storage: creating zvol %s: %w", vol, err)
 	}
 	rv.add(func() error { return destroy(vol, zfs.DestroyRecursive) })

@@ -176,3 +176,57 @@ func TestZFSFailureLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestZFSVolumesAreThin checks that no zvol the backend creates reserves its whole size: an image zvol of a
+// mostly empty image must cost what its data costs (zfs create -s, i.e. refreservation=none), as must blank
+// ephemeral and swap disks; root disks are clones, which reserve nothing.
+func TestZFSVolumesAreThin(t *testing.T) {
+	ctx := context.Background()
+	b, _, state := newZFS(t)
+	src := filepath.Join(t.TempDir(), "img.raw")
+	writeImage(t, src, 256<<20)
+	if err := b.ImportImage(ctx, "img", src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateRoot(ctx, "vm1", "img", 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateEphemeral(ctx, "vm1", 0, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CreateSwap(ctx, "vm1", 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Datasets map[string]struct {
+			Type   string
+			Origin string
+			Props  map[string]string
+		}
+	}
+	raw, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ dataset, want string }{
+		{"tank/nova/images/img", "none"},
+		{"tank/nova/instances/vm1/disk", ""}, // a clone: no refreservation of its own
+		{"tank/nova/instances/vm1/disk.eph0", "none"},
+		{"tank/nova/instances/vm1/disk.swap", "none"},
+	}
+	for _, tc := range tests {
+		d, ok := st.Datasets[tc.dataset]
+		if !ok || d.Type != "volume" {
+			t.Fatalf("%s: not a volume in %v", tc.dataset, names(datasets(t, state)))
+		}
+		if got := d.Props["refreservation"]; got != tc.want {
+			t.Errorf("%s: refreservation %q, want %q (a thick zvol reserves its whole size)", tc.dataset, got, tc.want)
+		}
+	}
+	if a := allocated(t, b.DevicePath("tank/nova/images/img")); a > 4<<20 {
+		t.Errorf("image zvol device has %d bytes allocated for 260 KiB of data", a)
+	}
+}

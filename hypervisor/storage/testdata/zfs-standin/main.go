@@ -250,6 +250,15 @@ func create(args []string) {
 		if ds.Volsize == 0 {
 			die("cannot create '%s': volume size cannot be zero", name)
 		}
+		// zfs(8): a volume is created with a refreservation of its size (every block reserved up front) unless
+		// -s makes it sparse or the caller sets refreservation itself.
+		if _, set := props["refreservation"]; !set {
+			if flags["s"] != "" {
+				props["refreservation"] = "none"
+			} else {
+				props["refreservation"] = strconv.FormatUint(ds.Volsize, 10)
+			}
+		}
 		makeDev(name, ds.Volsize)
 	}
 	st.Datasets[name] = ds
