@@ -229,7 +229,21 @@ func syntaxError(file string, data []byte, err error) error {
 	default:
 		line = 1
 	}
+	// yaml.v3's words for the usual mistake do not name it.
+	if msg == "found character that cannot start any token" &&
+		strings.HasPrefix(strings.TrimLeft(lineText(data, line), " "), "\t") {
+		msg = "tab character in the indentation (YAML indents with spaces only)"
+	}
 	return &yamlError{File: file, Line: line, Msg: msg}
+}
+
+// lineText is line n (from 1) of data, without its line end.
+func lineText(data []byte, n int) string {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimSuffix(lines[n-1], "\r")
 }
 
 // lineOf is the line holding byte offset i (line 1 when i < 0).
