@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/big"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -167,25 +168,27 @@ var yamlParserProblemRE = regexp.MustCompile(`^(?:did not find expected (?:',' o
 	`<document start>|key|node content)|found (?:incompatible YAML document|undefined tag handle|` +
 	`duplicate %(?:TAG|YAML) directive))$`)
 
-// maxPrefixSearch bounds parserErrorLine's work: a file of more lines
-// keeps yaml.v3's line.
-const maxPrefixSearch = 2000
-
 // parserErrorLine finds the line at fault in a parser error: the last line
-// of the shortest run of leading lines that yaml.v3 refuses the same way
-// (appending lines cannot undo a parser error before them).
+// of the shortest run of leading lines that yaml.v3 refuses with the same
+// error, found by bisection since appending lines cannot undo a parser
+// error before them (the error names its construct's line, so an earlier
+// construct failing alike in a shorter run does not match).
 func parserErrorLine(data []byte, msg string) int {
-	for i, n := 0, 0; i < len(data) && n < maxPrefixSearch; n++ {
-		end := bytes.IndexByte(data[i:], '\n')
-		if end < 0 {
-			break
-		}
-		i += end + 1
-		if err := decodeAll(data[:i]); err != nil && err.Error() == msg {
-			return lineOf(data, i-1)
+	var ends []int // offsets just past each line end, then the whole file
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
 		}
 	}
-	return lineOf(data, len(data)-1)
+	ends = append(ends, len(data))
+	k := sort.Search(len(ends), func(k int) bool {
+		err := decodeAll(data[:ends[k]])
+		return err != nil && err.Error() == msg
+	})
+	if k == len(ends) {
+		k--
+	}
+	return lineOf(data, ends[k]-1)
 }
 
 // decodeAll parses every document of data, returning the first error.
