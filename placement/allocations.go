@@ -3,8 +3,9 @@ package placement
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/url"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/allocations"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
 )
 
 // ProviderAllocation is one provider's share of a consumer's allocation.
@@ -25,16 +26,25 @@ type ConsumerAllocations struct {
 // GetConsumerAllocations reads a consumer's (an instance's or a
 // migration's) allocations. An unknown consumer has none.
 func (c *Client) GetConsumerAllocations(ctx context.Context, consumer string) (*ConsumerAllocations, error) {
-	var out ConsumerAllocations
-	_, err := c.call(ctx, "get allocations of consumer "+consumer, http.MethodGet,
-		"allocations/"+url.PathEscape(consumer), mvConsumerAllocation, nil, &out, http.StatusOK)
+	got, err := allocations.Get(ctx, c.service(ctx, mvConsumerAllocation), consumer).Extract()
 	if err != nil {
-		return nil, err
+		return nil, classify("get allocations of consumer "+consumer, err)
 	}
-	if out.Allocations == nil {
-		out.Allocations = map[string]ProviderAllocation{}
+	out := &ConsumerAllocations{Allocations: make(map[string]ProviderAllocation, len(got.Allocations))}
+	for rp, a := range got.Allocations {
+		out.Allocations[rp] = ProviderAllocation{Generation: int64(a.Generation), Resources: toInt64(a.Resources)}
 	}
-	return &out, nil
+	if got.ConsumerGeneration != nil {
+		g := int64(*got.ConsumerGeneration)
+		out.ConsumerGeneration = &g
+	}
+	if got.ProjectID != nil {
+		out.ProjectID = *got.ProjectID
+	}
+	if got.UserID != nil {
+		out.UserID = *got.UserID
+	}
+	return out, nil
 }
 
 // PutConsumerAllocations replaces a consumer's allocations (an empty
@@ -45,23 +55,36 @@ func (c *Client) PutConsumerAllocations(ctx context.Context, consumer string, a 
 	if a.Allocations == nil {
 		a.Allocations = map[string]ProviderAllocation{}
 	}
-	// Generations inside allocations are read-only in PUT bodies.
-	body := ConsumerAllocations{Allocations: map[string]ProviderAllocation{},
-		ConsumerGeneration: a.ConsumerGeneration, ProjectID: a.ProjectID, UserID: a.UserID}
+	// Generations inside allocations are read-only in PUT bodies, which
+	// allocations.UpdateOpts leaves out.
+	opts := allocations.UpdateOpts{Allocations: make(map[string]allocations.ProviderAllocationsOpts, len(a.Allocations)),
+		ProjectID: a.ProjectID, UserID: a.UserID}
 	for rp, pa := range a.Allocations {
-		body.Allocations[rp] = ProviderAllocation{Resources: pa.Resources}
+		res := make(map[string]int, len(pa.Resources))
+		for rc, n := range pa.Resources {
+			res[rc] = int(n)
+		}
+		opts.Allocations[rp] = allocations.ProviderAllocationsOpts{Resources: res}
 	}
-	_, err := c.call(ctx, "put allocations of consumer "+consumer, http.MethodPut,
-		"allocations/"+url.PathEscape(consumer), mvConsumerAllocation, body, nil, http.StatusNoContent)
-	return err
+	if a.ConsumerGeneration != nil {
+		g := int(*a.ConsumerGeneration)
+		opts.ConsumerGeneration = &g
+	}
+	err := allocations.Update(ctx, c.service(ctx, mvConsumerAllocation), consumer, opts).ExtractErr()
+	if err != nil {
+		return classify("put allocations of consumer "+consumer, err)
+	}
+	return nil
 }
 
 // DeleteConsumerAllocations removes all of a consumer's allocations
 // without a generation check; a consumer with none is not an error.
 func (c *Client) DeleteConsumerAllocations(ctx context.Context, consumer string) error {
-	_, err := c.call(ctx, "delete allocations of consumer "+consumer, http.MethodDelete,
-		"allocations/"+url.PathEscape(consumer), noVersion, nil, nil, http.StatusNoContent)
-	if errors.Is(err, ErrNotFound) {
+	err := allocations.Delete(ctx, c.service(ctx, noVersion), consumer).ExtractErr()
+	if err == nil {
+		return nil
+	}
+	if err = classify("delete allocations of consumer "+consumer, err); errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	return err
@@ -70,20 +93,23 @@ func (c *Client) DeleteConsumerAllocations(ctx context.Context, consumer string)
 // GetProviderAllocations reads every allocation against a provider, keyed
 // by consumer: consumer -> resource class -> amount.
 func (c *Client) GetProviderAllocations(ctx context.Context, uuid string) (map[string]map[string]int64, int64, error) {
-	var out struct {
-		Allocations map[string]struct {
-			Resources map[string]int64 `json:"resources"`
-		} `json:"allocations"`
-		Generation int64 `json:"resource_provider_generation"`
-	}
-	_, err := c.call(ctx, "get allocations on provider "+uuid, http.MethodGet,
-		"resource_providers/"+url.PathEscape(uuid)+"/allocations", noVersion, nil, &out, http.StatusOK)
+	out, err := resourceproviders.GetAllocations(ctx, c.service(ctx, noVersion), uuid).Extract()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, classify("get allocations on provider "+uuid, err)
 	}
 	res := make(map[string]map[string]int64, len(out.Allocations))
 	for consumer, a := range out.Allocations {
-		res[consumer] = a.Resources
+		res[consumer] = toInt64(a.Resources)
 	}
-	return res, out.Generation, nil
+	return res, int64(out.ResourceProviderGeneration), nil
+}
+
+// toInt64 converts gophercloud's amounts (int, 64 bits on every platform
+// novabsd builds for) to this package's.
+func toInt64(m map[string]int) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = int64(v)
+	}
+	return out
 }

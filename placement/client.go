@@ -160,23 +160,30 @@ func WithGlobalRequestID(ctx context.Context, id string) context.Context {
 // 1.0), as Nova does for the calls it makes without a microversion.
 const noVersion = ""
 
-// call performs one request with the given microversion. ok lists the
+// service is the client for one call: gophercloud's placement packages
+// send the client's Microversion (as "OpenStack-API-Version: placement
+// 1.x"; none for noVersion) and MoreHeaders, and Nova picks the
+// microversion per call, so each call gets its own shallow copy.
+func (c *Client) service(ctx context.Context, microversion string) *gophercloud.ServiceClient {
+	sc := *c.sc
+	sc.Microversion = microversion
+	if id, _ := ctx.Value(requestIDKey).(string); id != "" {
+		sc.MoreHeaders = map[string]string{"X-OpenStack-Request-ID": id}
+	}
+	return &sc
+}
+
+// call performs one request that gophercloud's placement packages cannot
+// express (see its callers), with the given microversion. ok lists the
 // statuses that count as success; any other becomes an *APIError, and
 // transport failures and 5xx an *UnavailableError.
 func (c *Client) call(ctx context.Context, op, method, path, microversion string, body, out any, ok ...int) (int, error) {
-	opts := &gophercloud.RequestOpts{
+	sc := c.service(ctx, microversion)
+	resp, err := sc.Request(ctx, method, sc.ServiceURL(path), &gophercloud.RequestOpts{
 		JSONBody:     body,
 		JSONResponse: out,
 		OkCodes:      ok,
-		MoreHeaders:  map[string]string{},
-	}
-	if microversion != noVersion {
-		opts.MoreHeaders["OpenStack-API-Version"] = "placement " + microversion
-	}
-	if id, _ := ctx.Value(requestIDKey).(string); id != "" {
-		opts.MoreHeaders["X-OpenStack-Request-ID"] = id
-	}
-	resp, err := c.sc.Request(ctx, method, c.sc.ServiceURL(path), opts)
+	})
 	if err != nil {
 		return 0, classify(op, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceclasses"
 )
 
 // Inventory is one resource class's inventory record.
@@ -37,7 +39,11 @@ type inventoriesBody struct {
 	Inventories Inventories `json:"inventories"`
 }
 
-// GetInventories reads a provider's inventories and its generation.
+// GetInventories reads a provider's inventories and its generation. It and
+// SetInventories stay hand-written: gophercloud's resourceproviders.Inventory
+// holds allocation_ratio as a float32, which would send 1.1 as
+// 1.100000023841858 and make every comparison with the float64 ratios
+// computed here unequal, rewriting the inventory on every update.
 func (c *Client) GetInventories(ctx context.Context, uuid string) (Inventories, int64, error) {
 	var out inventoriesBody
 	_, err := c.call(ctx, "get inventory of "+uuid, http.MethodGet,
@@ -78,10 +84,8 @@ func (c *Client) EnsureResourceClasses(ctx context.Context, names []string) erro
 		if !isCustom(rc) {
 			continue
 		}
-		if _, err := c.call(ctx, "create resource class "+rc, http.MethodPut,
-			"resource_classes/"+url.PathEscape(rc), mvResourceClass, nil, nil,
-			http.StatusCreated, http.StatusNoContent); err != nil {
-			return err
+		if err := resourceclasses.Update(ctx, c.service(ctx, mvResourceClass), rc).ExtractErr(); err != nil {
+			return classify("create resource class "+rc, err)
 		}
 	}
 	return nil

@@ -20,9 +20,9 @@ import (
 //
 // A missing directory means no provider configs, as in Nova, which logs
 // and carries on; Files is then empty. A directory that exists but cannot
-// be listed, a file that cannot be read, YAML outside the subset this
-// package reads, or a schema violation is a *ConfigError naming the file
-// and, where there is one, the line.
+// be listed, a file that cannot be read, a file that is not YAML or that
+// parseYAML refuses, or a schema violation is a *ConfigError naming the
+// file and, where there is one, the line.
 func ReadProviderConfigDir(dir string) (*ProviderConfigs, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -96,6 +96,39 @@ providers:
 	}
 }
 
+// TestReadProviderConfigDirAnchors reads a file sharing values through anchors, aliases and a merge key, which
+// safe_load reads and Nova therefore accepts.
+func TestReadProviderConfigDirAnchors(t *testing.T) {
+	dir := writeConfigDir(t, map[string]string{"a.yaml": `meta: {schema_version: '1.0'}
+x-defaults: &defaults {reserved: 0, allocation_ratio: 1.0}
+providers:
+  - identification: {name: a}
+    inventories:
+      additional:
+        - CUSTOM_A: {<<: *defaults, total: 4}
+    traits: &traits {additional: [CUSTOM_T]}
+  - identification: {name: b}
+    traits: *traits
+`})
+	pc, err := ReadProviderConfigDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ProviderConfigEntry{
+		"a": {Name: "a", Traits: []string{"CUSTOM_T"}, Inventories: map[string]CustomInventory{
+			"CUSTOM_A": {Total: 4, Reserved: i64(0), AllocationRatio: f64(1)}}},
+		"b": {Name: "b", Traits: []string{"CUSTOM_T"}},
+	}
+	for id, w := range want {
+		if got := pc.entries[id].ProviderConfigEntry; !reflect.DeepEqual(got, w) {
+			t.Errorf("%s:\n got %+v\nwant %+v", id, got, w)
+		}
+	}
+	if len(pc.Unused) != 1 || !strings.Contains(pc.Unused[0], "a.yaml line 2: x-defaults is not a key") {
+		t.Errorf("unused %q", pc.Unused)
+	}
+}
+
 func TestReadProviderConfigDirMissing(t *testing.T) {
 	pc, err := ReadProviderConfigDir(filepath.Join(t.TempDir(), "absent"))
 	if err != nil || len(pc.Files) != 0 || len(pc.entries) != 0 {
@@ -128,8 +161,15 @@ func TestReadProviderConfigDirRefuses(t *testing.T) {
 		files map[string]string
 		want  string
 	}{
-		{"YAML outside the subset", map[string]string{"a.yaml": head + "  - &x identification: {name: n}\n"},
-			"a.yaml line 4: anchors (&) are not supported"},
+		{"not YAML", map[string]string{"a.yaml": head + "  - identification: {name: n}\n   traits: {}\n"},
+			"a.yaml line 5: did not find expected '-' indicator"},
+		{"name that YAML 1.1 reads as a boolean", map[string]string{"a.yaml": head + "  - identification: {name: yes}\n"},
+			"a.yaml line 4: providers[0].identification.name must be a string, not a boolean (yes)"},
+		{"uuid that YAML 1.1 reads as an integer", map[string]string{"a.yaml": head + "  - identification:\n      uuid: 0x1F\n"},
+			"a.yaml line 5: providers[0].identification.uuid must be a string, not an integer (0x1F)"},
+		{"duplicate key", map[string]string{"a.yaml": head + "  - identification: {name: n}\n    traits: {additional: [CUSTOM_A]}\n" +
+			"    traits: {additional: [CUSTOM_B]}\n"}, "a.yaml line 6: duplicate key \"traits\" (first on line 5)"},
+		{"second document", map[string]string{"a.yaml": head + "---\n" + head}, "a.yaml line 4: a second document"},
 		{"empty file", map[string]string{"a.yaml": "# nothing\n"}, "a.yaml line 1: the file is empty"},
 		{"not a mapping", map[string]string{"a.yaml": "- a\n"}, "a.yaml line 1: the document must be a mapping, not a list"},
 		{"no meta", map[string]string{"a.yaml": "providers: []\n"}, "no meta.schema_version"},

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
 )
 
 // ResourceProvider is a Placement resource provider.
@@ -18,43 +19,53 @@ type ResourceProvider struct {
 	RootProviderUUID   string `json:"root_provider_uuid,omitempty"`
 }
 
+func fromGophercloud(rp resourceproviders.ResourceProvider) ResourceProvider {
+	return ResourceProvider{UUID: rp.UUID, Name: rp.Name, Generation: int64(rp.Generation),
+		ParentProviderUUID: rp.ParentProviderUUID, RootProviderUUID: rp.RootProviderUUID}
+}
+
 // GetProvider reads one provider; a missing one is an error matching
 // ErrNotFound.
 func (c *Client) GetProvider(ctx context.Context, uuid string) (*ResourceProvider, error) {
-	var rp ResourceProvider
-	_, err := c.call(ctx, "get resource provider "+uuid, http.MethodGet,
-		"resource_providers/"+url.PathEscape(uuid), mvProviderGet, nil, &rp, http.StatusOK)
+	rp, err := resourceproviders.Get(ctx, c.service(ctx, mvProviderGet), uuid).Extract()
 	if err != nil {
-		return nil, err
+		return nil, classify("get resource provider "+uuid, err)
 	}
-	return &rp, nil
+	out := fromGophercloud(*rp)
+	return &out, nil
 }
 
 // ProvidersInTree lists the providers of the tree rooted at (or
 // containing) uuid: GET /resource_providers?in_tree=uuid. Empty when
 // there is no such provider.
 func (c *Client) ProvidersInTree(ctx context.Context, uuid string) ([]ResourceProvider, error) {
-	return c.listProviders(ctx, "list resource provider tree of "+uuid, url.Values{"in_tree": {uuid}})
+	return c.listProviders(ctx, "list resource provider tree of "+uuid, resourceproviders.ListOpts{InTree: uuid})
 }
 
 // FindProviderByName returns the provider with that name, or nil.
 func (c *Client) FindProviderByName(ctx context.Context, name string) (*ResourceProvider, error) {
-	rps, err := c.listProviders(ctx, "find resource provider named "+name, url.Values{"name": {name}})
+	rps, err := c.listProviders(ctx, "find resource provider named "+name, resourceproviders.ListOpts{Name: name})
 	if err != nil || len(rps) == 0 {
 		return nil, err
 	}
 	return &rps[0], nil
 }
 
-func (c *Client) listProviders(ctx context.Context, op string, q url.Values) ([]ResourceProvider, error) {
-	var out struct {
-		ResourceProviders []ResourceProvider `json:"resource_providers"`
-	}
-	_, err := c.call(ctx, op, http.MethodGet, "resource_providers?"+q.Encode(), mvProviderGet, nil, &out, http.StatusOK)
+func (c *Client) listProviders(ctx context.Context, op string, q resourceproviders.ListOpts) ([]ResourceProvider, error) {
+	// Placement does not page: one GET.
+	page, err := resourceproviders.List(c.service(ctx, mvProviderGet), q).AllPages(ctx)
 	if err != nil {
-		return nil, err
+		return nil, classify(op, err)
 	}
-	return out.ResourceProviders, nil
+	rps, err := resourceproviders.ExtractResourceProviders(page)
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	out := make([]ResourceProvider, len(rps))
+	for i, rp := range rps {
+		out[i] = fromGophercloud(rp)
+	}
+	return out, nil
 }
 
 // nameConflictMarker is how Placement words a duplicate provider name in a
@@ -69,16 +80,13 @@ func (c *Client) CreateProvider(ctx context.Context, uuid, name, parent string) 
 	if uuid == "" || name == "" {
 		return nil, fmt.Errorf("placement: create resource provider: uuid %q and name %q must both be set", uuid, name)
 	}
-	body := map[string]string{"uuid": uuid, "name": name}
-	if parent != "" {
-		body["parent_provider_uuid"] = parent
-	}
-	var rp ResourceProvider
-	_, err := c.call(ctx, "create resource provider "+uuid, http.MethodPost, "resource_providers",
-		mvProviderCreate, body, &rp, http.StatusOK)
+	rp, err := resourceproviders.Create(ctx, c.service(ctx, mvProviderCreate),
+		resourceproviders.CreateOpts{UUID: uuid, Name: name, ParentProviderUUID: parent}).Extract()
 	if err == nil {
-		return &rp, nil
+		out := fromGophercloud(*rp)
+		return &out, nil
 	}
+	err = classify("create resource provider "+uuid, err)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 		if ae.Code == codeDuplicateName || strings.Contains(ae.Detail, nameConflictMarker) {
@@ -108,9 +116,11 @@ func (c *Client) EnsureProvider(ctx context.Context, uuid, name string) (*Resour
 // DeleteProvider deletes a provider (after its allocations are gone); a
 // provider already gone is not an error.
 func (c *Client) DeleteProvider(ctx context.Context, uuid string) error {
-	_, err := c.call(ctx, "delete resource provider "+uuid, http.MethodDelete,
-		"resource_providers/"+url.PathEscape(uuid), noVersion, nil, nil, http.StatusNoContent)
-	if errors.Is(err, ErrNotFound) {
+	err := resourceproviders.Delete(ctx, c.service(ctx, noVersion), uuid).ExtractErr()
+	if err == nil {
+		return nil
+	}
+	if err = classify("delete resource provider "+uuid, err); errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	return err

@@ -2,12 +2,13 @@ package placement
 
 import (
 	"context"
-	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
+	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/traits"
 )
 
 // unknownTraitTTL is how long a standard trait this Placement did not know is left out before it is asked
@@ -24,21 +25,32 @@ type traitCatalog struct {
 	unknown map[string]time.Time // when it was last found missing
 }
 
-type traitsBody struct {
-	Traits     []string `json:"traits"`
-	Generation int64    `json:"resource_provider_generation"`
-}
-
 // GetTraits reads a provider's traits (sorted) and its generation.
 func (c *Client) GetTraits(ctx context.Context, uuid string) ([]string, int64, error) {
-	var out traitsBody
-	_, err := c.call(ctx, "get traits of "+uuid, http.MethodGet,
-		"resource_providers/"+url.PathEscape(uuid)+"/traits", mvTraits, nil, &out, http.StatusOK)
+	out, err := resourceproviders.GetTraits(ctx, c.service(ctx, mvTraits), uuid).Extract()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, classify("get traits of "+uuid, err)
 	}
 	sort.Strings(out.Traits)
-	return out.Traits, out.Generation, nil
+	return out.Traits, int64(out.ResourceProviderGeneration), nil
+}
+
+// listTraits asks which of names this Placement has: GET /traits?name=in:...
+// (Placement does not page).
+func (c *Client) listTraits(ctx context.Context, names []string) (map[string]bool, error) {
+	page, err := traits.List(c.service(ctx, mvTraits), traits.ListOpts{Name: "in:" + strings.Join(names, ",")}).AllPages(ctx)
+	if err != nil {
+		return nil, classify("list traits", err)
+	}
+	have, err := traits.ExtractTraits(page)
+	if err != nil {
+		return nil, classify("list traits", err)
+	}
+	known := make(map[string]bool, len(have))
+	for _, t := range have {
+		known[t] = true
+	}
+	return known, nil
 }
 
 // EnsureTraits creates the CUSTOM_* traits among names that Placement does
@@ -55,24 +67,17 @@ func (c *Client) EnsureTraits(ctx context.Context, names []string) error {
 	if len(custom) == 0 {
 		return nil
 	}
-	var out struct {
-		Traits []string `json:"traits"`
-	}
-	q := url.Values{"name": {"in:" + strings.Join(custom, ",")}}
-	if _, err := c.call(ctx, "list traits", http.MethodGet, "traits?"+q.Encode(), mvTraits, nil, &out, http.StatusOK); err != nil {
+	known, err := c.listTraits(ctx, custom)
+	if err != nil {
 		return err
-	}
-	known := make(map[string]bool, len(out.Traits))
-	for _, t := range out.Traits {
-		known[t] = true
 	}
 	for _, t := range custom {
 		if known[t] {
 			continue
 		}
-		if _, err := c.call(ctx, "create trait "+t, http.MethodPut, "traits/"+url.PathEscape(t), mvTraits,
-			nil, nil, http.StatusCreated, http.StatusNoContent); err != nil {
-			return err
+		// PUT /traits/CUSTOM_X: 201 created, 204 existed.
+		if err := traits.Create(ctx, c.service(ctx, mvTraits), t).ExtractErr(); err != nil {
+			return classify("create trait "+t, err)
 		}
 	}
 	return nil
@@ -81,36 +86,34 @@ func (c *Client) EnsureTraits(ctx context.Context, names []string) error {
 // SetTraits replaces a provider's traits (creating custom ones first) and
 // returns the new generation. A stale generation matches
 // ErrGenerationConflict.
-func (c *Client) SetTraits(ctx context.Context, uuid string, generation int64, traits []string) (int64, error) {
-	if err := c.EnsureTraits(ctx, traits); err != nil {
+func (c *Client) SetTraits(ctx context.Context, uuid string, generation int64, names []string) (int64, error) {
+	if err := c.EnsureTraits(ctx, names); err != nil {
 		return 0, err
 	}
-	if traits == nil {
-		traits = []string{}
+	if names == nil {
+		names = []string{}
 	}
-	var out traitsBody
-	_, err := c.call(ctx, "set traits of "+uuid, http.MethodPut,
-		"resource_providers/"+url.PathEscape(uuid)+"/traits", mvTraits,
-		traitsBody{Traits: traits, Generation: generation}, &out, http.StatusOK)
+	out, err := resourceproviders.UpdateTraits(ctx, c.service(ctx, mvTraits), uuid,
+		resourceproviders.UpdateTraitsOpts{Traits: names, ResourceProviderGeneration: int(generation)}).Extract()
 	if err != nil {
-		return 0, err
+		return 0, classify("set traits of "+uuid, err)
 	}
-	return out.Generation, nil
+	return int64(out.ResourceProviderGeneration), nil
 }
 
 // GetAggregates reads the aggregates a provider belongs to (nova-api puts
 // compute nodes in them; the compute only reads them).
 func (c *Client) GetAggregates(ctx context.Context, uuid string) ([]string, int64, error) {
-	var out struct {
-		Aggregates []string `json:"aggregates"`
-		Generation int64    `json:"resource_provider_generation"`
-	}
-	_, err := c.call(ctx, "get aggregates of "+uuid, http.MethodGet,
-		"resource_providers/"+url.PathEscape(uuid)+"/aggregates", mvAggregates, nil, &out, http.StatusOK)
+	out, err := resourceproviders.GetAggregates(ctx, c.service(ctx, mvAggregates), uuid).Extract()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, classify("get aggregates of "+uuid, err)
 	}
-	return out.Aggregates, out.Generation, nil
+	// The generation is in the body from 1.19 on, which is what is asked for.
+	var gen int64
+	if out.ResourceProviderGeneration != nil {
+		gen = int64(*out.ResourceProviderGeneration)
+	}
+	return out.Aggregates, gen, nil
 }
 
 func isCustom(name string) bool { return strings.HasPrefix(name, "CUSTOM_") }
@@ -137,16 +140,9 @@ func (c *Client) FilterKnownTraits(ctx context.Context, names []string) (kept, u
 	}
 	cat.mu.Unlock()
 	if len(ask) > 0 {
-		var out struct {
-			Traits []string `json:"traits"`
-		}
-		q := url.Values{"name": {"in:" + strings.Join(ask, ",")}}
-		if _, err := c.call(ctx, "list traits", http.MethodGet, "traits?"+q.Encode(), mvTraits, nil, &out, http.StatusOK); err != nil {
+		have, err := c.listTraits(ctx, ask)
+		if err != nil {
 			return nil, nil, err
-		}
-		have := make(map[string]bool, len(out.Traits))
-		for _, t := range out.Traits {
-			have[t] = true
 		}
 		cat.mu.Lock()
 		for _, t := range ask {

@@ -1,33 +1,43 @@
 package placement
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
 )
 
-// This file is the YAML reader for provider config files, which are its only
-// user. No YAML library may be added, so it reads the subset such files are
-// written in and resolves scalars as PyYAML's safe_load (YAML 1.1) does, so
-// that a file means here what it means to Nova:
+// This file reads provider config files, its only user. go.yaml.in/yaml/v3
+// parses them into yaml.Node trees, which keep each node's line for the
+// schema's messages; what yaml.v3 does not do is turned here into what
+// PyYAML's safe_load, Nova's reader, makes of the same file:
 //
-//   - block mappings and block sequences (including "- key: value" items
-//     that open a mapping), indented with spaces;
-//   - plain, 'single-quoted' and "double-quoted" scalars on one line;
-//   - flow sequences [a, b] and flow mappings {a: 1} closed on their line;
-//   - comments, blank lines, one leading "---" and a final "...".
+//   - Plain scalars are typed by YAML 1.1's rules as PyYAML's Resolver
+//     applies them (yes/no/on/off are booleans, 010 is octal, 1:30 is 90,
+//     1e5 is a string), not by yaml.v3's YAML 1.2 rules, which would read
+//     `name: yes` as a string where Nova reads a boolean and refuses it.
+//   - Aliases are followed and merge keys (<<) merged, as safe_load does.
+//   - A second document is refused, as safe_load refuses it.
 //
-// Everything else (anchors, aliases, tags, block scalars, multi-line
-// scalars, multiple documents, tabs, directives, complex keys, dates) is
-// refused with a *yamlError naming the file and line: a file is never read
-// differently from the way Nova would read it. Duplicate keys, which PyYAML
-// lets the last one win, are refused too.
+// Some files safe_load reads are refused, each with a message naming file
+// and line: duplicate keys (safe_load keeps the last one; here the mistake
+// is shown), keys that are not strings (Nova's schema has none), dates,
+// binary and the other tags that cannot be a provider config's value.
+// Where the two parsers differ, the one refusal yaml.v3 cannot be made to
+// share is of a tab separating tokens ("key:<tab>value", a tab ending a
+// line): PyYAML refuses it, yaml.v3 reads the value it separates. A tab
+// inside an unquoted value, which PyYAML refuses too, is refused here.
 
-// yamlKind is the kind of a parsed node.
+// yamlKind is the kind of a converted node.
 type yamlKind int
 
 const (
@@ -36,8 +46,8 @@ const (
 	yamlMap
 )
 
-// yamlNode is a parsed node and the line it starts on, kept for messages
-// about the provider config schema.
+// yamlNode is a node with PyYAML's meaning and the line it starts on, kept
+// for messages about the provider config schema.
 type yamlNode struct {
 	kind yamlKind
 	line int
@@ -75,7 +85,7 @@ func (n *yamlNode) plain() any {
 	return n.value
 }
 
-// yamlError is a file that is not YAML, or not the subset read here, or
+// yamlError is a file that is not YAML, or that this package refuses, or
 // whose content does not fit the provider config schema.
 type yamlError struct {
 	File string
@@ -98,624 +108,350 @@ func clip(s string) string {
 	return s[:i] + "..."
 }
 
-// maxYAMLDepth bounds nesting so that hostile input cannot exhaust the stack;
-// provider configs nest five levels deep.
+// maxYAMLDepth bounds nesting (and alias cycles, which yaml.v3 builds for
+// "&a [*a]"); provider configs nest five levels deep.
 const maxYAMLDepth = 64
 
-type yamlLine struct {
-	num    int
-	indent int
-	text   string // without the indentation; never empty nor a whole-line comment
+// maxYAMLNodes bounds the nodes aliases may expand to, so that a file of
+// nested aliases ("billion laughs") is refused instead of filling memory.
+// A provider config for hundreds of providers stays far below it.
+const maxYAMLNodes = 100000
+
+// parseYAML reads one YAML document with PyYAML's meaning; file names it
+// in errors, which are all *yamlError. An empty document gives nil, as
+// safe_load gives None.
+func parseYAML(file string, data []byte) (n *yamlNode, err error) {
+	// yaml.v3 reports a few inputs by panicking with an "internal error"
+	// instead of an error; a bad file must not stop the service that way.
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = nil, &yamlError{File: file, Line: 1, Msg: fmt.Sprintf("the YAML parser failed on this file: %v", r)}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, syntaxError(file, data, err)
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, data, err)
+	} else if err == nil {
+		return nil, &yamlError{File: file, Line: next.Line, Msg: "a second document: a provider config file holds one"}
+	}
+	c := &converter{file: file}
+	root, err := c.node(doc.Content[0], 0)
+	if err != nil || root.kind == yamlScalar && root.value == nil {
+		return nil, err // a document of only "---" is None to safe_load too
+	}
+	return root, nil
 }
 
-type yamlParser struct {
-	file  string
-	lines []yamlLine
-	pos   int
-	depth int
+// yaml.v3's syntax errors are strings, "yaml: line N: problem" or, when the
+// problem is on line 1 or in the bytes themselves, "yaml: problem".
+var yamlErrorRE = regexp.MustCompile(`^yaml: (?:line ([0-9]+): )?(.*)$`)
+
+// yaml.v3's problems with the bytes (encoding, control characters) and
+// with aliases, which carry no line.
+var (
+	yamlReaderProblemRE = regexp.MustCompile(`UTF-8|control characters|Unicode character`)
+	yamlAliasProblemRE  = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
+
+// yaml.v3's parser (not scanner) problems. Their "line N" is that of the
+// construct being parsed (libyaml's context mark, and 0-based), often
+// lines above the one at fault.
+var yamlParserProblemRE = regexp.MustCompile(`^(?:did not find expected (?:',' or '[\]}]'|'-' indicator|` +
+	`<document start>|key|node content)|found (?:incompatible YAML document|undefined tag handle|` +
+	`duplicate %(?:TAG|YAML) directive))$`)
+
+// parserErrorLine finds the line at fault in a parser error: the last line
+// of the shortest run of leading lines that yaml.v3 refuses with the same
+// error, found by bisection since appending lines cannot undo a parser
+// error before them (the error names its construct's line, so an earlier
+// construct failing alike in a shorter run does not match).
+func parserErrorLine(data []byte, msg string) int {
+	var ends []int // offsets just past each line end, then the whole file
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	ends = append(ends, len(data))
+	k := sort.Search(len(ends), func(k int) bool {
+		err := decodeAll(data[:ends[k]])
+		return err != nil && err.Error() == msg
+	})
+	if k == len(ends) {
+		k--
+	}
+	return lineOf(data, ends[k]-1)
 }
 
-func (p *yamlParser) errf(line int, format string, args ...any) error {
-	return &yamlError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)}
-}
-
-// parseYAML reads one provider config document in the subset described at
-// the top of this file; file names it in errors. An empty document (only
-// comments and blank lines) gives nil, as safe_load gives None.
-func parseYAML(file string, data []byte) (*yamlNode, error) {
-	p := &yamlParser{file: file}
-	if err := p.splitLines(data); err != nil {
-		return nil, err
-	}
-	if len(p.lines) == 0 {
-		return nil, nil
-	}
-	n, err := p.block(-1, false, 1)
-	if err != nil {
-		return nil, err
-	}
-	if p.pos < len(p.lines) {
-		l := p.lines[p.pos]
-		return nil, p.errf(l.num, "this line is indented less than the document's first line (%d spaces, not %d)",
-			l.indent, p.lines[0].indent)
-	}
-	return n, nil
-}
-
-// splitLines checks the characters and cuts the content lines out,
-// handling the document markers.
-func (p *yamlParser) splitLines(data []byte) error {
-	s := string(data)
-	s = strings.TrimPrefix(s, "\uFEFF")
-	started, ended := false, false
-	for num := 1; len(s) > 0; num++ {
-		raw, rest, _ := strings.Cut(s, "\n")
-		s = rest
-		raw = strings.TrimSuffix(raw, "\r")
-		if err := p.checkChars(num, raw); err != nil {
+// decodeAll parses every document of data, returning the first error.
+func decodeAll(data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err
 		}
-		text := strings.TrimLeft(raw, " ")
-		indent := len(raw) - len(text)
-		if strings.HasPrefix(text, "\t") {
-			return p.errf(num, "tab character in the indentation (YAML indents with spaces only)")
-		}
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		if ended {
-			return p.errf(num, "content after the document end marker \"...\": multiple documents are not supported")
-		}
-		if indent == 0 {
-			switch {
-			case isMarker(text, "---"):
-				if started || len(p.lines) > 0 {
-					return p.errf(num, "a second document (\"---\"): multiple documents are not supported")
-				}
-				if !markerOnly(text) {
-					return p.errf(num, "content on the \"---\" line is not supported; start it on the next line")
-				}
-				started = true
-				continue
-			case isMarker(text, "..."):
-				if !markerOnly(text) {
-					return p.errf(num, "content after the document end marker \"...\" is not supported")
-				}
-				ended = true
-				continue
-			case text[0] == '%':
-				return p.errf(num, "directives (%%YAML, %%TAG) are not supported")
-			}
-		}
-		p.lines = append(p.lines, yamlLine{num: num, indent: indent, text: text})
-	}
-	return nil
-}
-
-func isMarker(text, m string) bool {
-	return strings.HasPrefix(text, m) && (len(text) == 3 || text[3] == ' ' || text[3] == '\t')
-}
-
-func markerOnly(text string) bool {
-	rest := strings.TrimLeft(text[3:], " ")
-	return rest == "" || rest[0] == '#'
-}
-
-// checkChars refuses what PyYAML's reader refuses (non-printable
-// characters) and the characters YAML 1.1 treats as line breaks, which
-// this reader would otherwise read as ordinary text.
-func (p *yamlParser) checkChars(num int, raw string) error {
-	for i, r := range raw {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(raw[i:], "\uFFFD"):
-			return p.errf(num, "the file is not valid UTF-8")
-		case r == '\r':
-			return p.errf(num, "carriage return without a line feed: old Mac line ends are not supported")
-		case r == 0x85 || r == 0x2028 || r == 0x2029:
-			return p.errf(num, "character U+%04X is a YAML line break; it is not supported", r)
-		case r == 0xFEFF:
-			return p.errf(num, "byte order mark U+FEFF inside the file")
-		case r == '\t', r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000:
-		default:
-			return p.errf(num, "character U+%04X is not allowed in YAML", r)
-		}
-	}
-	return nil
-}
-
-func isSeqEntry(text string) bool { return text == "-" || strings.HasPrefix(text, "- ") }
-
-// block parses the node starting at the current line if it is indented
-// deeper than parent (or, with seqAtParent, a sequence at the parent's
-// indentation, as YAML allows for a mapping's value). Otherwise the node is
-// an empty value: null, on line nullLine.
-func (p *yamlParser) block(parent int, seqAtParent bool, nullLine int) (*yamlNode, error) {
-	if p.pos >= len(p.lines) {
-		return &yamlNode{kind: yamlScalar, line: nullLine}, nil
-	}
-	l := p.lines[p.pos]
-	if l.indent < parent || l.indent == parent && !(seqAtParent && isSeqEntry(l.text)) {
-		return &yamlNode{kind: yamlScalar, line: nullLine}, nil
-	}
-	p.depth++
-	defer func() { p.depth-- }()
-	if p.depth > maxYAMLDepth {
-		return nil, p.errf(l.num, "nesting deeper than %d levels", maxYAMLDepth)
-	}
-	if isSeqEntry(l.text) {
-		return p.sequence(l.indent)
-	}
-	_, _, isMap, err := p.splitKey(l)
-	if err != nil {
-		return nil, err
-	}
-	if isMap {
-		return p.mapping(l.indent)
-	}
-	n, err := p.inline(l.text, l.num)
-	if err != nil {
-		return nil, err
-	}
-	p.pos++
-	if err := p.noContinuation(parent, l.num); err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-// noContinuation refuses a line indented under a value that was complete on
-// its own line: a multi-line scalar, or a mis-indented entry.
-func (p *yamlParser) noContinuation(indent, line int) error {
-	if p.pos < len(p.lines) && p.lines[p.pos].indent > indent {
-		next := p.lines[p.pos]
-		return p.errf(next.num, "unexpected indentation: the value on line %d is complete (multi-line scalars are not "+
-			"supported) and this line is not aligned with a key or \"-\" above", line)
-	}
-	return nil
-}
-
-func (p *yamlParser) sequence(indent int) (*yamlNode, error) {
-	n := &yamlNode{kind: yamlSeq, line: p.lines[p.pos].num}
-	for p.pos < len(p.lines) {
-		l := &p.lines[p.pos]
-		if l.indent > indent {
-			return nil, p.errf(l.num, "unexpected indentation inside a sequence (%d spaces; its \"-\" entries have %d)",
-				l.indent, indent)
-		}
-		if l.indent < indent || !isSeqEntry(l.text) {
-			break
-		}
-		rest := l.text[1:]
-		value := strings.TrimLeft(rest, " ")
-		var item *yamlNode
-		var err error
-		if value == "" || value[0] == '#' {
-			p.pos++
-			item, err = p.block(indent, false, l.num)
-		} else {
-			// The entry's content is a node of its own, indented at its column:
-			// "- a: 1" opens a mapping whose next keys align with "a".
-			l.indent += 1 + len(rest) - len(value)
-			l.text = value
-			item, err = p.block(indent, false, l.num)
-		}
-		if err != nil {
-			return nil, err
-		}
-		n.items = append(n.items, item)
-	}
-	return n, nil
-}
-
-func (p *yamlParser) mapping(indent int) (*yamlNode, error) {
-	n := &yamlNode{kind: yamlMap, line: p.lines[p.pos].num, fields: map[string]*yamlNode{}}
-	keyLines := map[string]int{}
-	for p.pos < len(p.lines) {
-		l := p.lines[p.pos]
-		if l.indent < indent {
-			break
-		}
-		if l.indent > indent {
-			return nil, p.errf(l.num, "unexpected indentation (%d spaces; the keys of this mapping have %d)", l.indent, indent)
-		}
-		key, rest, isMap, err := p.splitKey(l)
-		if err != nil {
-			return nil, err
-		}
-		if !isMap {
-			if isSeqEntry(l.text) {
-				return nil, p.errf(l.num, "a \"-\" sequence entry where a key of the mapping above was expected")
-			}
-			return nil, p.errf(l.num, "expected \"key: value\" (a key of the mapping above), found %q", clip(l.text))
-		}
-		if first, dup := keyLines[key]; dup {
-			return nil, p.errf(l.num, "duplicate key %q (first on line %d)", clip(key), first)
-		}
-		keyLines[key] = l.num
-		var v *yamlNode
-		value := strings.TrimLeft(rest, " ")
-		if value == "" || value[0] == '#' {
-			p.pos++
-			v, err = p.block(indent, true, l.num)
-		} else {
-			v, err = p.inline(value, l.num)
-			if err == nil {
-				p.pos++
-				err = p.noContinuation(indent, l.num)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		n.keys = append(n.keys, key)
-		n.fields[key] = v
-	}
-	return n, nil
-}
-
-// splitKey tells whether a line is a "key: value" mapping entry and if so
-// returns the key and what follows the colon.
-func (p *yamlParser) splitKey(l yamlLine) (key, rest string, isMap bool, err error) {
-	t := l.text
-	sc := &yamlScanner{p: p, s: t, line: l.num}
-	switch t[0] {
-	case '?':
-		if len(t) == 1 || t[1] == ' ' {
-			return "", "", false, p.errf(l.num, "complex mapping keys (\"? \") are not supported")
-		}
-	case '[', '{':
-		return "", "", false, nil // a flow collection; a key made of one is refused by inline
-	case '"', '\'':
-		k, err := sc.quoted()
-		if err != nil {
-			return "", "", false, err
-		}
-		sc.skipSpaces()
-		if sc.eof() || sc.comment() {
-			return "", "", false, nil
-		}
-		if sc.peek() == ':' && (sc.i+1 == len(t) || t[sc.i+1] == ' ') {
-			return k.value.(string), t[sc.i+1:], true, nil
-		}
-		return "", "", false, p.errf(l.num, "unexpected %q after a quoted scalar", clip(t[sc.i:]))
-	}
-	// A plain key ends at the first ": " or final ":"; a " #" before it
-	// starts a comment, so then the line is a scalar.
-	for i := 0; i < len(t); i++ {
-		switch {
-		case t[i] == ' ' && i+1 < len(t) && t[i+1] == '#':
-			return "", "", false, nil
-		case t[i] == ':' && (i+1 == len(t) || t[i+1] == ' '):
-			text := strings.TrimRight(t[:i], " ")
-			if text == "" {
-				return "", "", false, p.errf(l.num, "a mapping entry without a key")
-			}
-			ks := &yamlScanner{p: p, s: text, line: l.num}
-			if err := ks.checkPlainStart(false); err != nil {
-				return "", "", false, err
-			}
-			if strings.ContainsRune(text, '\t') {
-				return "", "", false, p.errf(l.num, "tab character in a key (only spaces are supported)")
-			}
-			k, err := resolvePlain(p, l.num, text)
-			if err != nil {
-				return "", "", false, err
-			}
-			if k.value == nil || k.kindName() != "string" {
-				return "", "", false, p.errf(l.num, "key %q is read by YAML as %s; quote it to make it a string",
-					clip(text), k.kindName())
-			}
-			return text, t[i+1:], true, nil
-		}
-	}
-	return "", "", false, nil
-}
-
-// inline parses a value written on one line (a scalar or a flow
-// collection) followed at most by a comment.
-func (p *yamlParser) inline(text string, line int) (*yamlNode, error) {
-	sc := &yamlScanner{p: p, s: text, line: line}
-	n, err := sc.value(false, 0)
-	if err != nil {
-		return nil, err
-	}
-	sc.skipSpaces()
-	if !sc.eof() && !sc.comment() {
-		rest := text[sc.i:]
-		if rest[0] == ':' && n.kind != yamlScalar {
-			return nil, p.errf(line, "a flow collection as a mapping key is not supported")
-		}
-		return nil, p.errf(line, "unexpected %q after the value (a comment needs a space before \"#\")", clip(rest))
-	}
-	return n, nil
-}
-
-// yamlScanner reads the scalars and flow collections of one line.
-type yamlScanner struct {
-	p    *yamlParser
-	s    string
-	i    int
-	line int
-}
-
-func (sc *yamlScanner) eof() bool  { return sc.i >= len(sc.s) }
-func (sc *yamlScanner) peek() byte { return sc.s[sc.i] }
-
-func (sc *yamlScanner) skipSpaces() {
-	for sc.i < len(sc.s) && sc.s[sc.i] == ' ' {
-		sc.i++
 	}
 }
 
-// comment reports whether a comment starts here: "#" at the start of the
-// text or after a space.
-func (sc *yamlScanner) comment() bool {
-	return !sc.eof() && sc.s[sc.i] == '#' && (sc.i == 0 || sc.s[sc.i-1] == ' ')
+// syntaxError turns a yaml.v3 error into a *yamlError with a line. Where
+// yaml.v3 gives none, the problem is on line 1 unless it is in the bytes
+// or an alias, whose lines are found here.
+func syntaxError(file string, data []byte, err error) error {
+	m := yamlErrorRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &yamlError{File: file, Line: 1, Msg: err.Error()}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	switch a := yamlAliasProblemRE.FindStringSubmatch(msg); {
+	case yamlParserProblemRE.MatchString(msg):
+		line = parserErrorLine(data, err.Error())
+	case line != 0:
+	case a != nil:
+		line = lineOf(data, bytes.Index(data, []byte("*"+a[1])))
+		msg = fmt.Sprintf("alias *%s names no anchor (&%s) above it", a[1], a[1])
+	case yamlReaderProblemRE.MatchString(msg):
+		line = lineOf(data, badCharOffset(data))
+	default:
+		line = 1
+	}
+	// yaml.v3's words for the usual mistake do not name it.
+	if msg == "found character that cannot start any token" &&
+		strings.HasPrefix(strings.TrimLeft(lineText(data, line), " "), "\t") {
+		msg = "tab character in the indentation (YAML indents with spaces only)"
+	}
+	return &yamlError{File: file, Line: line, Msg: msg}
 }
 
-func (sc *yamlScanner) errf(format string, args ...any) error {
-	return sc.p.errf(sc.line, format, args...)
+// lineText is line n (from 1) of data, without its line end.
+func lineText(data []byte, n int) string {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimSuffix(lines[n-1], "\r")
 }
 
-func isFlowIndicator(c byte) bool { return strings.IndexByte(",[]{}", c) >= 0 }
-
-// spaceAfter reports whether position i+1 ends the text or holds a space
-// (or, in a flow collection, a flow indicator).
-func (sc *yamlScanner) spaceAfter(i int, flow bool) bool {
-	return i+1 >= len(sc.s) || sc.s[i+1] == ' ' || flow && isFlowIndicator(sc.s[i+1])
+// lineOf is the line holding byte offset i (line 1 when i < 0).
+func lineOf(data []byte, i int) int {
+	if i < 0 {
+		return 1
+	}
+	return bytes.Count(data[:i], []byte("\n")) + 1
 }
 
-// value reads one node: flow collections nest up to maxYAMLDepth.
-func (sc *yamlScanner) value(flow bool, depth int) (*yamlNode, error) {
+// badCharOffset finds the first byte yaml.v3's reader refuses: invalid
+// UTF-8 or a character YAML does not allow in a file.
+func badCharOffset(data []byte) int {
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		ok := r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0x7E || r == 0x85 ||
+			r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD && (r != 0xFEFF || i == 0) || r >= 0x10000
+		if r == utf8.RuneError && size == 1 || !ok {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// converter turns yaml.v3 nodes into yamlNodes.
+type converter struct {
+	file  string
+	nodes int
+	// alias is the outermost alias being followed: too many nodes is
+	// its fault, not the anchored node's.
+	alias *yaml.Node
+}
+
+func (c *converter) errf(n *yaml.Node, format string, args ...any) error {
+	return &yamlError{File: c.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *converter) node(n *yaml.Node, depth int) (*yamlNode, error) {
 	if depth > maxYAMLDepth {
-		return nil, sc.errf("flow collections nested deeper than %d levels", maxYAMLDepth)
+		return nil, c.errf(n, "nesting deeper than %d levels (or an alias inside its own anchor)", maxYAMLDepth)
 	}
-	switch sc.peek() {
-	case '"', '\'':
-		return sc.quoted()
-	case '[':
-		return sc.flowSeq(depth)
-	case '{':
-		return sc.flowMap(depth)
+	if c.nodes++; c.nodes > maxYAMLNodes {
+		if c.alias != nil {
+			n = c.alias
+		}
+		return nil, c.errf(n, "more than %d values (aliases expand to too many)", maxYAMLNodes)
 	}
-	if err := sc.checkPlainStart(flow); err != nil {
-		return nil, err
+	if n.Style&yaml.TaggedStyle != 0 && n.Kind != yaml.ScalarNode &&
+		!(n.Kind == yaml.SequenceNode && n.Tag == "!!seq" || n.Kind == yaml.MappingNode && n.Tag == "!!map") {
+		return nil, c.errf(n, "tag %s is not supported in a provider config", n.Tag)
 	}
-	return sc.plain(flow)
+	switch n.Kind {
+	case yaml.AliasNode:
+		// safe_load reads an alias as its anchored node; messages about it
+		// name the alias's line.
+		if c.alias == nil {
+			c.alias = n
+			defer func() { c.alias = nil }()
+		}
+		v, err := c.node(n.Alias, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		cp := *v
+		cp.line = n.Line
+		return &cp, nil
+	case yaml.ScalarNode:
+		return c.scalar(n)
+	case yaml.SequenceNode:
+		out := &yamlNode{kind: yamlSeq, line: n.Line, items: []*yamlNode{}}
+		for _, it := range n.Content {
+			v, err := c.node(it, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out.items = append(out.items, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		return c.mapping(n, depth)
+	}
+	return nil, c.errf(n, "unexpected YAML node kind %d", n.Kind)
 }
 
-// checkPlainStart refuses what cannot start a plain scalar, naming the
-// YAML feature it would start instead.
-func (sc *yamlScanner) checkPlainStart(flow bool) error {
-	c := sc.peek()
-	switch c {
-	case '&':
-		return sc.errf("anchors (&) are not supported")
-	case '*':
-		return sc.errf("aliases (*) are not supported")
-	case '!':
-		return sc.errf("tags (!) are not supported")
-	case '|', '>':
-		return sc.errf("block scalars (| and >) are not supported; write the value on one line")
-	case '%', '@', '`':
-		return sc.errf("%q cannot start a plain scalar; quote the value", c)
-	case ',', ']', '}', '[', '{', '"', '\'', '#':
-		return sc.errf("unexpected %q", c)
-	case '-':
-		if sc.spaceAfter(sc.i, false) {
-			return sc.errf("a \"-\" sequence entry is not allowed here")
-		}
-	case '?', ':':
-		if flow || sc.spaceAfter(sc.i, false) {
-			return sc.errf("unexpected %q (complex keys and empty keys are not supported)", c)
-		}
+// scalar types a scalar as safe_load would: quoted and block scalars are
+// strings, plain ones get YAML 1.1's implicit types, and the tags of
+// PyYAML's safe types that fit a provider config are honoured.
+func (c *converter) scalar(n *yaml.Node) (*yamlNode, error) {
+	str := &yamlNode{kind: yamlScalar, line: n.Line, value: n.Value, src: n.Value}
+	tagged := n.Style&yaml.TaggedStyle != 0
+	if !tagged && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return str, nil
 	}
-	return nil
+	if strings.ContainsRune(n.Value, '\t') {
+		// PyYAML ends a plain scalar at a tab and then refuses the tab.
+		return nil, c.errf(n, "tab inside an unquoted value %q; quote the value", clip(n.Value))
+	}
+	if tagged && n.Tag == "!!str" {
+		return str, nil
+	}
+	v, err := resolvePlain(n.Value)
+	if err != nil {
+		return nil, c.errf(n, "%v", err)
+	}
+	v.line = n.Line
+	if !tagged {
+		return v, nil
+	}
+	want := map[string]string{"!!null": "null", "!!bool": "a boolean", "!!int": "an integer", "!!float": "a float"}[n.Tag]
+	switch {
+	case want == "":
+		return nil, c.errf(n, "tag %s is not supported in a provider config", n.Tag)
+	case n.Tag == "!!float" && v.kindName() == "an integer":
+		v.value = float64(v.value.(int64))
+	case v.kindName() != want:
+		return nil, c.errf(n, "%q is not %s, as its tag %s says", clip(n.Value), want, n.Tag)
+	}
+	return v, nil
 }
 
-// plain reads a plain scalar up to the end of the line or a comment or,
-// in a flow collection, a flow indicator or ": ".
-func (sc *yamlScanner) plain(flow bool) (*yamlNode, error) {
-	start, end := sc.i, sc.i
-	for i := sc.i; i < len(sc.s); i++ {
-		c := sc.s[i]
-		if c == '\t' {
-			return nil, sc.errf("tab character outside a quoted scalar (only spaces are supported)")
+// mapping converts a mapping: keys must be strings and unique; "<<" merges
+// the mapping (or list of mappings) it names as SafeConstructor does: keys
+// written in the mapping win, then earlier merged mappings over later.
+func (c *converter) mapping(n *yaml.Node, depth int) (*yamlNode, error) {
+	out := &yamlNode{kind: yamlMap, line: n.Line, fields: map[string]*yamlNode{}}
+	lines := map[string]int{}
+	var merges []*yamlNode
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		v, err := c.node(vn, depth+1)
+		if err != nil {
+			return nil, err
 		}
-		if c == ' ' {
-			if i+1 < len(sc.s) && sc.s[i+1] == '#' {
-				break
+		if kn.Kind == yaml.ScalarNode && kn.Style == 0 && kn.Value == "<<" {
+			if len(merges) > 0 {
+				return nil, c.errf(kn, "a second merge key (<<) in this mapping; give one a list of mappings")
+			}
+			if merges, err = c.mergeSources(kn, v); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		if c == ':' && sc.spaceAfter(i, flow) {
-			if flow {
-				break
-			}
-			return nil, sc.errf("\": \" inside a value: nested mappings must start on their own line; " +
-				"quote the value if the colon is part of it")
-		}
-		if flow && isFlowIndicator(c) {
-			break
-		}
-		if flow && c == '?' {
-			return nil, sc.errf("\"?\" inside a flow collection is not supported; quote the value")
-		}
-		end = i + 1
-	}
-	sc.i = end
-	return resolvePlain(sc.p, sc.line, sc.s[start:end])
-}
-
-// quoted reads a single- or double-quoted scalar, which is always a string.
-func (sc *yamlScanner) quoted() (*yamlNode, error) {
-	q := sc.peek()
-	start := sc.i
-	sc.i++
-	var b strings.Builder
-	for {
-		if sc.eof() {
-			return nil, sc.errf("unterminated quoted scalar (multi-line quoted scalars are not supported)")
-		}
-		c := sc.peek()
-		switch {
-		case c == q && q == '\'' && sc.i+1 < len(sc.s) && sc.s[sc.i+1] == '\'':
-			b.WriteByte('\'')
-			sc.i += 2
-		case c == q:
-			sc.i++
-			return &yamlNode{kind: yamlScalar, line: sc.line, value: b.String(), src: sc.s[start:sc.i]}, nil
-		case c == '\\' && q == '"':
-			if err := sc.escape(&b); err != nil {
-				return nil, err
-			}
-		default:
-			b.WriteByte(c)
-			sc.i++
-		}
-	}
-}
-
-// yamlEscapes are the double-quoted escapes PyYAML knows besides \x, \u
-// and \U.
-var yamlEscapes = map[byte]string{
-	'0': "\x00", 'a': "\a", 'b': "\b", 't': "\t", '\t': "\t", 'n': "\n", 'v': "\v", 'f': "\f", 'r': "\r",
-	'e': "\x1b", ' ': " ", '"': "\"", '/': "/", '\\': "\\", 'N': "\u0085", '_': "\u00a0", 'L': "\u2028",
-	'P': "\u2029",
-}
-
-func (sc *yamlScanner) escape(b *strings.Builder) error {
-	sc.i++ // the backslash
-	if sc.eof() {
-		return sc.errf("backslash at the end of the line: multi-line quoted scalars are not supported")
-	}
-	c := sc.peek()
-	if r, ok := yamlEscapes[c]; ok {
-		b.WriteString(r)
-		sc.i++
-		return nil
-	}
-	width := map[byte]int{'x': 2, 'u': 4, 'U': 8}[c]
-	if width == 0 {
-		return sc.errf("unknown escape \"\\%c\" in a double-quoted scalar", c)
-	}
-	sc.i++
-	if len(sc.s)-sc.i < width {
-		return sc.errf("escape \"\\%c\" needs %d hexadecimal digits", c, width)
-	}
-	hex := sc.s[sc.i : sc.i+width]
-	code, err := strconv.ParseUint(hex, 16, 32)
-	if err != nil || strings.ContainsAny(hex, "+-_") {
-		return sc.errf("escape \"\\%c%s\" needs %d hexadecimal digits", c, hex, width)
-	}
-	if code > utf8.MaxRune || code >= 0xD800 && code <= 0xDFFF {
-		return sc.errf("escape \"\\%c%s\" is not a Unicode character", c, hex)
-	}
-	b.WriteRune(rune(code))
-	sc.i += width
-	return nil
-}
-
-func (sc *yamlScanner) unclosed(open byte) error {
-	return sc.errf("%q is not closed on this line (flow collections over several lines are not supported)", open)
-}
-
-func (sc *yamlScanner) flowSeq(depth int) (*yamlNode, error) {
-	n := &yamlNode{kind: yamlSeq, line: sc.line, items: []*yamlNode{}}
-	sc.i++
-	for {
-		sc.skipSpaces()
-		if sc.eof() || sc.comment() {
-			return nil, sc.unclosed('[')
-		}
-		if sc.peek() == ']' {
-			sc.i++
-			return n, nil
-		}
-		item, err := sc.value(true, depth+1)
+		k, err := c.key(kn, depth)
 		if err != nil {
 			return nil, err
 		}
-		n.items = append(n.items, item)
-		sc.skipSpaces()
-		if sc.eof() || sc.comment() {
-			return nil, sc.unclosed('[')
+		if first, dup := lines[k]; dup {
+			return nil, c.errf(kn, "duplicate key %q (first on line %d)", clip(k), first)
 		}
-		switch sc.peek() {
-		case ',':
-			sc.i++
-		case ']':
-		case ':':
-			return nil, sc.errf("\"key: value\" pairs inside [ ] are not supported")
-		default:
-			return nil, sc.errf("expected \",\" or \"]\" in a flow sequence, found %q", clip(sc.s[sc.i:]))
-		}
+		lines[k] = kn.Line
+		out.keys = append(out.keys, k)
+		out.fields[k] = v
 	}
-}
-
-func (sc *yamlScanner) flowMap(depth int) (*yamlNode, error) {
-	n := &yamlNode{kind: yamlMap, line: sc.line, fields: map[string]*yamlNode{}}
-	sc.i++
-	for {
-		sc.skipSpaces()
-		if sc.eof() || sc.comment() {
-			return nil, sc.unclosed('{')
-		}
-		if sc.peek() == '}' {
-			sc.i++
-			return n, nil
-		}
-		var k *yamlNode
-		var err error
-		switch sc.peek() {
-		case '[', '{':
-			return nil, sc.errf("a flow collection as a mapping key is not supported")
-		case '"', '\'':
-			k, err = sc.quoted()
-		default:
-			if err = sc.checkPlainStart(true); err == nil {
-				k, err = sc.plain(true)
+	for _, m := range merges {
+		for _, k := range m.keys {
+			if _, ok := out.fields[k]; !ok {
+				out.keys = append(out.keys, k)
+				out.fields[k] = m.fields[k]
 			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		key, ok := k.value.(string)
-		if !ok {
-			return nil, sc.errf("key %q is read by YAML as %s; quote it to make it a string", clip(k.src), k.kindName())
-		}
-		sc.skipSpaces()
-		if sc.eof() || sc.peek() != ':' {
-			return nil, sc.errf("expected \":\" after key %q in a flow mapping (every entry needs \"key: value\")", clip(key))
-		}
-		sc.i++
-		if _, dup := n.fields[key]; dup {
-			return nil, sc.errf("duplicate key %q", clip(key))
-		}
-		sc.skipSpaces()
-		v := &yamlNode{kind: yamlScalar, line: sc.line}
-		if !sc.eof() && sc.peek() != ',' && sc.peek() != '}' && !sc.comment() {
-			if v, err = sc.value(true, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		n.keys = append(n.keys, key)
-		n.fields[key] = v
-		sc.skipSpaces()
-		if sc.eof() || sc.comment() {
-			return nil, sc.unclosed('{')
-		}
-		switch sc.peek() {
-		case ',':
-			sc.i++
-		case '}':
-		default:
-			return nil, sc.errf("expected \",\" or \"}\" in a flow mapping, found %q", clip(sc.s[sc.i:]))
-		}
 	}
+	return out, nil
 }
 
-// kindName names a scalar's type for messages.
+// mergeSources are the mappings a merge key's value names.
+func (c *converter) mergeSources(kn *yaml.Node, v *yamlNode) ([]*yamlNode, error) {
+	if v.kind == yamlMap {
+		return []*yamlNode{v}, nil
+	}
+	if v.kind == yamlSeq {
+		for _, it := range v.items {
+			if it.kind != yamlMap {
+				return nil, c.errf(kn, "merge key (<<) lists %s; it merges only mappings", it.kindName())
+			}
+		}
+		return v.items, nil
+	}
+	return nil, c.errf(kn, "merge key (<<) needs a mapping or a list of mappings, not %s", v.kindName())
+}
+
+// key is a mapping key, which must be a string: Nova's schema has no
+// other keys, and a key YAML reads as a number or boolean is a mistake.
+func (c *converter) key(kn *yaml.Node, depth int) (string, error) {
+	k, err := c.node(kn, depth+1)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := k.value.(string); ok && k.kind == yamlScalar {
+		// yaml.v3 reads "{a:}" as the key "a:", PyYAML as "a"; no key of
+		// Nova's schema ends so, and refusing keeps the readers from
+		// disagreeing.
+		if kn.Kind == yaml.ScalarNode && kn.Style == 0 && strings.HasSuffix(s, ":") {
+			return "", c.errf(kn, "key %q ends with \":\"; put a space after the colon that ends a key", clip(s))
+		}
+		return s, nil
+	}
+	src := kn.Value
+	if kn.Kind != yaml.ScalarNode {
+		src = "..."
+	}
+	return "", c.errf(kn, "key %q is read by YAML as %s; quote it to make it a string", clip(src), k.kindName())
+}
+
+// kindName names a node's type for messages.
 func (n *yamlNode) kindName() string {
 	switch n.kind {
 	case yamlSeq:
@@ -736,7 +472,9 @@ func (n *yamlNode) kindName() string {
 	return "string"
 }
 
-// The implicit types of YAML 1.1 as PyYAML's Resolver defines them.
+// The implicit types of YAML 1.1 as PyYAML's Resolver defines them; no
+// approved library resolves YAML 1.1 (yaml.v3 follows YAML 1.2's core
+// schema, where these differ).
 var (
 	yamlBoolRE  = regexp.MustCompile(`^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$`)
 	yamlNullRE  = regexp.MustCompile(`^(?:~|null|Null|NULL)$`)
@@ -757,9 +495,9 @@ var (
 
 // resolvePlain gives a plain scalar its YAML 1.1 type, as safe_load does.
 // Types safe_load would build that have no place in a provider config
-// (dates, merge keys, "=") are refused rather than read as strings.
-func resolvePlain(p *yamlParser, line int, text string) (*yamlNode, error) {
-	n := &yamlNode{kind: yamlScalar, line: line, src: text}
+// (dates, "=") are refused rather than read as strings.
+func resolvePlain(text string) (*yamlNode, error) {
+	n := &yamlNode{kind: yamlScalar, src: text}
 	switch {
 	case text == "" || yamlNullRE.MatchString(text):
 	case yamlBoolRE.MatchString(text):
@@ -776,15 +514,13 @@ func resolvePlain(p *yamlParser, line int, text string) (*yamlNode, error) {
 	case yamlIntRE.MatchString(text):
 		v, ok := yamlInt(text)
 		if !ok {
-			return nil, p.errf(line, "integer %s is out of range or malformed", clip(text))
+			return nil, fmt.Errorf("integer %s is out of range or malformed", clip(text))
 		}
 		n.value = v
-	case text == "<<":
-		return nil, p.errf(line, "merge keys (<<) are not supported")
 	case text == "=":
-		return nil, p.errf(line, "the YAML value \"=\" is not supported; quote it")
+		return nil, errors.New("the YAML value \"=\" is not supported; quote it")
 	case yamlTimestampRE.MatchString(text):
-		return nil, p.errf(line, "%s is a date to YAML, which a provider config cannot hold; quote it to make it a string", clip(text))
+		return nil, fmt.Errorf("%s is a date to YAML, which a provider config cannot hold; quote it to make it a string", clip(text))
 	default:
 		n.value = text
 	}
