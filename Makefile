@@ -35,6 +35,7 @@ test-unit: devstack-image
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServerSurvives$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzMaskHidesPassword$$' -fuzztime 10s ./conf/credmask/
 
 devstack-image:
 	devstack/image/build.sh
