@@ -266,14 +266,17 @@ func (s *Server) handleMessage(body []byte) {
 		s.t.log.Info("dropping duplicate message", "unique_id", req.UniqueID, "method", req.Method)
 		return
 	}
+	stopBeat := func() {}
 	if req.IsCall() && req.Timeout != nil {
 		if every, ok := heartbeatInterval(*req.Timeout); ok {
+			stopBeat = s.heartbeat(req, every)
 			// Deferred after the recover above, so it runs first: a panicking handler stops its heartbeat too,
 			// and no heartbeat follows the final reply the recover sends.
-			defer s.heartbeat(req, every)()
+			defer stopBeat()
 		}
 	}
 	result, failure := s.dispatch(req)
+	stopBeat() // before the final reply, so no heartbeat follows it
 	if !req.IsCall() {
 		if failure != nil {
 			s.t.log.Error("cast failed", "method", req.Method, "request_id", req.Context.RequestID,
@@ -392,6 +395,7 @@ func (s *Server) invoke(h Handler, req *Request) (json.RawMessage, *RemoteError)
 }
 
 // heartbeat sends call-monitor replies (ending false) every interval until stopped (rpc/dispatcher.py _watchdog).
+// The stop function it returns waits for the heartbeat goroutine to end and may be called more than once.
 func (s *Server) heartbeat(req *Request, every time.Duration) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -412,7 +416,7 @@ func (s *Server) heartbeat(req *Request, every time.Duration) func() {
 			}
 		}
 	}()
-	return func() { close(stop); <-done }
+	return sync.OnceFunc(func() { close(stop); <-done })
 }
 
 func (s *Server) reply(req *Request, result json.RawMessage, failure *RemoteError) {

@@ -189,50 +189,63 @@ func TestCallTimeoutBounds(t *testing.T) {
 }
 
 // TestPanicStopsHeartbeat: a handler that panics gets its caller a RuntimeError and its call-monitor heartbeat
-// stops with it; it used to run on forever, heartbeating a call that had ended.
+// stops with it; it used to run on forever, heartbeating a call that had ended. A handler that returns stops
+// its heartbeat before the final reply.
 func TestPanicStopsHeartbeat(t *testing.T) {
 	needBroker(t)
 	ex := uniqueName(t)
 	tr := newTestTransport(t, testOptions(t, ex))
 	startServer(t, tr, ex, "h", func(s *Server) {
-		s.Register("", "1.0", map[string]Handler{"panic_late": func(context.Context, json.RawMessage) (any, error) {
-			time.Sleep(1500 * time.Millisecond) // one heartbeat (every 1 s) goes out first
-			panic("boom")
-		}})
+		s.Register("", "1.0", map[string]Handler{
+			"panic_late": func(context.Context, json.RawMessage) (any, error) {
+				time.Sleep(1500 * time.Millisecond) // one heartbeat (every 1 s) goes out first
+				panic("boom")
+			},
+			"slow": func(context.Context, json.RawMessage) (any, error) {
+				time.Sleep(1500 * time.Millisecond)
+				return "done", nil
+			},
+		})
 	})
 	rw, err := tr.replies(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := newHexID()
-	pc := rw.listen(id)
-	defer rw.unlisten(id)
-	newRawPublisher(t).send(t, ex, ex+".h", amqp.Publishing{Body: rawCall(map[string]any{"method": "panic_late",
-		"version": "1.0", "args": map[string]any{}, "_msg_id": id, "_reply_q": rw.queue, "_timeout": 2})})
-	heartbeats := 0
-	deadline := time.After(15 * time.Second)
-	for ended := false; !ended; {
-		select {
-		case r := <-pc.replies:
-			if !r.Ending {
-				heartbeats++
-				continue
+	raw := newRawPublisher(t)
+	for method, wantClass := range map[string]string{"panic_late": "RuntimeError", "slow": ""} {
+		t.Run(method, func(t *testing.T) {
+			id := newHexID()
+			pc := rw.listen(id)
+			defer rw.unlisten(id)
+			raw.send(t, ex, ex+".h", amqp.Publishing{Body: rawCall(map[string]any{"method": method,
+				"version": "1.0", "args": map[string]any{}, "_msg_id": id, "_reply_q": rw.queue, "_timeout": 2})})
+			heartbeats := 0
+			deadline := time.After(15 * time.Second)
+			for ended := false; !ended; {
+				select {
+				case r := <-pc.replies:
+					if !r.Ending {
+						heartbeats++
+						continue
+					}
+					if wantClass == "" && (r.Failure != nil || string(r.Result) != `"done"`) ||
+						wantClass != "" && (r.Failure == nil || r.Failure.Class != wantClass) {
+						t.Fatalf("final reply %s failure %+v, want %q", r.Result, r.Failure, wantClass)
+					}
+					ended = true
+				case <-deadline:
+					t.Fatal("no final reply")
+				}
 			}
-			if r.Failure == nil || r.Failure.Class != "RuntimeError" {
-				t.Fatalf("final reply %+v failure %+v, want RuntimeError", r, r.Failure)
+			if heartbeats == 0 {
+				t.Fatal("no heartbeat before the end; the test proves nothing")
 			}
-			ended = true
-		case <-deadline:
-			t.Fatal("no final reply")
-		}
-	}
-	if heartbeats == 0 {
-		t.Fatal("no heartbeat before the panic; the test proves nothing")
-	}
-	select {
-	case r := <-pc.replies:
-		t.Fatalf("a frame after the final reply (ending %v): the heartbeat outlived the panicking handler", r.Ending)
-	case <-time.After(2500 * time.Millisecond):
+			select {
+			case r := <-pc.replies:
+				t.Fatalf("a frame after the final reply (ending %v): the heartbeat outlived the call", r.Ending)
+			case <-time.After(2500 * time.Millisecond):
+			}
+		})
 	}
 }
 
