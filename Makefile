@@ -5,7 +5,7 @@ GO ?= go
 # Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
 export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
-.PHONY: all build test test-quick test-unit test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps
+.PHONY: all build test test-quick test-unit fuzz test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps
 all: build
 
 build:
@@ -16,10 +16,10 @@ deps:
 
 # All tests: unit and integration tests against the real broker, QEMU and Python oslo.messaging, then the
 # end-to-end suite against the all-in-one control plane.
-test: deps vet rig-install test-unit test-e2e test-e2e-2025.1
+test: deps vet rig-install test-unit fuzz test-e2e test-e2e-2025.1
 
 # Quick mode for local iteration: everything but the end-to-end suite.
-test-quick: deps vet test-unit
+test-quick: deps vet test-unit fuzz
 
 # The control plane's Debian root (idempotent); the rpc interop tests also use its oslo.messaging 18.3.
 rig-install:
@@ -28,6 +28,14 @@ rig-install:
 # -p 1: packages share the real broker, and the rpc tests restart it.
 test-unit: devstack-image
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+
+# Fuzz targets run for a bounded time beyond their seeds (which test-unit runs). go test -fuzz takes one package
+# and one target per run. FuzzServerSurvives feeds a server on the real broker; its coverage is noisy, so
+# -fuzzminimizetime keeps the engine from spending the run minimizing inputs that only look new.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzServerSurvives$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzMaskHidesPassword$$' -fuzztime 10s ./conf/credmask/
 
 devstack-image:
 	devstack/image/build.sh

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/novabsd/novabsd/conf/credmask"
 )
 
 // WriteShow writes every option's effective value and its source ("file:line" or "default"), grouped like the
@@ -45,7 +47,7 @@ func (c *Config) shownValues(o *Option) []string {
 		case v == nil:
 			return []string{"<None>"}
 		case o.Name == "transport_url":
-			return []string{MaskTransportURL(s)}
+			return []string{credmask.URL(s)}
 		case s == "":
 			return []string{""}
 		}
@@ -59,32 +61,4 @@ func (c *Config) shownValues(o *Option) []string {
 		return out
 	}
 	return []string{formatValue(v)}
-}
-
-// MaskTransportURL replaces the password of every host in an oslo transport URL with ****
-// ("rabbit://nova:****@h1:5672,nova:****@h2:5672/vhost"). Text that is not a URL is masked whole.
-func MaskTransportURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		if s == "" {
-			return ""
-		}
-		return "****"
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	hosts := strings.Split(rest[:end], ",")
-	for i, h := range hosts {
-		at := strings.LastIndex(h, "@")
-		if at < 0 {
-			continue
-		}
-		user, _, hasPass := strings.Cut(h[:at], ":")
-		if hasPass {
-			hosts[i] = user + ":****" + h[at:]
-		}
-	}
-	return scheme + "://" + strings.Join(hosts, ",") + rest[end:]
 }

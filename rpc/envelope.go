@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -84,9 +84,18 @@ func envelopeCompatible(v string) bool {
 	if !ok {
 		return false
 	}
-	ma, err1 := strconv.Atoi(major)
-	mi, err2 := strconv.Atoi(minor)
-	return err1 == nil && err2 == nil && ma == 2 && mi <= 0
+	ma, ok1 := versionNumber(major)
+	mi, ok2 := versionNumber(minor)
+	return ok1 && ok2 && ma == 2 && mi <= 0
+}
+
+// checkTimeout refuses a _timeout no caller means: a negative or non-finite number of seconds (JSON has no NaN
+// or infinity, but Python's json module writes them). Huge finite values are fine; heartbeatInterval caps them.
+func checkTimeout(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		return fmt.Errorf("%v is not a non-negative number of seconds", f)
+	}
+	return nil
 }
 
 var contextPrefix = []byte("_context_")
@@ -143,7 +152,9 @@ func decodeRequestOwned(inner []byte) (*Request, error) {
 			r.Timeout = nil
 			if string(v) != "null" {
 				var f float64
-				f, err = jsonFloat(v)
+				if f, err = jsonFloat(v); err == nil {
+					err = checkTimeout(f)
+				}
 				r.Timeout = &f
 			}
 		case "_unique_id":

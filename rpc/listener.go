@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -112,7 +113,7 @@ func (l *listener) run() {
 			go func() {
 				defer wg.Done()
 				for d := range dch {
-					l.deliver(&d, l.stop)
+					l.safeDeliver(&d)
 				}
 				ended <- struct{}{}
 			}()
@@ -157,6 +158,22 @@ func (l *listener) run() {
 		if !sleepCtx(ctx, l.t.opts.Rabbit.ReconnectDelay) {
 			return
 		}
+	}
+}
+
+// safeDeliver hands d to deliver; a panic there (a message no decoder foresaw) is logged and the next message
+// delivered, instead of the panic ending the process from this goroutine, where nothing else would recover it.
+func (l *listener) safeDeliver(d *amqp.Delivery) {
+	defer l.t.recoverPanic("delivering a message of " + l.purpose)
+	l.deliver(d, l.stop)
+}
+
+// recoverPanic, deferred at the top of a goroutine (or of the work it does for one message), logs a panic with
+// its stack and swallows it: nothing a peer sends may stop the service. It must be deferred itself, not called
+// from a deferred function, for recover to see the panic.
+func (t *Transport) recoverPanic(what string) {
+	if p := recover(); p != nil {
+		t.log.Error("panic while "+what+"; still serving", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	}
 }
 

@@ -234,8 +234,14 @@ func (s *Server) worker(body []byte) {
 	}
 }
 
-// handle decodes, dispatches and replies. Nothing a message contains may crash the process.
+// handle decodes, dispatches and replies. Nothing a message contains may crash the process: a panic anywhere in
+// it, even in answering an earlier panic, is logged and the worker goes on serving.
 func (s *Server) handle(body []byte) {
+	defer s.t.recoverPanic("handling a message")
+	s.handleMessage(body)
+}
+
+func (s *Server) handleMessage(body []byte) {
 	var req *Request
 	defer func() {
 		if p := recover(); p != nil {
@@ -260,14 +266,17 @@ func (s *Server) handle(body []byte) {
 		s.t.log.Info("dropping duplicate message", "unique_id", req.UniqueID, "method", req.Method)
 		return
 	}
-	var stopBeat func()
-	if req.IsCall() && req.Timeout != nil && *req.Timeout/2 >= 1 {
-		stopBeat = s.heartbeat(req, time.Duration(*req.Timeout/2*float64(time.Second)))
+	stopBeat := func() {}
+	if req.IsCall() && req.Timeout != nil {
+		if every, ok := heartbeatInterval(*req.Timeout); ok {
+			stopBeat = s.heartbeat(req, every)
+			// Deferred after the recover above, so it runs first: a panicking handler stops its heartbeat too,
+			// and no heartbeat follows the final reply the recover sends.
+			defer stopBeat()
+		}
 	}
 	result, failure := s.dispatch(req)
-	if stopBeat != nil {
-		stopBeat()
-	}
+	stopBeat() // before the final reply, so no heartbeat follows it
 	if !req.IsCall() {
 		if failure != nil {
 			s.t.log.Error("cast failed", "method", req.Method, "request_id", req.Context.RequestID,
@@ -276,6 +285,24 @@ func (s *Server) handle(body []byte) {
 		return
 	}
 	s.reply(req, result, failure)
+}
+
+// maxHeartbeatInterval caps the call-monitor heartbeat period. _timeout only says how long the caller waits
+// without news, so heartbeating more often than half of it is harmless; the cap keeps a huge _timeout (1e11 s)
+// from overflowing time.Duration into a negative ticker period.
+const maxHeartbeatInterval = time.Hour
+
+// heartbeatInterval is how often a call whose _timeout is timeout seconds gets call-monitor heartbeats: half of
+// it, at most maxHeartbeatInterval; ok is false when it gets none (under 2 s, negative, NaN).
+func heartbeatInterval(timeout float64) (every time.Duration, ok bool) {
+	half := timeout / 2
+	if !(half >= 1) { // also false for NaN
+		return 0, false
+	}
+	if half >= maxHeartbeatInterval.Seconds() { // also +Inf
+		return maxHeartbeatInterval, true
+	}
+	return time.Duration(half * float64(time.Second)), true
 }
 
 // rejectBad logs a message that cannot be dispatched and, when it still names a reply queue, answers the caller
@@ -368,11 +395,13 @@ func (s *Server) invoke(h Handler, req *Request) (json.RawMessage, *RemoteError)
 }
 
 // heartbeat sends call-monitor replies (ending false) every interval until stopped (rpc/dispatcher.py _watchdog).
+// The stop function it returns waits for the heartbeat goroutine to end and may be called more than once.
 func (s *Server) heartbeat(req *Request, every time.Duration) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer s.t.recoverPanic("sending call-monitor heartbeats")
 		tk := time.NewTicker(every)
 		defer tk.Stop()
 		for {
@@ -387,7 +416,7 @@ func (s *Server) heartbeat(req *Request, every time.Duration) func() {
 			}
 		}
 	}()
-	return func() { close(stop); <-done }
+	return sync.OnceFunc(func() { close(stop); <-done })
 }
 
 func (s *Server) reply(req *Request, result json.RawMessage, failure *RemoteError) {

@@ -1,12 +1,15 @@
 package rpc
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/novabsd/novabsd/conf/credmask"
 )
 
 // TransportURL is a parsed oslo transport_url (oslo_messaging/transport.py TransportURL.parse).
@@ -35,7 +38,7 @@ func (h Host) Addr() string {
 	return net.JoinHostPort(h.Hostname, strconv.Itoa(port))
 }
 
-// URLError reports a transport_url that cannot be used; URL has the password masked.
+// URLError reports a transport_url that cannot be used; URL has the password masked (credmask.URL).
 type URLError struct {
 	URL    string
 	Reason string
@@ -46,8 +49,16 @@ func (e *URLError) Error() string { return fmt.Sprintf("rpc: transport_url %q: %
 // ParseTransportURL parses driver://[user[:pass]@]host[:port][,...]/[vhost][?opt=val&...]. Credentials and the
 // vhost are percent-decoded; a URL without hosts means guest:guest@localhost:5672.
 func ParseTransportURL(raw string) (*TransportURL, error) {
+	// misparsed: an '@' after the host part means a password holding '/', '?' or '#' unencoded, which ends the
+	// host part early (as urlsplit does); whatever fails then, the real reason is that, and the pieces the
+	// parser saw are bits of the password, so no reason may quote them.
+	misparsed := false
 	fail := func(format string, a ...any) (*TransportURL, error) {
-		return nil, &URLError{URL: maskURL(raw), Reason: fmt.Sprintf(format, a...)}
+		reason := fmt.Sprintf(format, a...)
+		if misparsed {
+			reason = "the user name or password holds '/', '?' or '#' unencoded (write them %2F, %3F, %23)"
+		}
+		return nil, &URLError{URL: credmask.URL(raw), Reason: reason}
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" {
@@ -58,6 +69,7 @@ func ParseTransportURL(raw string) (*TransportURL, error) {
 	default:
 		return fail("unsupported driver %q (only rabbit is implemented)", scheme)
 	}
+	whole := rest
 	if i := strings.IndexByte(rest, '#'); i >= 0 {
 		rest = rest[:i]
 	}
@@ -66,12 +78,13 @@ func ParseTransportURL(raw string) (*TransportURL, error) {
 	if i := strings.IndexAny(rest, "/?"); i >= 0 {
 		netloc, tail = rest[:i], rest[i:]
 	}
+	misparsed = strings.LastIndexByte(whole, '@') >= len(netloc)
 	path, query, _ := strings.Cut(tail, "?")
 	u := &TransportURL{Scheme: scheme, Query: map[string]string{}}
 	if strings.HasPrefix(path, "/") {
 		vh, err := url.PathUnescape(path[1:])
 		if err != nil {
-			return fail("virtual host %q: %v", path[1:], err)
+			return fail("virtual host %q is not percent-encoded correctly", path[1:])
 		}
 		u.VirtualHost = vh
 	}
@@ -97,10 +110,10 @@ func ParseTransportURL(raw string) (*TransportURL, error) {
 			user, pass, _ := strings.Cut(creds, ":")
 			var err error
 			if h.Username, err = url.PathUnescape(user); err != nil {
-				return fail("host %d: username: %v", i+1, err)
+				return fail("host %d: the user name is not percent-encoded correctly", i+1)
 			}
 			if h.Password, err = url.PathUnescape(pass); err != nil {
-				return fail("host %d: password: %v", i+1, err)
+				return fail("host %d: the password is not percent-encoded correctly", i+1)
 			}
 		}
 		name, port, err := splitHostPort(hostport)
@@ -113,21 +126,23 @@ func ParseTransportURL(raw string) (*TransportURL, error) {
 	return u, nil
 }
 
+// splitHostPort reads host[:port]. Its errors do not quote s: a password holding ',' unencoded splits into
+// pieces that end up here (the caller's error shows the whole URL, masked).
 func splitHostPort(s string) (string, int, error) {
 	if s == "" {
-		return "", 0, fmt.Errorf("empty host")
+		return "", 0, errors.New("empty host")
 	}
 	host, portStr := s, ""
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", 0, fmt.Errorf("%q: unterminated IPv6 literal", s)
+			return "", 0, errors.New("unterminated IPv6 literal")
 		}
 		host = s[1:end]
 		after := s[end+1:]
 		if after != "" {
 			if !strings.HasPrefix(after, ":") {
-				return "", 0, fmt.Errorf("%q: junk after IPv6 literal", s)
+				return "", 0, errors.New("junk after IPv6 literal")
 			}
 			portStr = after[1:]
 		}
@@ -137,37 +152,16 @@ func splitHostPort(s string) (string, int, error) {
 		host = s // bare IPv6 address, as netutils.parse_host_port accepts
 	}
 	if host == "" {
-		return "", 0, fmt.Errorf("%q: empty host name", s)
+		return "", 0, errors.New("empty host name")
 	}
 	if portStr == "" {
 		return host, 0, nil
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port <= 0 || port > 65535 {
-		return "", 0, fmt.Errorf("%q: invalid port %q", s, portStr)
+		return "", 0, errors.New("invalid port")
 	}
 	return host, port, nil
-}
-
-// maskURL hides passwords so errors and logs never carry them.
-func maskURL(raw string) string {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return raw
-	}
-	netloc, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		netloc, tail = rest[:i], rest[i:]
-	}
-	parts := strings.Split(netloc, ",")
-	for i, p := range parts {
-		if at := strings.LastIndexByte(p, '@'); at >= 0 {
-			if user, _, hasPass := strings.Cut(p[:at], ":"); hasPass {
-				parts[i] = user + ":****" + p[at:]
-			}
-		}
-	}
-	return scheme + "://" + strings.Join(parts, ",") + tail
 }
 
 // rabbitOptionSetters are the [oslo_messaging_rabbit] options a URL query may override. oslo.messaging rejects

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -16,13 +15,34 @@ func parseVersion(s string) (apiVersion, error) {
 	}
 	var n [3]int
 	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 0 {
-			return apiVersion{}, fmt.Errorf("version %q: %q is not a number", s, p)
+		v, ok := versionNumber(p)
+		if !ok {
+			return apiVersion{}, fmt.Errorf("version %q: %q is not a number of at most %d digits", s, p,
+				maxVersionDigits)
 		}
 		n[i] = v
 	}
 	return apiVersion{n[0], n[1], n[2]}, nil
+}
+
+// maxVersionDigits bounds each part of a version read from a message, so no part overflows an int and no sign
+// or other form strconv.Atoi accepts ("+1", "-0") passes; real versions have one or two digits.
+const maxVersionDigits = 9
+
+// versionNumber reads one part of a version: 1 to maxVersionDigits ASCII digits.
+func versionNumber(p string) (int, bool) {
+	if len(p) == 0 || len(p) > maxVersionDigits {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // compatible is oslo's version_is_compatible(imp, v): same major, v's minor (and revision) not above ours.

@@ -231,7 +231,8 @@ func majorMinor(v string) ([2]int, bool) {
 	var out [2]int
 	for i := 0; i < 2; i++ {
 		n := 0
-		if parts[i] == "" {
+		// Nine digits at most, so no part overflows into a version it is not.
+		if parts[i] == "" || len(parts[i]) > 9 {
 			return out, false
 		}
 		for _, c := range parts[i] {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/novabsd/novabsd/conf/credmask"
 )
 
 // Attribute keys with a place of their own in the oslo line.
@@ -150,7 +152,7 @@ func (h *TextHandler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(instance)
 		b.WriteString("] ")
 	}
-	b.WriteString(r.Message)
+	b.WriteString(credmask.Text(r.Message)) // the JSON handler masks it through ReplaceAttr
 	for _, a := range extra {
 		writeAttr(&b, a)
 	}
