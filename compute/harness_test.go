@@ -80,6 +80,7 @@ type fakeConductor struct {
 	faults    map[string][]string
 	actions   []string
 	reschedul []json.RawMessage
+	calls     int // every object_action and object_class_action_versions received
 }
 
 func newFakeConductor() *fakeConductor {
@@ -154,6 +155,7 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 	o := a.Objinst
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	noUpdates := []any{map[string]any{"obj_what_changed": []string{}}, nil}
 	switch o.Name + "." + a.Objmethod {
 	case "Instance.save":
@@ -230,6 +232,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	arg := func(i int) string {
 		var s string
 		if i < len(a.Args) {
