@@ -100,6 +100,9 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 	if a.Instance == nil || instanceUUID(a.Instance) == "" {
 		return nil, &rpc.ArgsError{Err: errors.New("build_and_run_instance: instance is missing")}
 	}
+	if err := checkInstanceUUID(instanceUUID(a.Instance)); err != nil {
+		return nil, err
+	}
 	rc := requestContext(ctx)
 	bctx := context.WithoutCancel(ctx)
 	s.lc.work.Add(1)
@@ -250,7 +253,10 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.spawn(ctx, rc, inst, img, f); err != nil {
 		return err
 	}
-	g := s.lc.eng.guest(instanceUUID(inst), instanceName(inst))
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return err
+	}
 	if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmActive,
 		"task_state": nil, "launched_at": nowField()}); err != nil {
 		return err
@@ -362,7 +368,10 @@ const gib = int64(1) << 30
 func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta, f flavor) (err error) {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
-	g := eng.guest(uuid, instanceName(inst))
+	g, err := eng.guest(uuid, instanceName(inst))
+	if err != nil {
+		return abort(err, "instance uuid unusable")
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -538,7 +547,10 @@ func (s *Service) deleteAllocations(ctx context.Context, uuid string) {
 func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
-	g := eng.guest(uuid, instanceName(inst))
+	g, err := eng.guest(uuid, instanceName(inst))
+	if err != nil {
+		return err // nothing of it can be on this host under a name that is not a uuid
+	}
 	var errs []error
 	if err := eng.driver.Destroy(ctx, g); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		errs = append(errs, err)

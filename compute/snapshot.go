@@ -100,14 +100,16 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 	start := time.Now()
 	err := s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
 		log.Info("Snapshotting the instance", "image", imageID)
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		if err := inst.Set("power_state", s.powerState(ctx, g)); err != nil {
 			return err
 		}
 		if err := s.saveInstance(ctx, rc, inst); err != nil {
 			return err
 		}
-		var err error
 		if glance, err = s.lc.eng.glance(rc); err != nil {
 			return err
 		}
