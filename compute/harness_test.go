@@ -81,6 +81,8 @@ type fakeConductor struct {
 	actions   []string
 	reschedul []json.RawMessage
 	calls     int // every object_action and object_class_action_versions received
+	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
+	onObjectAction func(what string)
 }
 
 func newFakeConductor() *fakeConductor {
@@ -154,6 +156,12 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 	}
 	o := a.Objinst
 	f.mu.Lock()
+	hook := f.onObjectAction
+	f.mu.Unlock()
+	if hook != nil {
+		hook(o.Name + "." + a.Objmethod)
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	noUpdates := []any{map[string]any{"obj_what_changed": []string{}}, nil}
@@ -200,6 +208,8 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 			rec.Expected = string(exp)
 		}
 		f.saves[uuid] = append(f.saves[uuid], rec)
+		return noUpdates, nil
+	case "Service.save":
 		return noUpdates, nil
 	case "Instance.refresh":
 		upd := map[string]any{"obj_what_changed": []string{}}

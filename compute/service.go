@@ -1,10 +1,12 @@
 package compute
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,21 +330,44 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 	}
 }
 
+// reportState saves report_count+1. The save may last rpc_response_timeout, and builds, capacity checks and
+// set_host_enabled need s.mu meanwhile, so it saves a copy made under the lock and merges the answer back under
+// the lock: fields changed in the record meanwhile (set_host_enabled's disabled) keep their newer value.
 func (s *Service) reportState(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.serviceRef == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	before := s.serviceRef.Clone()
+	s.mu.Unlock()
 	var count int
-	if _, err := s.serviceRef.Get("report_count", &count); err != nil {
+	if _, err := before.Get("report_count", &count); err != nil {
 		return err
 	}
-	if err := s.serviceRef.Set("report_count", count+1); err != nil {
+	ref := before.Clone()
+	if err := ref.Set("report_count", count+1); err != nil {
 		return err
 	}
 	rc := rpc.AdminContext()
 	cctx, cancel := context.WithTimeout(ctx, seconds(s.cfg.Load().Default.RPCResponseTimeout))
 	defer cancel()
-	_, err := s.cond.objectAction(cctx, &rc, s.serviceRef, "save", nil, nil)
-	return err
+	if _, err := s.cond.objectAction(cctx, &rc, ref, "save", nil, nil); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.serviceRef
+	for k, v := range ref.Data {
+		if bytes.Equal(cur.Data[k], before.Data[k]) { // not changed by anyone else meanwhile
+			cur.Data[k] = v
+		}
+	}
+	// What the save sent is saved, unless it changed again meanwhile; what the conductor reports changed stays.
+	cur.Changes = slices.DeleteFunc(cur.Changes, func(f string) bool {
+		return bytes.Equal(cur.Data[f], ref.Data[f]) && !slices.Contains(ref.Changes, f)
+	})
+	return nil
 }
 
 // periodicTask describes one of nova's periodic tasks as run here: its interval option (read at each turn, so
