@@ -80,7 +80,8 @@ type fakeConductor struct {
 	faults    map[string][]string
 	actions   []string
 	reschedul []json.RawMessage
-	calls     int // every object_action and object_class_action_versions received
+	calls     int      // every object_action and object_class_action_versions received
+	cleaned   []string // instance uuids of ConsoleAuthToken.clean_console_auths_for_instance
 	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
 	onObjectAction func(what string)
 }
@@ -234,11 +235,16 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 	var a struct {
 		Objname   string            `json:"objname"`
 		Objmethod string            `json:"objmethod"`
+		Versions  map[string]string `json:"object_versions"`
 		Args      []json.RawMessage `json:"args"`
 		Kwargs    map[string]any    `json:"kwargs"`
 	}
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, err
+	}
+	if _, ok := a.Versions[a.Objname]; !ok {
+		// nova's conductor: obj_class_from_name(objname, object_versions[objname])
+		return nil, rpc.NewRemoteError("builtins", "KeyError", "'"+a.Objname+"'", nil)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -265,6 +271,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 		f.actions = append(f.actions, arg(0)+" "+arg(1))
 		return nil, nil
 	case "ConsoleAuthToken.clean_console_auths_for_instance":
+		f.cleaned = append(f.cleaned, arg(0))
 		return nil, nil
 	case "InstanceList.get_by_host":
 		var objs []*vo.Object
