@@ -519,8 +519,7 @@ func (s *Service) rescheduleBuild(ctx context.Context, rc *rpc.RequestContext, a
 	if len(hostList) == 0 {
 		hostList = json.RawMessage("[]")
 	}
-	client := s.transport.NewClient(rpc.Target{Topic: "conductor", Namespace: "compute_task", Version: "1.19"})
-	return client.Cast(ctx, rc, "build_instances", map[string]any{
+	return s.cond.tasks.Cast(ctx, rc, "build_instances", map[string]any{
 		"instances": []*vo.Object{inst}, "image": rawOr(a.Image, "{}"), "filter_properties": fp,
 		"admin_password": a.AdminPassword, "injected_files": rawOr(a.InjectedFiles, "[]"),
 		"requested_networks": a.RequestedNetworks, "security_groups": rawOr(a.SecurityGroups, "[]"),

@@ -18,13 +18,24 @@ import (
 type conductor struct {
 	client  *rpc.Client
 	ping    *rpc.Client
+	tasks   *rpc.Client // namespace compute_task (ComputeTaskAPI), for reschedules
 	release Release
 }
 
+// conductorTopic is nova-conductor's topic.
+const conductorTopic = "conductor"
+
 func newConductor(t *rpc.Transport, r Release) *conductor {
-	base := t.NewClient(rpc.Target{Topic: "conductor"})
+	return newConductorOn(t, r, conductorTopic)
+}
+
+// newConductorOn is newConductor on another topic: RabbitMQ queues are named by topic alone, whatever the
+// exchange, so tests sharing a broker each need their own.
+func newConductorOn(t *rpc.Transport, r Release, topic string) *conductor {
+	base := t.NewClient(rpc.Target{Topic: topic})
 	return &conductor{
 		client:  base.WithVersion("3.0"),
+		tasks:   base.WithNamespace("compute_task").WithVersion("1.19"),
 		ping:    base.WithNamespace("baseapi").WithVersion("1.0").WithTimeout(10 * time.Second),
 		release: r,
 	}

@@ -418,7 +418,13 @@ type harness struct {
 	fetchErr error
 }
 
-const testHost = "novabsd-test-host"
+// testHost and testConductorTopic are this process's: RabbitMQ names queues by topic (and server) alone,
+// whatever the exchange, so test processes sharing the broker (other checkouts' runs) would consume each other's
+// messages under fixed names.
+var (
+	testHost           = fmt.Sprintf("novabsd-test-host-%d", os.Getpid())
+	testConductorTopic = fmt.Sprintf("conductor-test-%d", os.Getpid())
+)
 
 var exchangeSeq atomic.Int64
 
@@ -436,7 +442,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	srv, err := tr.NewServer(rpc.Target{Topic: "conductor", Server: "fake-conductor"})
+	srv, err := tr.NewServer(rpc.Target{Topic: testConductorTopic, Server: "fake-conductor"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +468,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	s.cfg.Store(cfg)
 	s.release, _ = ReleaseByName("2026.1")
-	s.cond = newConductor(tr, s.release)
+	s.cond = newConductorOn(tr, s.release, testConductorTopic)
 	s.node = vo.New("ComputeNode", "1.19")
 	_ = setAll(s.node, map[string]any{"id": 7, "hypervisor_hostname": "node-a", "vcpus": 8, "memory_mb": 8192,
 		"local_gb": 100, "cpu_allocation_ratio": 4.0, "ram_allocation_ratio": 1.0, "disk_allocation_ratio": 1.0})
