@@ -104,12 +104,7 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 		return nil, err
 	}
 	rc := requestContext(ctx)
-	bctx := context.WithoutCancel(ctx)
-	s.lc.work.Add(1)
-	go func() {
-		defer s.lc.work.Done()
-		s.lc.builds <- struct{}{}
-		defer func() { <-s.lc.builds }()
+	s.lc.startWork(ctx, s.lc.builds, func(bctx context.Context) {
 		unlock := s.lc.locks.lock(instanceUUID(a.Instance))
 		defer unlock()
 		result := s.doBuild(bctx, rc, &a)
@@ -122,7 +117,7 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 		} else {
 			s.lc.failedBuilds.Add(1)
 		}
-	}()
+	})
 	return nil, nil
 }
 

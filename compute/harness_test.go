@@ -312,6 +312,8 @@ type fakeDriver struct {
 	spawnErr  error
 	console   []byte
 	lastSpawn *libvirtxml.Domain
+	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
+	spawnGate chan struct{}
 }
 
 func newFakeDriver() *fakeDriver { return &fakeDriver{state: map[string]hypervisor.PowerState{}} }
@@ -321,7 +323,17 @@ func (d *fakeDriver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: qemu.Supported()}
 }
 
-func (d *fakeDriver) Spawn(_ context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	d.mu.Lock()
+	gate := d.spawnGate
+	d.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.spawnErr != nil {

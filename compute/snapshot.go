@@ -68,14 +68,7 @@ func (s *Service) backupInstance(ctx context.Context, args json.RawMessage) (any
 
 func (s *Service) background(ctx context.Context, fn func(context.Context, *rpc.RequestContext)) {
 	rc := requestContext(ctx)
-	bctx := context.WithoutCancel(ctx)
-	s.lc.work.Add(1)
-	go func() {
-		defer s.lc.work.Done()
-		s.lc.snapshots <- struct{}{}
-		defer func() { <-s.lc.snapshots }()
-		fn(bctx, rc)
-	}()
+	s.lc.startWork(ctx, s.lc.snapshots, func(bctx context.Context) { fn(bctx, rc) })
 }
 
 // doSnapshot is snapshot_instance / _snapshot_instance with libvirt's cold snapshot: the guest is paused while
