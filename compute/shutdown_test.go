@@ -102,6 +102,13 @@ func TestShutdownFinishesWorkInProgress(t *testing.T) {
 				if vm != tt.wantVM || task != wantTask {
 					t.Errorf("instance %d: %s/%q, want %s/%q", i, vm, task, tt.wantVM, wantTask)
 				}
+				if i < spawning && !tt.release {
+					// The next start's initHost resolves an interrupted build to ERROR, as nova's does.
+					h.s.initInstance(context.Background(), &rc, h.cond.object(u))
+					if vm, task := h.cond.field(u, "vm_state"), h.cond.field(u, "task_state"); vm != vmError || task != "" {
+						t.Errorf("instance %d after initHost: %s/%q, want error/\"\"", i, vm, task)
+					}
+				}
 			}
 		})
 	}
