@@ -116,13 +116,11 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 	if a.Instance == nil || instanceUUID(a.Instance) == "" {
 		return nil, &rpc.ArgsError{Err: errors.New("build_and_run_instance: instance is missing")}
 	}
+	if err := checkInstanceUUID(instanceUUID(a.Instance)); err != nil {
+		return nil, err
+	}
 	rc := requestContext(ctx)
-	bctx := context.WithoutCancel(ctx)
-	s.lc.work.Add(1)
-	go func() {
-		defer s.lc.work.Done()
-		s.lc.builds <- struct{}{}
-		defer func() { <-s.lc.builds }()
+	s.lc.startWork(ctx, s.lc.builds, func(bctx context.Context) {
 		unlock := s.lc.locks.lock(instanceUUID(a.Instance))
 		defer unlock()
 		result := s.doBuild(bctx, rc, &a)
@@ -135,7 +133,7 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 		} else {
 			s.lc.failedBuilds.Add(1)
 		}
-	}()
+	})
 	return nil, nil
 }
 
@@ -266,7 +264,10 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.spawn(ctx, rc, inst, img, f); err != nil {
 		return err
 	}
-	g := s.lc.eng.guest(instanceUUID(inst), instanceName(inst))
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return err
+	}
 	if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmActive,
 		"task_state": nil, "launched_at": nowField()}); err != nil {
 		return err
@@ -378,7 +379,10 @@ const gib = int64(1) << 30
 func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta, f flavor) (err error) {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
-	g := eng.guest(uuid, instanceName(inst))
+	g, err := eng.guest(uuid, instanceName(inst))
+	if err != nil {
+		return abort(err, "instance uuid unusable")
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -544,8 +548,7 @@ func (s *Service) rescheduleBuild(ctx context.Context, rc *rpc.RequestContext, a
 	if len(hostList) == 0 {
 		hostList = json.RawMessage("[]")
 	}
-	client := s.transport.NewClient(rpc.Target{Topic: "conductor", Namespace: "compute_task", Version: "1.19"})
-	return client.Cast(ctx, rc, "build_instances", map[string]any{
+	return s.cond.tasks.Cast(ctx, rc, "build_instances", map[string]any{
 		"instances": []*vo.Object{inst}, "image": rawOr(a.Image, "{}"), "filter_properties": fp,
 		"admin_password": a.AdminPassword, "injected_files": rawOr(a.InjectedFiles, "[]"),
 		"requested_networks": a.RequestedNetworks, "security_groups": rawOr(a.SecurityGroups, "[]"),
@@ -572,7 +575,10 @@ func (s *Service) deleteAllocations(ctx context.Context, uuid string) {
 func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
-	g := eng.guest(uuid, instanceName(inst))
+	g, err := eng.guest(uuid, instanceName(inst))
+	if err != nil {
+		return err // nothing of it can be on this host under a name that is not a uuid
+	}
 	var errs []error
 	if err := eng.driver.Destroy(ctx, g); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 		errs = append(errs, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/novabsd/novabsd/rpc"
@@ -17,13 +18,24 @@ import (
 type conductor struct {
 	client  *rpc.Client
 	ping    *rpc.Client
+	tasks   *rpc.Client // namespace compute_task (ComputeTaskAPI), for reschedules
 	release Release
 }
 
+// conductorTopic is nova-conductor's topic.
+const conductorTopic = "conductor"
+
 func newConductor(t *rpc.Transport, r Release) *conductor {
-	base := t.NewClient(rpc.Target{Topic: "conductor"})
+	return newConductorOn(t, r, conductorTopic)
+}
+
+// newConductorOn is newConductor on another topic: RabbitMQ queues are named by topic alone, whatever the
+// exchange, so tests sharing a broker each need their own.
+func newConductorOn(t *rpc.Transport, r Release, topic string) *conductor {
+	base := t.NewClient(rpc.Target{Topic: topic})
 	return &conductor{
 		client:  base.WithVersion("3.0"),
+		tasks:   base.WithNamespace("compute_task").WithVersion("1.19"),
 		ping:    base.WithNamespace("baseapi").WithVersion("1.0").WithTimeout(10 * time.Second),
 		release: r,
 	}
@@ -59,9 +71,14 @@ func (c *conductor) waitUntilReady(ctx context.Context, log *slog.Logger) error 
 }
 
 // classAction calls a remotable classmethod (object_class_action_versions). The manifest names the objects of
-// the result's tree, so the conductor backports them to the versions this release understands.
+// the result's tree, so the conductor backports them to the versions this release understands. The class itself
+// is always in it, as in oslo's obj_tree_get_versions(objname): the conductor looks the class up by
+// object_versions[objname] and answers KeyError without it.
 func (c *conductor) classAction(ctx context.Context, rc *rpc.RequestContext, objname, method string,
 	manifest []string, args []any, kwargs map[string]any) (json.RawMessage, error) {
+	if !slices.Contains(manifest, objname) {
+		manifest = append([]string{objname}, manifest...)
+	}
 	if args == nil {
 		args = []any{}
 	}

@@ -36,7 +36,11 @@ func (s *Service) getConsoleOutput(ctx context.Context, args json.RawMessage) (a
 	}
 	var out string
 	err = s.run(ctx, requestContext(ctx), a.Instance, op{fault: true}, func() error {
-		b, err := s.lc.eng.driver.ConsoleOutput(ctx, s.guestOf(a.Instance), maxConsoleBytes)
+		g, err := s.guestOf(a.Instance)
+		if err != nil {
+			return err
+		}
+		b, err := s.lc.eng.driver.ConsoleOutput(ctx, g, maxConsoleBytes)
 		if err != nil {
 			return translateEngineError(a.Instance, err)
 		}
@@ -143,7 +147,11 @@ func (s *Service) getVNCConsole(ctx context.Context, args json.RawMessage) (any,
 
 // vncPort is the guest's VNC port; InstanceNotReady while it is still being built, as nova answers.
 func (s *Service) vncPort(inst *vo.Object) (int, error) {
-	port, _, err := guestVNCPort(s.guestOf(inst))
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return 0, err
+	}
+	port, _, err := guestVNCPort(g)
 	if err != nil || port == 0 {
 		if fieldString(inst, "vm_state") == vmBuilding {
 			return 0, novaError("InstanceNotReady", 409, "Instance %s is not ready", instanceUUID(inst))

@@ -10,29 +10,11 @@ import (
 // registerEndpoints puts the compute manager's methods on srv: namespace none, the release's compute RPC
 // version, and the baseapi endpoint every Nova service serves.
 func (s *Service) registerEndpoints(srv *rpc.Server) error {
-	if err := srv.Register("", s.release.RPCVersion, map[string]rpc.Handler{
-		"set_host_enabled":        s.setHostEnabled,
-		"get_host_uptime":         s.getHostUptime,
-		"build_and_run_instance":  s.buildAndRunInstance,
-		"terminate_instance":      s.terminateInstance,
-		"stop_instance":           s.stopInstance,
-		"start_instance":          s.startInstance,
-		"reboot_instance":         s.rebootInstance,
-		"pause_instance":          s.pauseInstance,
-		"unpause_instance":        s.unpauseInstance,
-		"suspend_instance":        s.suspendInstance,
-		"resume_instance":         s.resumeInstance,
-		"get_console_output":      s.getConsoleOutput,
-		"snapshot_instance":       s.snapshotInstance,
-		"backup_instance":         s.backupInstance,
-		"get_vnc_console":         s.getVNCConsole,
-		"validate_console_port":   s.validateConsolePort,
-		"external_instance_event": s.externalInstanceEvent,
-	}); err != nil {
+	if err := srv.Register("", s.release.RPCVersion, checkedAll(s.computeMethods())); err != nil {
 		return err
 	}
-	return srv.Register("baseapi", "1.1", map[string]rpc.Handler{
-		"ping": func(_ context.Context, args json.RawMessage) (any, error) {
+	return srv.Register("baseapi", "1.1", checkedAll(map[string]method{
+		"ping": {req("arg"), func(_ context.Context, args json.RawMessage) (any, error) {
 			var a struct {
 				Arg any `json:"arg"`
 			}
@@ -40,8 +22,46 @@ func (s *Service) registerEndpoints(srv *rpc.Server) error {
 				return nil, err
 			}
 			return map[string]any{"service": Binary, "arg": a.Arg}, nil
-		},
-	})
+		}},
+	}))
+}
+
+// computeMethods are the compute manager's RPC methods with their signatures in nova/compute/manager.py at
+// compute RPC 6.x (identical from 2025.1 to 2026.2).
+func (s *Service) computeMethods() map[string]method {
+	none := "null"
+	return map[string]method{
+		"set_host_enabled": {req("enabled"), s.setHostEnabled},
+		"get_host_uptime":  {req(), s.getHostUptime},
+		"build_and_run_instance": {argSpec{
+			required: []string{"instance", "image", "request_spec", "filter_properties", "accel_uuids"},
+			optional: map[string]string{"admin_password": none, "injected_files": none, "requested_networks": none,
+				"security_groups": none, "block_device_mapping": none, "node": none, "limits": none, "host_list": none},
+		}, s.buildAndRunInstance},
+		"terminate_instance":      {req("instance", "bdms"), s.terminateInstance},
+		"stop_instance":           {req("instance", "clean_shutdown"), s.stopInstance},
+		"start_instance":          {req("instance"), s.startInstance},
+		"reboot_instance":         {req("instance", "block_device_info", "reboot_type"), s.rebootInstance},
+		"pause_instance":          {req("instance"), s.pauseInstance},
+		"unpause_instance":        {req("instance"), s.unpauseInstance},
+		"suspend_instance":        {req("instance"), s.suspendInstance},
+		"resume_instance":         {req("instance"), s.resumeInstance},
+		"get_console_output":      {req("instance", "tail_length"), s.getConsoleOutput},
+		"snapshot_instance":       {req("image_id", "instance"), s.snapshotInstance},
+		"backup_instance":         {req("image_id", "instance", "backup_type", "rotation"), s.backupInstance},
+		"get_vnc_console":         {req("console_type", "instance"), s.getVNCConsole},
+		"validate_console_port":   {req("instance", "port", "console_type"), s.validateConsolePort},
+		"external_instance_event": {req("instances", "events"), s.externalInstanceEvent},
+	}
+}
+
+// checkedAll turns methods into handlers that check their arguments first (checked).
+func checkedAll(methods map[string]method) map[string]rpc.Handler {
+	out := make(map[string]rpc.Handler, len(methods))
+	for name, m := range methods {
+		out[name] = checked(name, m.args, m.handler)
+	}
+	return out
 }
 
 // setHostEnabled is called by nova-api when an operator disables or enables the service: it adds or removes

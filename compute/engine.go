@@ -39,9 +39,18 @@ type engine struct {
 	vnc        vncPorts
 }
 
-// guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>.
-func (e *engine) guest(uuid, name string) hypervisor.Guest {
-	return hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(e.instancesPath, uuid)}
+// guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
+// where every path and command line of an instance starts, so the uuid is checked here: "..", "a/b" or "" must
+// never become instances_path's parent or a sibling.
+func (e *engine) guest(uuid, name string) (hypervisor.Guest, error) {
+	if err := checkInstanceUUID(uuid); err != nil {
+		return hypervisor.Guest{}, err
+	}
+	g := hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(e.instancesPath, uuid)}
+	if err := g.Check(); err != nil {
+		return hypervisor.Guest{}, err
+	}
+	return g, nil
 }
 
 // newEngine builds the engine compute_driver names, from nova.conf; log receives what the engine decides on its own

@@ -80,6 +80,10 @@ type fakeConductor struct {
 	faults    map[string][]string
 	actions   []string
 	reschedul []json.RawMessage
+	calls     int      // every object_action and object_class_action_versions received
+	cleaned   []string // instance uuids of ConsoleAuthToken.clean_console_auths_for_instance
+	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
+	onObjectAction func(what string)
 }
 
 func newFakeConductor() *fakeConductor {
@@ -153,7 +157,14 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 	}
 	o := a.Objinst
 	f.mu.Lock()
+	hook := f.onObjectAction
+	f.mu.Unlock()
+	if hook != nil {
+		hook(o.Name + "." + a.Objmethod)
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	noUpdates := []any{map[string]any{"obj_what_changed": []string{}}, nil}
 	switch o.Name + "." + a.Objmethod {
 	case "Instance.save":
@@ -199,6 +210,8 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 		}
 		f.saves[uuid] = append(f.saves[uuid], rec)
 		return noUpdates, nil
+	case "Service.save":
+		return noUpdates, nil
 	case "Instance.refresh":
 		upd := map[string]any{"obj_what_changed": []string{}}
 		for k, v := range f.db[instanceUUID(o)] {
@@ -222,14 +235,20 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 	var a struct {
 		Objname   string            `json:"objname"`
 		Objmethod string            `json:"objmethod"`
+		Versions  map[string]string `json:"object_versions"`
 		Args      []json.RawMessage `json:"args"`
 		Kwargs    map[string]any    `json:"kwargs"`
 	}
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, err
 	}
+	if _, ok := a.Versions[a.Objname]; !ok {
+		// nova's conductor: obj_class_from_name(objname, object_versions[objname])
+		return nil, rpc.NewRemoteError("builtins", "KeyError", "'"+a.Objname+"'", nil)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	arg := func(i int) string {
 		var s string
 		if i < len(a.Args) {
@@ -252,6 +271,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 		f.actions = append(f.actions, arg(0)+" "+arg(1))
 		return nil, nil
 	case "ConsoleAuthToken.clean_console_auths_for_instance":
+		f.cleaned = append(f.cleaned, arg(0))
 		return nil, nil
 	case "InstanceList.get_by_host":
 		var objs []*vo.Object
@@ -292,6 +312,8 @@ type fakeDriver struct {
 	spawnErr  error
 	console   []byte
 	lastSpawn *libvirtxml.Domain
+	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
+	spawnGate chan struct{}
 }
 
 func newFakeDriver() *fakeDriver { return &fakeDriver{state: map[string]hypervisor.PowerState{}} }
@@ -301,7 +323,17 @@ func (d *fakeDriver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: qemu.Supported()}
 }
 
-func (d *fakeDriver) Spawn(_ context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	d.mu.Lock()
+	gate := d.spawnGate
+	d.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.spawnErr != nil {
@@ -398,7 +430,13 @@ type harness struct {
 	fetchErr error
 }
 
-const testHost = "novabsd-test-host"
+// testHost and testConductorTopic are this process's: RabbitMQ names queues by topic (and server) alone,
+// whatever the exchange, so test processes sharing the broker (other checkouts' runs) would consume each other's
+// messages under fixed names.
+var (
+	testHost           = fmt.Sprintf("novabsd-test-host-%d", os.Getpid())
+	testConductorTopic = fmt.Sprintf("conductor-test-%d", os.Getpid())
+)
 
 var exchangeSeq atomic.Int64
 
@@ -416,7 +454,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
-	srv, err := tr.NewServer(rpc.Target{Topic: "conductor", Server: "fake-conductor"})
+	srv, err := tr.NewServer(rpc.Target{Topic: testConductorTopic, Server: "fake-conductor"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +480,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	s.cfg.Store(cfg)
 	s.release, _ = ReleaseByName("2026.1")
-	s.cond = newConductor(tr, s.release)
+	s.cond = newConductorOn(tr, s.release, testConductorTopic)
 	s.node = vo.New("ComputeNode", "1.19")
 	_ = setAll(s.node, map[string]any{"id": 7, "hypervisor_hostname": "node-a", "vcpus": 8, "memory_mb": 8192,
 		"local_gb": 100, "cpu_allocation_ratio": 4.0, "ram_allocation_ratio": 1.0, "disk_allocation_ratio": 1.0})

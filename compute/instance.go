@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -38,6 +39,17 @@ type flavor struct {
 }
 
 func instanceUUID(inst *vo.Object) string { return fieldString(inst, "uuid") }
+
+// checkInstanceUUID accepts only the canonical spelling of a uuid, 8-4-4-4-12 lowercase hex digits, which is
+// how nova (oslo_utils.uuidutils.generate_uuid) writes every instance uuid. uuid.Parse alone would also take
+// "{...}", "urn:uuid:..." and upper case; a second spelling would name a second directory for the same
+// instance, so those are refused too. The error is nova's InvalidUUID (400).
+func checkInstanceUUID(s string) error {
+	if u, err := uuid.Parse(s); err == nil && u.String() == s {
+		return nil
+	}
+	return novaError("InvalidUUID", 400, "Expected a uuid but received %s.", strconv.Quote(s))
+}
 
 // instanceName is the guest's domain name, "instance-%08x" of the database id.
 func instanceName(inst *vo.Object) string {

@@ -12,12 +12,15 @@ import (
 // lifecycle is the instance side of the service: the engine, nova's per-instance locks, the build semaphore,
 // and the resource tracker's view of this host's instances.
 type lifecycle struct {
-	eng          *engine
-	locks        keyedLocks // @utils.synchronized(instance.uuid)
-	builds       chan struct{}
-	snapshots    chan struct{}
-	tracker      *tracker
-	work         sync.WaitGroup // builds and snapshots running in the background
+	eng       *engine
+	locks     keyedLocks // @utils.synchronized(instance.uuid)
+	builds    chan struct{}
+	snapshots chan struct{}
+	tracker   *tracker
+	work      sync.WaitGroup // builds and snapshots running in the background
+	// workCtx ends when the work in the background must stop: at the shutdown's deadline (cancelWork).
+	workCtx      context.Context
+	cancelWork   context.CancelFunc
 	failedBuilds atomic.Int64
 	// deleteAllocations removes a consumer's Placement allocations; nil uses the service's Placement client.
 	deleteAllocations func(ctx context.Context, consumer string) error
@@ -27,8 +30,43 @@ func newLifecycle(eng *engine, maxBuilds int) *lifecycle {
 	if maxBuilds <= 0 {
 		maxBuilds = 1000 // nova: 0 is "unlimited", deprecated in 2026.1 and mapped to 1000
 	}
+	workCtx, cancelWork := context.WithCancel(context.Background())
 	return &lifecycle{eng: eng, builds: make(chan struct{}, maxBuilds), snapshots: make(chan struct{}, 5),
-		tracker: newTracker()}
+		tracker: newTracker(), workCtx: workCtx, cancelWork: cancelWork}
+}
+
+// startWork runs fn in the background as one of the lifecycle's works, after taking a slot of slots. fn's
+// context keeps ctx's values (the caller's request) but not its end: the RPC call that started it returns at
+// once. It ends instead when the shutdown cancels the work, and then a work still waiting for its slot never
+// starts.
+func (l *lifecycle) startWork(ctx context.Context, slots chan struct{}, fn func(ctx context.Context)) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(l.workCtx, cancel)
+	l.work.Add(1)
+	go func() {
+		defer l.work.Done()
+		defer cancel()
+		defer stop()
+		select {
+		case slots <- struct{}{}:
+		case <-wctx.Done():
+			return
+		}
+		defer func() { <-slots }()
+		fn(wctx)
+	}()
+}
+
+// waitWork waits for the work in the background until ctx ends; it reports whether all of it finished.
+func (l *lifecycle) waitWork(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { l.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // keyedLocks are mutexes created on demand per key and dropped when unused.

@@ -25,13 +25,15 @@ func decodeInstance(args json.RawMessage, dst any, inst func() *vo.Object) error
 	if err := rpc.DecodeArgs(args, dst); err != nil {
 		return err
 	}
-	if o := inst(); o == nil || instanceUUID(o) == "" {
+	o := inst()
+	if o == nil || instanceUUID(o) == "" {
 		return &rpc.ArgsError{Err: errors.New("instance is missing")}
 	}
-	return nil
+	return checkInstanceUUID(instanceUUID(o))
 }
 
-func (s *Service) guestOf(inst *vo.Object) hypervisor.Guest {
+// guestOf is the instance's guest; the error is an instance uuid no path may be made of.
+func (s *Service) guestOf(inst *vo.Object) (hypervisor.Guest, error) {
 	return s.lc.eng.guest(instanceUUID(inst), instanceName(inst))
 }
 
@@ -53,7 +55,10 @@ func (s *Service) stopInstance(ctx context.Context, args json.RawMessage) (any, 
 // doStop is stop_instance: power off (cleanly within shutdown_timeout, or at once), then vm STOPPED.
 func (s *Service) doStop(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, clean bool) error {
 	return s.run(ctx, rc, inst, op{event: "compute_stop_instance", revertsTask: true, fault: true, lock: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		expected := []any{taskPoweringOff}
 		if s.powerState(ctx, g) == powerShutdown {
 			expected = append(expected, nil)
@@ -93,7 +98,10 @@ func (s *Service) startInstance(ctx context.Context, args json.RawMessage) (any,
 // doStart is start_instance: power on from the saved domain, then vm ACTIVE.
 func (s *Service) doStart(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	return s.run(ctx, rc, inst, op{event: "compute_start_instance", revertsTask: true, fault: true, lock: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil && !(errors.Is(err, hypervisor.ErrInvalidState) &&
 			s.powerState(ctx, g) == powerRunning) {
 			return translateEngineError(inst, err)
@@ -128,7 +136,10 @@ func (s *Service) rebootInstance(ctx context.Context, args json.RawMessage) (any
 // hard, as libvirt's), then ACTIVE. A failed reboot leaves a running guest ACTIVE with a fault, else ERROR.
 func (s *Service) doReboot(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, hard bool) error {
 	return s.run(ctx, rc, inst, op{event: "compute_reboot_instance", revertsTask: true, fault: true, lock: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		pending, started, expected := taskRebootPending, taskRebootStarted, softRebootStates
 		if hard {
 			pending, started, expected = taskRebootPendingHard, taskRebootStartedHard, hardRebootStates
@@ -149,7 +160,7 @@ func (s *Service) doReboot(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		if hard || s.powerState(ctx, g) != powerRunning {
 			how = hypervisor.RebootHard
 		}
-		err := s.lc.eng.driver.Reboot(ctx, g, how, waitSoftReboot)
+		err = s.lc.eng.driver.Reboot(ctx, g, how, waitSoftReboot)
 		if err != nil && how == hypervisor.RebootSoft && errors.Is(err, hypervisor.ErrInvalidState) {
 			err = s.lc.eng.driver.Reboot(ctx, g, hypervisor.RebootHard, 0)
 		}
@@ -186,7 +197,10 @@ func (s *Service) simpleTransition(ctx context.Context, args json.RawMessage, ev
 	}
 	rc, inst := requestContext(ctx), a.Instance
 	return nil, s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		if err := do(ctx, g); err != nil {
 			return translateEngineError(inst, err)
 		}
@@ -213,7 +227,10 @@ func (s *Service) suspendInstance(ctx context.Context, args json.RawMessage) (an
 	}
 	rc, inst := requestContext(ctx), a.Instance
 	return nil, s.run(ctx, rc, inst, op{event: "compute_suspend_instance", revertsTask: true, fault: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		prev := fieldString(inst, "vm_state")
 		sm := systemMetadata(inst)
 		sm["old_vm_state"] = prev
@@ -238,7 +255,10 @@ func (s *Service) resumeInstance(ctx context.Context, args json.RawMessage) (any
 	}
 	rc, inst := requestContext(ctx), a.Instance
 	return nil, s.run(ctx, rc, inst, op{event: "compute_resume_instance", revertsTask: true, fault: true}, func() error {
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		if err := s.lc.eng.driver.Resume(ctx, g); err != nil {
 			return s.errorOutOnException(ctx, rc, inst, fieldString(inst, "vm_state"), translateEngineError(inst, err))
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
@@ -54,7 +53,12 @@ func (s *Service) reconcile(ctx context.Context) error {
 func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
 	uuid := instanceUUID(inst)
 	vm, task := fieldString(inst, "vm_state"), fieldString(inst, "task_state")
-	g := s.guestOf(inst)
+	g, err := s.guestOf(inst)
+	if err != nil {
+		// A record no guest can be named after: nothing of it is on this host to reconcile.
+		logInstance(s.log, inst).Error("Skipping instance at start-up", "error", err)
+		return
+	}
 	if port, _, err := guestVNCPort(g); err == nil && port > 0 {
 		s.lc.eng.vnc.reserve(uuid, port)
 	}
@@ -145,14 +149,14 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 	candidates := map[string]bool{}
 	if ents, err := os.ReadDir(eng.instancesPath); err == nil {
 		for _, e := range ents {
-			if _, ok := ParseUUID(e.Name()); ok && e.IsDir() && len(e.Name()) == 36 {
+			if e.IsDir() && checkInstanceUUID(e.Name()) == nil {
 				candidates[e.Name()] = true
 			}
 		}
 	}
 	if ids, err := eng.storage.Instances(ctx); err == nil {
 		for _, id := range ids {
-			if _, ok := ParseUUID(id); ok && len(id) == 36 {
+			if checkInstanceUUID(id) == nil {
 				candidates[id] = true
 			}
 		}
@@ -176,17 +180,20 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 				continue
 			}
 		}
-		name := ""
-		if dom, err := hypervisor.LoadDomain(filepath.Join(eng.instancesPath, uuid)); err == nil {
-			name = dom.Name
+		g, err := eng.guest(uuid, "")
+		if err != nil {
+			continue // not a candidate: only canonical uuids are
 		}
+		if dom, err := hypervisor.LoadDomain(g.Dir); err == nil {
+			g.Name = dom.Name
+		}
+		name := g.Name
 		stub := vo.New("Instance", s.release.ObjectVersion("Instance"))
 		_ = stub.Set("uuid", uuid)
 		if name != "" && inst != nil {
 			stub = inst
 		}
 		s.log.Info("Removing the guest of an instance deleted while the service was down", "instance", uuid, "name", name)
-		g := hypervisor.Guest{UUID: uuid, Name: name, Dir: filepath.Join(eng.instancesPath, uuid)}
 		if err := eng.driver.Destroy(ctx, g); err != nil && !errors.Is(err, hypervisor.ErrNotFound) {
 			s.log.Error("Cannot destroy orphan guest", "instance", uuid, "error", err)
 			continue

@@ -1,10 +1,12 @@
 package compute
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -196,7 +198,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	s.log.Info("Stopping: no new work is taken; operations in progress finish")
-	err = s.stopServers(servers, cfg)
+	err = s.shutdown(servers, s.cfg.Load())
 	stopLoops()
 	loops.Wait()
 	return err
@@ -329,21 +331,44 @@ func (s *Service) heartbeatLoop(ctx context.Context) {
 	}
 }
 
+// reportState saves report_count+1. The save may last rpc_response_timeout, and builds, capacity checks and
+// set_host_enabled need s.mu meanwhile, so it saves a copy made under the lock and merges the answer back under
+// the lock: fields changed in the record meanwhile (set_host_enabled's disabled) keep their newer value.
 func (s *Service) reportState(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.serviceRef == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	before := s.serviceRef.Clone()
+	s.mu.Unlock()
 	var count int
-	if _, err := s.serviceRef.Get("report_count", &count); err != nil {
+	if _, err := before.Get("report_count", &count); err != nil {
 		return err
 	}
-	if err := s.serviceRef.Set("report_count", count+1); err != nil {
+	ref := before.Clone()
+	if err := ref.Set("report_count", count+1); err != nil {
 		return err
 	}
 	rc := rpc.AdminContext()
 	cctx, cancel := context.WithTimeout(ctx, seconds(s.cfg.Load().Default.RPCResponseTimeout))
 	defer cancel()
-	_, err := s.cond.objectAction(cctx, &rc, s.serviceRef, "save", nil, nil)
-	return err
+	if _, err := s.cond.objectAction(cctx, &rc, ref, "save", nil, nil); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.serviceRef
+	for k, v := range ref.Data {
+		if bytes.Equal(cur.Data[k], before.Data[k]) { // not changed by anyone else meanwhile
+			cur.Data[k] = v
+		}
+	}
+	// What the save sent is saved, unless it changed again meanwhile; what the conductor reports changed stays.
+	cur.Changes = slices.DeleteFunc(cur.Changes, func(f string) bool {
+		return bytes.Equal(cur.Data[f], ref.Data[f]) && !slices.Contains(ref.Changes, f)
+	})
+	return nil
 }
 
 // periodicTask describes one of nova's periodic tasks as run here: its interval option (read at each turn, so
@@ -419,16 +444,54 @@ func (s *Service) startServers(ctx context.Context, cfg *conf.Config) ([]*rpc.Se
 	return started, nil
 }
 
-// stopServers stops compute first so no new work arrives, then compute-alt once the operations in progress are
-// done, all within graceful_shutdown_timeout. Queues stay declared: messages sent meanwhile wait for the next start.
-func (s *Service) stopServers(servers []*rpc.Server, cfg *conf.Config) error {
-	ctx, cancel := context.WithTimeout(context.Background(), seconds(max(1, cfg.Default.GracefulShutdownTimeout)))
+// shutdown is nova's graceful stop (2026.1 service.py stop and ComputeManager.graceful_shutdown): compute.<host>
+// stops first so no new work arrives; the builds and snapshots in progress get manager_shutdown_timeout to
+// finish while compute-alt.<host> still serves them; compute-alt stops last. All of it is bounded by
+// graceful_shutdown_timeout (0: no bound, as oslo.service). Work still running at its deadline is cancelled
+// through its context and leaves its instance in a task state the next start's initHost resolves. Queues stay
+// declared: messages sent meanwhile wait for the next start.
+func (s *Service) shutdown(servers []*rpc.Server, cfg *conf.Config) error {
+	total := cfg.Default.GracefulShutdownTimeout
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if total > 0 {
+		ctx, cancel = context.WithTimeout(ctx, seconds(total))
+	}
 	defer cancel()
 	var errs []error
-	for _, srv := range servers {
+	stop := func(srv *rpc.Server) {
 		if err := srv.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if len(servers) > 0 {
+		stop(servers[0])
+	}
+	if s.lc != nil {
+		workCtx, cancelWait := context.WithTimeout(ctx, seconds(managerShutdownTimeout(cfg)))
+		finished := s.lc.waitWork(workCtx)
+		cancelWait()
+		if !finished {
+			s.log.Warn("Operations still in progress at manager_shutdown_timeout are cancelled; "+
+				"the next start resolves their instances' states", "manager_shutdown_timeout", managerShutdownTimeout(cfg))
+			s.lc.cancelWork()
+			if !s.lc.waitWork(ctx) {
+				errs = append(errs, fmt.Errorf("graceful_shutdown_timeout (%d s): operations still running after "+
+					"being cancelled", total))
+			}
+		}
+	}
+	for _, srv := range servers[min(1, len(servers)):] {
+		stop(srv)
+	}
 	return errors.Join(errs...)
+}
+
+// managerShutdownTimeout is how long work in progress may take during a stop, in seconds: nova's
+// manager_shutdown_timeout, or graceful_shutdown_timeout less 10 s when that is shorter.
+func managerShutdownTimeout(cfg *conf.Config) int {
+	m, g := cfg.Default.ManagerShutdownTimeout, cfg.Default.GracefulShutdownTimeout
+	if g > 0 && m > g {
+		return max(0, g-10)
+	}
+	return m
 }

@@ -68,14 +68,7 @@ func (s *Service) backupInstance(ctx context.Context, args json.RawMessage) (any
 
 func (s *Service) background(ctx context.Context, fn func(context.Context, *rpc.RequestContext)) {
 	rc := requestContext(ctx)
-	bctx := context.WithoutCancel(ctx)
-	s.lc.work.Add(1)
-	go func() {
-		defer s.lc.work.Done()
-		s.lc.snapshots <- struct{}{}
-		defer func() { <-s.lc.snapshots }()
-		fn(bctx, rc)
-	}()
+	s.lc.startWork(ctx, s.lc.snapshots, func(bctx context.Context) { fn(bctx, rc) })
 }
 
 // doSnapshot is snapshot_instance / _snapshot_instance with libvirt's cold snapshot: the guest is paused while
@@ -100,14 +93,16 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 	start := time.Now()
 	err := s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
 		log.Info("Snapshotting the instance", "image", imageID)
-		g := s.guestOf(inst)
+		g, err := s.guestOf(inst)
+		if err != nil {
+			return err
+		}
 		if err := inst.Set("power_state", s.powerState(ctx, g)); err != nil {
 			return err
 		}
 		if err := s.saveInstance(ctx, rc, inst); err != nil {
 			return err
 		}
-		var err error
 		if glance, err = s.lc.eng.glance(rc); err != nil {
 			return err
 		}

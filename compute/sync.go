@@ -61,7 +61,12 @@ func (s *Service) syncInstancePowerState(ctx context.Context, rc *rpc.RequestCon
 	unlock := s.lc.locks.lock(uuid)
 	action := func() string {
 		defer unlock()
-		vmPower := s.powerState(ctx, s.guestOf(inst))
+		g, err := s.guestOf(inst)
+		if err != nil {
+			s.log.Error("Not syncing the power state of this instance", "instance", uuid, "error", err)
+			return syncNothing
+		}
+		vmPower := s.powerState(ctx, g)
 		if _, err := s.cond.objectAction(ctx, rc, inst, "refresh", nil, nil); err != nil {
 			s.log.Debug("Cannot refresh instance for power sync", "instance", uuid, "error", err)
 			return syncNothing

@@ -102,6 +102,9 @@ func (d *Driver) checkHost(p *Plan) error {
 
 // Spawn writes dom to the instance dir and starts the guest.
 func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if g.Name != dom.Name {
 		return fmt.Errorf("spawn %s: domain is named %q", g.Name, dom.Name)
 	}
@@ -215,6 +218,9 @@ func (d *Driver) assignVNCPort(dom *libvirtxml.Domain) error {
 
 // Destroy stops the guest at once and frees the kernel VM.
 func (d *Driver) Destroy(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if v := d.live(g); v != nil {
 		v.set(func() { v.intent = intentDestroy })
 		v.signal(sigResume)
@@ -251,6 +257,9 @@ func (d *Driver) ctl(ctx context.Context, name string, args ...string) error {
 // PowerOff presses the ACPI power button (SIGTERM), waits up to graceful,
 // then forces the poweroff.
 func (d *Driver) PowerOff(ctx context.Context, g hypervisor.Guest, graceful time.Duration) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	v := d.live(g)
 	if v == nil {
 		return d.requireKnown(g)
@@ -295,6 +304,9 @@ func (d *Driver) requireKnown(g hypervisor.Guest) error {
 
 // PowerOn starts a shut-down guest from its saved domain.
 func (d *Driver) PowerOn(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if d.live(g) != nil {
 		return nil // already running, as Nova expects power_on to be idempotent
 	}
@@ -311,6 +323,9 @@ func (d *Driver) PowerOn(ctx context.Context, g hypervisor.Guest) error {
 // Reboot restarts the guest: soft presses the power button and restarts on
 // its poweroff, hard resets it (bhyvectl --force-reset, exit 0).
 func (d *Driver) Reboot(ctx context.Context, g hypervisor.Guest, how hypervisor.RebootType, graceful time.Duration) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	v := d.live(g)
 	if v == nil {
 		return d.PowerOn(ctx, g)
@@ -354,6 +369,9 @@ func waitStarted(ctx context.Context, started <-chan struct{}, d time.Duration) 
 
 // Pause stops the guest's vCPU threads.
 func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if sigPause == nil {
 		return &hypervisor.UnsupportedError{Driver: "bhyve", Op: "pause"}
 	}
@@ -370,6 +388,9 @@ func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
 
 // Unpause resumes a paused guest.
 func (d *Driver) Unpause(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	v := d.live(g)
 	if v == nil || sigResume == nil {
 		return d.notRunning(g, "unpause")
@@ -396,6 +417,9 @@ func (d *Driver) notRunning(g hypervisor.Guest, op string) error {
 // Suspend saves the running state beneath the instance dir
 // (bhyvectl --suspend) and ends the bhyve process.
 func (d *Driver) Suspend(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if err := d.snapshots(); err != nil {
 		return err
 	}
@@ -425,6 +449,9 @@ func (d *Driver) Suspend(ctx context.Context, g hypervisor.Guest) error {
 
 // Resume restores a suspended guest with bhyve -r.
 func (d *Driver) Resume(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if err := d.snapshots(); err != nil {
 		return err
 	}
@@ -461,6 +488,9 @@ func (d *Driver) removeState(dir string) {
 // judged from their files: saved state means suspended, a domain file
 // means shut down.
 func (d *Driver) Info(ctx context.Context, g hypervisor.Guest) (hypervisor.Info, error) {
+	if err := g.Check(); err != nil {
+		return hypervisor.Info{}, err
+	}
 	var info hypervisor.Info
 	if v := d.get(g.Name); v != nil {
 		v.mu.Lock()
@@ -513,6 +543,9 @@ func (d *Driver) List(ctx context.Context) ([]string, error) {
 
 // ConsoleOutput returns the tail of the console log.
 func (d *Driver) ConsoleOutput(ctx context.Context, g hypervisor.Guest, max int) ([]byte, error) {
+	if err := g.Check(); err != nil {
+		return nil, err
+	}
 	name := hypervisor.ConsoleLogFile
 	if dom, err := hypervisor.LoadDomain(g.Dir); err == nil {
 		if p, err := BuildPlan(dom, d.cfg); err == nil {

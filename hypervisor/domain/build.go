@@ -7,6 +7,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -58,6 +59,15 @@ type Options struct {
 func Build(spec hypervisor.Spec, p Props, o Options) (*libvirtxml.Domain, error) {
 	if spec.Name == "" || spec.UUID == "" || spec.Dir == "" {
 		return nil, fmt.Errorf("domain spec needs name, uuid and instance dir (got %q, %q, %q)", spec.Name, spec.UUID, spec.Dir)
+	}
+	// The uuid and name end up in paths (instance files, /dev/nmdm<uuid>A): one that is not a single safe file
+	// name is refused before any is built.
+	if err := (hypervisor.Guest{UUID: spec.UUID, Name: spec.Name, Dir: spec.Dir}).Check(); err != nil {
+		var ge *hypervisor.GuestError
+		if errors.As(err, &ge) {
+			return nil, &hypervisor.PropertyError{Property: ge.Field, Value: ge.Value, Reason: ge.Why}
+		}
+		return nil, err
 	}
 	if spec.MemoryMB < 1 {
 		return nil, &hypervisor.PropertyError{Property: "memory_mb", Value: fmt.Sprint(spec.MemoryMB), Reason: "must be at least 1"}

@@ -84,6 +84,9 @@ func hasState(g hypervisor.Guest) bool {
 
 // Spawn writes the domain and starts the guest.
 func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if v := d.get(ctx, g); v != nil {
 		return &hypervisor.StateError{Guest: g.Name, Op: "spawn", State: hypervisor.Running}
 	}
@@ -103,6 +106,9 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 
 // Destroy kills the guest and drops its saved state.
 func (d *Driver) Destroy(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	if v := d.get(ctx, g); v != nil {
 		d.stop(ctx, v, 0)
 	}
@@ -146,6 +152,9 @@ func (d *Driver) stop(ctx context.Context, v *vm, graceful time.Duration) {
 
 // PowerOff presses the power button, waits up to graceful, then forces.
 func (d *Driver) PowerOff(ctx context.Context, g hypervisor.Guest, graceful time.Duration) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	v := d.get(ctx, g)
 	if v == nil {
 		st, err := d.state(ctx, g)
@@ -160,6 +169,9 @@ func (d *Driver) PowerOff(ctx context.Context, g hypervisor.Guest, graceful time
 
 // PowerOn starts a shut-down guest from its saved domain.
 func (d *Driver) PowerOn(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	st, err := d.state(ctx, g)
 	if err != nil {
 		return err
@@ -188,6 +200,9 @@ func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error 
 // graceful is stopped by force. Hard stops at once and starts again, so a
 // changed domain takes effect as after Nova's hard reboot.
 func (d *Driver) Reboot(ctx context.Context, g hypervisor.Guest, how hypervisor.RebootType, graceful time.Duration) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	v := d.get(ctx, g)
 	if v == nil {
 		st, err := d.state(ctx, g)
@@ -208,11 +223,17 @@ func (d *Driver) Reboot(ctx context.Context, g hypervisor.Guest, how hypervisor.
 
 // Pause stops the vCPUs.
 func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	return d.transition(ctx, g, "pause", hypervisor.Running, "stop")
 }
 
 // Unpause resumes the vCPUs.
 func (d *Driver) Unpause(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	return d.transition(ctx, g, "unpause", hypervisor.Paused, "cont")
 }
 
@@ -236,6 +257,9 @@ func (d *Driver) transition(ctx context.Context, g hypervisor.Guest, op string, 
 
 // Info reports the power state; a vanished process is never Running.
 func (d *Driver) Info(ctx context.Context, g hypervisor.Guest) (hypervisor.Info, error) {
+	if err := g.Check(); err != nil {
+		return hypervisor.Info{}, err
+	}
 	st, err := d.state(ctx, g)
 	if err != nil {
 		return hypervisor.Info{}, err
@@ -315,6 +339,9 @@ func (d *Driver) List(ctx context.Context) ([]string, error) {
 
 // ConsoleOutput returns the end of the serial console log.
 func (d *Driver) ConsoleOutput(ctx context.Context, g hypervisor.Guest, max int) ([]byte, error) {
+	if err := g.Check(); err != nil {
+		return nil, err
+	}
 	dom, err := hypervisor.LoadDomain(g.Dir)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ const stateFD = "novabsd-state"
 // passed over QMP (QEMU 7.2 has no file: migration URI and exec: would need
 // a shell), then ends QEMU. The state file appears only once complete.
 func (d *Driver) Suspend(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	st, err := d.state(ctx, g)
 	if err != nil {
 		return err
@@ -98,6 +101,9 @@ func waitMigration(ctx context.Context, mon *Monitor) error {
 // Resume starts QEMU with -incoming from the state file and removes the
 // file once the guest runs. On failure the state file is kept.
 func (d *Driver) Resume(ctx context.Context, g hypervisor.Guest) error {
+	if err := g.Check(); err != nil {
+		return err
+	}
 	st, err := d.state(ctx, g)
 	if err != nil {
 		return err

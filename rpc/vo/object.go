@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -175,6 +176,16 @@ func (o *Object) Set(field string, v any) error {
 		o.Changes = append(o.Changes, field)
 	}
 	return nil
+}
+
+// Clone returns a copy of o that shares nothing mutable with it (field values are replaced, never modified in
+// place, so the maps and the change list are what need copying).
+func (o *Object) Clone() *Object {
+	c := *o
+	c.Data = maps.Clone(o.Data)
+	c.Changes = slices.Clone(o.Changes)
+	c.Extra = maps.Clone(o.Extra)
+	return &c
 }
 
 // ResetChanges forgets the change set (obj_reset_changes); the changes key is then omitted.

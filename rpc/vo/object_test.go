@@ -94,3 +94,21 @@ func TestListsAndCompatibility(t *testing.T) {
 		}
 	}
 }
+
+func TestCloneSharesNothingMutable(t *testing.T) {
+	o := New("Service", "1.22")
+	_ = o.Set("report_count", 1)
+	o.Extra = map[string]json.RawMessage{"nova_object.extra": json.RawMessage(`1`)}
+	c := o.Clone()
+	_ = c.Set("report_count", 2)
+	_ = c.Set("disabled", true)
+	c.Extra["nova_object.extra"] = json.RawMessage(`2`)
+	var n int
+	if _, err := o.Get("report_count", &n); err != nil || n != 1 || o.Has("disabled") ||
+		len(o.Changes) != 1 || string(o.Extra["nova_object.extra"]) != "1" {
+		t.Errorf("original changed through its clone: %+v", o)
+	}
+	if _, err := c.Get("report_count", &n); err != nil || n != 2 || len(c.Changes) != 2 {
+		t.Errorf("clone = %+v", c)
+	}
+}
