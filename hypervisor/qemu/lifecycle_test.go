@@ -17,11 +17,16 @@ import (
 
 const marker = "NOVABSD-TINY-GUEST-READY"
 
+// testUser is an unprivileged account every Debian machine has; the tests
+// run QEMU as it (novabsd's own novabsd-qemu may not exist here).
+const testUser = "nobody"
+
 func tcgDriver(t testing.TB) *Driver {
 	t.Helper()
 	c := DefaultConfig()
 	c.Accel = AccelTCG
 	c.RunDir = t.TempDir()
+	c.User = testUser // as deployed: QEMU drops root once started
 	d, err := New(c)
 	if err != nil {
 		t.Fatal(err)
