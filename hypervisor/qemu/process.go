@@ -153,11 +153,82 @@ func (d *Driver) checkHost(bin *Binary, dom *libvirtxml.Domain) error {
 		return &hypervisor.UnsupportedError{Driver: "qemu", Op: "-sandbox " + sandboxOpts,
 			Reason: bin.Path + " was built without seccomp or lacks these options; set [qemu] sandbox = false to run guests unsandboxed"}
 	}
-	if d.cfg.User != "" && d.cfg.User != "root" {
-		if _, err := user.Lookup(d.cfg.User); err != nil {
-			return &hypervisor.MissingError{What: "qemu user ([qemu] user)", Path: d.cfg.User,
-				Err: fmt.Errorf("%w; create it (useradd --system %s) or name another", err, d.cfg.User)}
+	if _, _, err := d.qemuUser(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// qemuUser returns the uid and gid QEMU drops to; -1, -1 when it keeps
+// running as the service's user.
+func (d *Driver) qemuUser() (uid, gid int, err error) {
+	if d.cfg.User == "" || d.cfg.User == "root" {
+		return -1, -1, nil
+	}
+	u, err := user.Lookup(d.cfg.User)
+	if err != nil {
+		return -1, -1, &hypervisor.MissingError{What: "qemu user ([qemu] user)", Path: d.cfg.User,
+			Err: fmt.Errorf("%w; create it (useradd --system %s) or name another", err, d.cfg.User)}
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
+
+// grantGuestFiles gives QEMU's user the files QEMU opens again after it has
+// dropped root: writable disks (reopened when a suspend inactivates them
+// and a resume activates them), the NVRAM and the console logs. Only files
+// beneath the instance directory and ZFS volumes are changed, never a host
+// file a domain happens to name; the previous owners come back on undo.
+func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, rv *undo) error {
+	if uid < 0 {
+		return nil
+	}
+	var paths []string
+	if dom.Devices != nil {
+		for i := range dom.Devices.Disks {
+			dk := &dom.Devices.Disks[i]
+			if p := diskPath(dk); p != "" && dk.ReadOnly == nil && dk.Device != "cdrom" {
+				paths = append(paths, p)
+			}
 		}
+		for _, sr := range dom.Devices.Serials {
+			if sr.Log != nil && sr.Log.File != "" {
+				paths = append(paths, sr.Log.File)
+			}
+		}
+	}
+	if dom.OS != nil && dom.OS.NVRam != nil && dom.OS.NVRam.NVRam != "" {
+		paths = append(paths, dom.OS.NVRam.NVRam)
+	}
+	for _, p := range paths {
+		var fi os.FileInfo
+		var err error
+		chown := os.Lchown
+		switch {
+		case strings.HasPrefix(p, "/dev/zvol/"):
+			fi, err = os.Stat(p) // a link to the device node on Linux
+			chown = os.Chown
+		default:
+			if _, rerr := relBeneath(g.Dir, p); rerr != nil {
+				continue
+			}
+			fi, err = os.Lstat(p)
+			if err == nil && !fi.Mode().IsRegular() {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("qemu: giving %s to the qemu user: %w", p, err)
+		}
+		oldUID, oldGID, ok := fileOwner(fi)
+		if !ok || (oldUID == uid && oldGID == gid) {
+			continue
+		}
+		if err := chown(p, uid, gid); err != nil {
+			return fmt.Errorf("qemu: giving %s to the qemu user: %w", p, err)
+		}
+		rv.add(func() { chown(p, oldUID, oldGID) })
 	}
 	return nil
 }
@@ -204,6 +275,13 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		return nil, err
 	}
 	if err := consoleLogs(dir, g, dom); err != nil {
+		return nil, err
+	}
+	uid, gid, err := d.qemuUser()
+	if err != nil {
+		return nil, err
+	}
+	if err := grantGuestFiles(g, dom, uid, gid, &rv); err != nil {
 		return nil, err
 	}
 	logf, err := dir.OpenFile(stderrFile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -292,8 +370,8 @@ func stderrTail(dir string) string {
 // consoleLogs creates the serial log files beneath the instance directory
 // mode 0600 before QEMU opens them: QEMU would create them 0644 (0666 less
 // the umask), and a console log holds whatever the guest prints, keys and
-// first-boot passwords included. QEMU opens them as root, before it drops
-// to [qemu] user, and keeps the descriptor, so root may own them.
+// first-boot passwords included. grantGuestFiles then gives them to
+// [qemu] user.
 func consoleLogs(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain) error {
 	if dom.Devices == nil {
 		return nil

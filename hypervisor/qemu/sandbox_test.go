@@ -79,6 +79,9 @@ func TestGuestRunsUnprivilegedAndSandboxed(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("console log mode %v, want 0600", fi.Mode().Perm())
 	}
+	if uid, _, _ := fileOwner(fi); fmt.Sprint(uid) != u.Uid {
+		t.Errorf("console log owned by uid %d, want %s (%s)", uid, u.Uid, testUser)
+	}
 	// Guests keep working under the sandbox: pause and suspend/resume go
 	// through QMP and a passed descriptor, nothing QEMU must open itself.
 	if err := d.Suspend(ctx, g); err != nil {
