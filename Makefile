@@ -5,7 +5,7 @@ GO ?= go
 # Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
 export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
-.PHONY: all build test test-quick test-unit test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps
+.PHONY: all build test test-quick test-unit test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps fuzz-argv
 all: build
 
 build:
@@ -26,8 +26,16 @@ rig-install:
 	devstack/rig.sh install
 
 # -p 1: packages share the real broker, and the rpc tests restart it.
-test-unit: devstack-image
+test-unit: devstack-image fuzz-argv
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
+
+# A bounded fuzz run of the command-line builders: no image property, flavor extra spec or domain field may add a
+# flag or option to an engine's argv. go test -fuzz takes one package and one target per run.
+FUZZTIME ?= 15s
+fuzz-argv:
+	$(GO) test -run '^$$' -fuzz '^FuzzArgvNoInjection$$' -fuzztime $(FUZZTIME) ./hypervisor/qemu
+	$(GO) test -run '^$$' -fuzz '^FuzzArgvNoInjection$$' -fuzztime $(FUZZTIME) ./hypervisor/bhyve
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMachineHelp$$' -fuzztime $(FUZZTIME) ./hypervisor/qemu
 
 devstack-image:
 	devstack/image/build.sh

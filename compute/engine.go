@@ -74,6 +74,8 @@ func newEngine(cfg *conf.Config) (*engine, error) {
 		set(&qc.Binary, q.QemuPath)
 		set(&qc.Accel, q.Accel)
 		set(&qc.Machine, q.MachineType)
+		set(&qc.User, q.User)
+		qc.Sandbox = q.Sandbox
 		set(&qc.OVMFCode, q.UEFIFirmware)
 		set(&qc.OVMFVars, q.UEFIVarsTemplate)
 		drv, err := qemu.New(qc)
@@ -81,7 +83,7 @@ func newEngine(cfg *conf.Config) (*engine, error) {
 			return nil, err
 		}
 		e.driver = drv
-		e.domainOptions = func(ctx context.Context) domain.Options { return qemu.DomainOptions(qc, drv.Accel(ctx)) }
+		e.domainOptions = drv.DomainOptions
 		if q.StorageBackend == "zfs" {
 			zfsRoot = q.ZFSPool + "/" + q.ZFSDatasetPrefix
 		}

@@ -290,6 +290,7 @@ type fakeDriver struct {
 	mu        sync.Mutex
 	state     map[string]hypervisor.PowerState
 	spawnErr  error
+	checkErr  error // CheckDomain's answer
 	console   []byte
 	lastSpawn *libvirtxml.Domain
 }
@@ -313,6 +314,13 @@ func (d *fakeDriver) Spawn(_ context.Context, g hypervisor.Guest, dom *libvirtxm
 	d.state[g.Name] = hypervisor.Running
 	d.lastSpawn = dom
 	return nil
+}
+
+// CheckDomain is hypervisor.DomainChecker: checkErr, set by the test.
+func (d *fakeDriver) CheckDomain(context.Context, *libvirtxml.Domain) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.checkErr
 }
 
 func (d *fakeDriver) Destroy(_ context.Context, g hypervisor.Guest) error {
@@ -396,6 +404,7 @@ type harness struct {
 	dir      string
 	allocDel atomic.Int64
 	fetchErr error
+	fetches  atomic.Int64 // image fetches asked of the cache
 }
 
 const testHost = "novabsd-test-host"
@@ -457,6 +466,7 @@ func newHarness(t *testing.T) *harness {
 	eng := &engine{driver: h.drv, storage: st, instancesPath: h.dir,
 		domainOptions: func(context.Context) domain.Options { return qemu.DomainOptions(qemu.DefaultConfig(), "tcg") },
 		fetch: func(context.Context, *rpc.RequestContext, string) (string, error) {
+			h.fetches.Add(1)
 			if h.fetchErr != nil {
 				return "", h.fetchErr
 			}
