@@ -37,15 +37,7 @@ func tcgDriver(t testing.TB) *Driver {
 // tinyGuest builds the domain of a guest booting the tiny image.
 func tinyGuest(t testing.TB, d *Driver, format string, image map[string]string) (hypervisor.Guest, *libvirtxml.Domain) {
 	t.Helper()
-	dir := t.TempDir()
-	// QEMU reopens its disks after dropping to testUser (a suspend
-	// inactivates them); the directories must let it through, as
-	// instances_path does.
-	for _, p := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := guestDir(t)
 	disk := tinyImage(t, dir, format)
 	g := hypervisor.Guest{UUID: "6c0a8ed5-54d4-4c28-9ad5-2b7d3a0b1c01", Name: "instance-00000001", Dir: dir}
 	spec := hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: dir, VCPUs: 1, MemoryMB: 256,

@@ -175,6 +175,32 @@ func (d *Driver) qemuUser() (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
+// reachable refuses an instance directory QEMU's user cannot reach: QEMU
+// reopens the guest's disks there after it has dropped root (suspend,
+// resume), which would otherwise fail deep inside a migration. A directory
+// lets the user through with its others' search bit, or with the owner's
+// or group's when they are the user's.
+func reachable(dir, name string, uid, gid int) error {
+	if uid < 0 {
+		return nil
+	}
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		m := fi.Mode().Perm()
+		ou, og, ok := fileOwner(fi)
+		if ok && m&0o001 == 0 && !(ou == uid && m&0o100 != 0) && !(og == gid && m&0o010 != 0) {
+			return &hypervisor.UnsupportedError{Driver: "qemu", Op: "running guests in " + dir,
+				Reason: fmt.Sprintf("[qemu] user %s cannot pass through %s (mode %04o): QEMU reopens the guest's disks there after dropping root; let others search it (o+x)", name, p, m)}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
 // grantGuestFiles gives QEMU's user the files QEMU opens again after it has
 // dropped root: writable disks (reopened when a suspend inactivates them
 // and a resume activates them), the NVRAM and the console logs. Only files
@@ -279,6 +305,9 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	}
 	uid, gid, err := d.qemuUser()
 	if err != nil {
+		return nil, err
+	}
+	if err := reachable(g.Dir, d.cfg.User, uid, gid); err != nil {
 		return nil, err
 	}
 	if err := grantGuestFiles(g, dom, uid, gid, &rv); err != nil {

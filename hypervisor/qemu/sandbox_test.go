@@ -122,7 +122,7 @@ func TestPreflightRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
+			dir := guestDir(t)
 			g := hypervisor.Guest{UUID: "6c0a8ed5-54d4-4c28-9ad5-2b7d3a0b1c02", Name: "instance-00000002", Dir: dir}
 			dom := buildCase(t, argvCases[0], dir)
 			if tt.machine != "" {
@@ -188,5 +188,29 @@ func TestProbeBinary(t *testing.T) {
 	}
 	if first == second {
 		t.Errorf("a changed binary was not probed again")
+	}
+}
+
+// TestUnreachableInstanceDirRefused: an instance directory QEMU's user
+// cannot pass through is refused at start with the directory named, not
+// left to fail inside a later suspend.
+func TestUnreachableInstanceDirRefused(t *testing.T) {
+	needQEMU(t)
+	if os.Geteuid() != 0 {
+		t.Skip("QEMU changes user only when started as root")
+	}
+	d := tcgDriver(t)
+	dir := filepath.Join(t.TempDir(), "instance") // t.TempDir is 0700
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g := hypervisor.Guest{UUID: "6c0a8ed5-54d4-4c28-9ad5-2b7d3a0b1c03", Name: "instance-00000003", Dir: dir}
+	dom := buildCase(t, argvCases[0], dir)
+	err := d.Spawn(context.Background(), g, dom)
+	if !errors.Is(err, hypervisor.ErrUnsupported) || !strings.Contains(err.Error(), filepath.Dir(dir)) {
+		t.Fatalf("Spawn = %v, want ErrUnsupported naming %s", err, filepath.Dir(dir))
+	}
+	if v := d.get(context.Background(), g); v != nil {
+		t.Fatalf("a QEMU process runs for the refused guest")
 	}
 }
