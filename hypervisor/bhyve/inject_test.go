@@ -1,6 +1,7 @@
 package bhyve
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -219,5 +220,24 @@ func TestArgvInjectionRefused(t *testing.T) {
 				t.Fatalf("err = %v, want a PropertyError naming %s", err, tt.prop)
 			}
 		})
+	}
+}
+
+// TestCheckDomain: the driver refuses through hypervisor.DomainChecker what
+// BuildPlan refuses, so compute/ can ask before it makes disks.
+func TestCheckDomain(t *testing.T) {
+	var c hypervisor.DomainChecker = New(amd64Config())
+	sp := spec(2, 2048)
+	sp.Disks = disks("virtio", 1)
+	dom, err := domain.Build(sp, domain.Props{}, DomainOptions(amd64Config()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckDomain(context.Background(), dom); err != nil {
+		t.Fatalf("benign domain refused: %v", err)
+	}
+	dom.Devices.Disks[0].Source.Block.Dev = "/dev/zvol/a,ro"
+	if err := c.CheckDomain(context.Background(), dom); !errors.Is(err, hypervisor.ErrInvalidProperty) {
+		t.Fatalf("CheckDomain = %v, want ErrInvalidProperty", err)
 	}
 }
