@@ -5,7 +5,7 @@ GO ?= go
 # Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
 export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
-.PHONY: all build test test-quick test-unit fuzz test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps
+.PHONY: all build test test-quick test-unit fuzz fuzz-argv test-e2e test-e2e-2025.1 rig-install devstack-image vet cross demo deps
 all: build
 
 build:
@@ -26,7 +26,7 @@ rig-install:
 	devstack/rig.sh install
 
 # -p 1: packages share the real broker, and the rpc tests restart it.
-test-unit: devstack-image
+test-unit: devstack-image fuzz-argv
 	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # Fuzz targets run for a bounded time beyond their seeds (which test-unit runs). go test -fuzz takes one package
@@ -36,6 +36,14 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServerSurvives$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1x ./rpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzMaskHidesPassword$$' -fuzztime 10s ./conf/credmask/
+
+# A bounded fuzz run of the command-line builders: no image property, flavor extra spec or domain field may add a
+# flag or option to an engine's argv.
+ARGV_FUZZTIME ?= 15s
+fuzz-argv:
+	$(GO) test -run '^$$' -fuzz '^FuzzArgvNoInjection$$' -fuzztime $(ARGV_FUZZTIME) ./hypervisor/qemu
+	$(GO) test -run '^$$' -fuzz '^FuzzArgvNoInjection$$' -fuzztime $(ARGV_FUZZTIME) ./hypervisor/bhyve
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMachineHelp$$' -fuzztime $(ARGV_FUZZTIME) ./hypervisor/qemu
 
 devstack-image:
 	devstack/image/build.sh

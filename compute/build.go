@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/novabsd/novabsd/images"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
+	"libvirt.org/go/libvirtxml"
 )
 
 // buildArgs are build_and_run_instance's arguments (compute RPC 6.0).
@@ -392,6 +394,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 	}()
 	cleanup := context.WithoutCancel(ctx)
+	// Whatever the image, flavor or engine would refuse is refused before an image is fetched or a disk made.
+	if err := s.checkGuest(ctx, inst, img, f, g); err != nil {
+		return err
+	}
 	imageID := fieldString(inst, "image_ref")
 	if imageID == "" {
 		return abort(nil, "booting from volume is not supported by this compute node")
@@ -456,10 +462,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: d.Path, Format: d.Format})
 	}
-	spec := hypervisor.Spec{UUID: uuid, Name: g.Name, Dir: g.Dir, VCPUs: f.VCPUs, MemoryMB: f.MemoryMB,
-		Arch: fieldString(inst, "architecture"), Disks: disks,
-		Metadata: map[string]string{"flavor": f.Name, "project": fieldString(inst, "project_id"),
-			"user": fieldString(inst, "user_id"), "display_name": fieldString(inst, "display_name")}}
+	spec := guestSpec(inst, f, g, disks)
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
 		listen, min, max := cfg.VNC.ServerListen, 5900, 5999
@@ -473,21 +476,76 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		undo = append(undo, func() { eng.vnc.release(uuid) })
 		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
 	}
+	dom, err := buildDomain(ctx, eng, spec, img, f)
+	if err != nil {
+		return err
+	}
+	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
+		return spawnError(err)
+	}
+	undo = append(undo, func() { _ = eng.driver.Destroy(cleanup, g) })
+	return nil
+}
+
+// guestSpec is the neutral description of the instance's guest with disks.
+func guestSpec(inst *vo.Object, f flavor, g hypervisor.Guest, disks []hypervisor.Disk) hypervisor.Spec {
+	return hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: g.Dir, VCPUs: f.VCPUs, MemoryMB: f.MemoryMB,
+		Arch: fieldString(inst, "architecture"), Disks: disks,
+		Metadata: map[string]string{"flavor": f.Name, "project": fieldString(inst, "project_id"),
+			"user": fieldString(inst, "user_id"), "display_name": fieldString(inst, "display_name")}}
+}
+
+// buildDomain turns spec plus the image's properties and the flavor's extra specs into the domain; a refused
+// property aborts the build (every host of this engine would refuse it).
+func buildDomain(ctx context.Context, eng *engine, spec hypervisor.Spec, img imageMeta, f flavor) (*libvirtxml.Domain, error) {
 	props := domain.Props{Image: img.imageProps(), Extra: f.ExtraSpecs}
-	if props.Image["hw_disk_bus"] == "" && img.DiskFormat == "iso" {
+	if props.Image["hw_disk_bus"] == "" && img.DiskFormat == "iso" && len(spec.Disks) > 0 {
 		spec.Disks[0].Role = hypervisor.RoleCDROM
 	}
 	dom, err := domain.Build(spec, props, eng.domainOptions(ctx))
 	if err != nil {
-		return abort(err, "Image or flavor property unacceptable")
+		return nil, abort(err, "Image or flavor property unacceptable")
 	}
-	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
-		if errors.Is(err, hypervisor.ErrInvalidProperty) {
-			return abort(err, "Guest definition refused by the hypervisor")
+	return dom, nil
+}
+
+// spawnError classifies an engine's refusal: a value it does not offer aborts, a host problem reschedules.
+func spawnError(err error) error {
+	if errors.Is(err, hypervisor.ErrInvalidProperty) {
+		return abort(err, "Guest definition refused by the hypervisor")
+	}
+	return reschedule(err, "Spawn failed")
+}
+
+// checkGuest builds the domain the build will make, with the flavor's disks at placeholder paths in the
+// instance directory, and lets the engine check it, so a refused image property, flavor extra spec or missing
+// engine piece fails the build before anything exists on the host.
+func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta, f flavor, g hypervisor.Guest) error {
+	eng := s.lc.eng
+	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(g.Dir, "disk"), Format: "raw"}}
+	if f.EphemeralGB > 0 {
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: filepath.Join(g.Dir, "disk.eph0"), Format: "raw"})
+	}
+	if f.SwapMB > 0 {
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: filepath.Join(g.Dir, "disk.swap"), Format: "raw"})
+	}
+	spec := guestSpec(inst, f, g, disks)
+	if cfg := s.cfg.Load(); cfg.VNC.Enabled {
+		listen, port := cfg.VNC.ServerListen, 5900
+		if engineName(cfg) == "bhyve" {
+			listen, port = orDefault(cfg.Bhyve.VNCListen, listen), max(cfg.Bhyve.VNCPortMin, 5900)
 		}
-		return reschedule(err, "Spawn failed")
+		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
 	}
-	undo = append(undo, func() { _ = eng.driver.Destroy(cleanup, g) })
+	dom, err := buildDomain(ctx, eng, spec, img, f)
+	if err != nil {
+		return err
+	}
+	if c, ok := eng.driver.(hypervisor.DomainChecker); ok {
+		if err := c.CheckDomain(ctx, dom); err != nil {
+			return spawnError(err)
+		}
+	}
 	return nil
 }
 

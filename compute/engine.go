@@ -93,6 +93,8 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 		set(&qc.Accel, accel)
 		qc.Logger = log
 		set(&qc.Machine, q.MachineType)
+		set(&qc.User, q.User)
+		qc.Sandbox = q.Sandbox
 		set(&qc.OVMFCode, q.UEFIFirmware)
 		set(&qc.OVMFVars, q.UEFIVarsTemplate)
 		drv, err := qemu.New(qc)
@@ -101,7 +103,7 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 		}
 		e.driver = drv
 		// Asked at each build: the driver may have left KVM for TCG since, and the domain type follows it.
-		e.domainOptions = func(ctx context.Context) domain.Options { return qemu.DomainOptions(qc, drv.Accel(ctx)) }
+		e.domainOptions = drv.DomainOptions
 		if q.StorageBackend == "zfs" {
 			zfsRoot = q.ZFSPool + "/" + q.ZFSDatasetPrefix
 		}

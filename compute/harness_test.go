@@ -310,6 +310,7 @@ type fakeDriver struct {
 	mu        sync.Mutex
 	state     map[string]hypervisor.PowerState
 	spawnErr  error
+	checkErr  error // CheckDomain's answer
 	console   []byte
 	lastSpawn *libvirtxml.Domain
 	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
@@ -345,6 +346,13 @@ func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirt
 	d.state[g.Name] = hypervisor.Running
 	d.lastSpawn = dom
 	return nil
+}
+
+// CheckDomain is hypervisor.DomainChecker: checkErr, set by the test.
+func (d *fakeDriver) CheckDomain(context.Context, *libvirtxml.Domain) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.checkErr
 }
 
 func (d *fakeDriver) Destroy(_ context.Context, g hypervisor.Guest) error {
@@ -428,6 +436,7 @@ type harness struct {
 	dir      string
 	allocDel atomic.Int64
 	fetchErr error
+	fetches  atomic.Int64 // image fetches asked of the cache
 }
 
 // testHost and testConductorTopic are this process's: RabbitMQ names queues by topic (and server) alone,
@@ -495,6 +504,7 @@ func newHarness(t *testing.T) *harness {
 	eng := &engine{driver: h.drv, storage: st, instancesPath: h.dir,
 		domainOptions: func(context.Context) domain.Options { return qemu.DomainOptions(qemu.DefaultConfig(), "tcg") },
 		fetch: func(context.Context, *rpc.RequestContext, string) (string, error) {
+			h.fetches.Add(1)
 			if h.fetchErr != nil {
 				return "", h.fetchErr
 			}

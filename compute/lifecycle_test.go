@@ -437,3 +437,75 @@ func TestConsoles(t *testing.T) {
 		t.Errorf("spice via get_vnc_console: %v", err)
 	}
 }
+
+// TestBuildRefusesBeforeMakingAnything: an image property or an engine refusal fails the build before the image
+// is fetched or a disk made, with a fault naming what was refused; a missing engine piece reschedules.
+func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
+	tests := []struct {
+		name      string
+		props     map[string]any
+		checkErr  error
+		wantFault string
+	}{
+		{name: "machine type with kernel and initrd", props: map[string]any{"hw_machine_type": "q35,kernel=/vmlinuz,initrd=/etc/shadow"},
+			wantFault: `aborted: Image or flavor property unacceptable: invalid value "q35,kernel=/vmlinuz,initrd=/etc/shadow" for hw_machine_type`},
+		{name: "disk bus", props: map[string]any{"hw_disk_bus": "floppy"}, wantFault: "hw_disk_bus"},
+		{name: "engine lacks the machine type",
+			checkErr:  &hypervisor.PropertyError{Property: "hw_machine_type", Value: "pc-q35-0.1", Allowed: []string{"pc", "q35"}, Driver: "qemu"},
+			wantFault: "aborted: Guest definition refused by the hypervisor: invalid value \"pc-q35-0.1\" for hw_machine_type"},
+		{name: "engine lacks its user", checkErr: &hypervisor.MissingError{What: "qemu user ([qemu] user)", Path: "novabsd-qemu"},
+			wantFault: "re-scheduled: Spawn failed: qemu user ([qemu] user) novabsd-qemu not found"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.drv.checkErr = tt.checkErr
+			uuid := "33333333-0000-4000-8000-00000000000" + string(rune('1'+i))
+			inst := instanceFromWire(t, uuid)
+			h.cond.put(inst)
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
+				t.Fatal(err)
+			}
+			var img map[string]any
+			if err := json.Unmarshal(m["image"], &img); err != nil {
+				t.Fatal(err)
+			}
+			props, _ := img["properties"].(map[string]any)
+			if props == nil {
+				props = map[string]any{}
+			}
+			for k, v := range tt.props {
+				props[k] = v
+			}
+			img["properties"] = props
+			m["image"], _ = json.Marshal(img)
+			msg, _ := json.Marshal(m)
+			if _, err := h.s.buildAndRunInstance(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "build to finish", func() bool {
+				return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
+			})
+			h.s.lc.work.Wait()
+			got := h.cond.object(uuid)
+			if v := fieldString(got, "vm_state"); v != vmError {
+				t.Errorf("vm_state = %q, want %q", v, vmError)
+			}
+			if faults := h.cond.faults[uuid]; len(faults) != 1 || !strings.Contains(faults[0], tt.wantFault) {
+				t.Errorf("faults = %q, want one containing %q", faults, tt.wantFault)
+			}
+			if n := h.fetches.Load(); n != 0 {
+				t.Errorf("image fetched %d times before the refusal", n)
+			}
+			if h.drv.lastSpawn != nil {
+				t.Errorf("spawned a refused guest")
+			}
+			for _, p := range []string{filepath.Join(h.dir, uuid), filepath.Join(h.dir, "_images")} {
+				if ents, err := os.ReadDir(p); err == nil && len(ents) > 0 {
+					t.Errorf("%s holds %d entries after a refused build", p, len(ents))
+				}
+			}
+		})
+	}
+}

@@ -46,6 +46,13 @@ func TestQEMUSpawnStopStartDestroy(t *testing.T) {
 	qc := qemu.DefaultConfig()
 	qc.Accel = qemu.AccelTCG
 	qc.RunDir = t.TempDir()
+	// QEMU drops to an account every Debian machine has, and must reach the instance directories after it has.
+	qc.User = "nobody"
+	for _, p := range []string{h.dir, filepath.Dir(h.dir)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	drv, err := qemu.New(qc)
 	if err != nil {
 		t.Fatal(err)

@@ -313,6 +313,8 @@ type QemuGroup struct {
 	QemuImgPath      string `opt:"qemu_img_path"`
 	Accel            string `opt:"accel"`
 	MachineType      string `opt:"machine_type"`
+	User             string `opt:"user"`
+	Sandbox          bool   `opt:"sandbox"`
 	UEFIFirmware     string `opt:"uefi_firmware"`
 	UEFIVarsTemplate string `opt:"uefi_vars_template"`
 	StorageBackend   string `opt:"storage_backend"`

@@ -121,7 +121,7 @@ func TestFullConfig(t *testing.T) {
 			ZFSDatasetPrefix: "openstack/nova", NmdmEnabled: false, TapNamePrefix: "vtap", VNCListen: "0.0.0.0",
 			VNCPortMin: 6000, VNCPortMax: 6099, VNCWait: true}},
 		"Qemu": {cfg.Qemu, QemuGroup{QemuPath: "/usr/bin/qemu-system-x86_64", QemuImgPath: "/usr/bin/qemu-img",
-			Accel: "tcg", MachineType: "pc", UEFIFirmware: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+			Accel: "tcg", MachineType: "pc", User: "qemu", Sandbox: false, UEFIFirmware: "/usr/share/OVMF/OVMF_CODE_4M.fd",
 			UEFIVarsTemplate: "/usr/share/OVMF/OVMF_VARS_4M.fd", StorageBackend: "zfs", ZFSPool: "data",
 			ZFSDatasetPrefix: "vms"}},
 	}

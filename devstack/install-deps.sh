@@ -45,6 +45,12 @@ if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
 fi
 command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || { echo "install-deps: Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
 
+# QEMU drops to this account ([qemu] user's default) once it has opened the guest's disks, sockets and logs.
+if ! getent passwd novabsd-qemu >/dev/null; then
+	echo "install-deps: creating the system user novabsd-qemu"
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin novabsd-qemu
+fi
+
 # The broker and the database run on the host: the tests and the rig share them.
 if ! rabbitmqctl -q status >/dev/null 2>&1; then
 	echo "install-deps: starting rabbitmq-server"

@@ -80,6 +80,16 @@ type Driver interface {
 	HostResources(ctx context.Context) (HostResources, error)
 }
 
+// DomainChecker is implemented by drivers that can tell, without touching
+// the host, whether they would run a domain: every value that would reach
+// the engine's command line is checked against what this host's engine
+// offers. A refusal is a *PropertyError (the domain asks for something the
+// engine does not have), *UnsupportedError or *MissingError (the host
+// lacks something). Callers check before they make disks or other state.
+type DomainChecker interface {
+	CheckDomain(ctx context.Context, dom *libvirtxml.Domain) error
+}
+
 // Capabilities lists what a driver can do on this host.
 type Capabilities struct {
 	Pause       bool // Pause/Unpause work

@@ -194,6 +194,9 @@ func (b *argvBuilder) global() error {
 		b.flags = append(b.flags, "-H", "-P")
 	}
 	if d.UUID != "" {
+		if !uuidRe.MatchString(d.UUID) {
+			return &hypervisor.PropertyError{Property: "uuid", Value: d.UUID, Driver: "bhyve", Reason: "must be a UUID in 8-4-4-4-12 hex form"}
+		}
 		b.flags = append(b.flags, "-U", d.UUID)
 	}
 	return nil
@@ -219,9 +222,18 @@ func memoryMiB(d *libvirtxml.Domain) (uint64, error) {
 	if !ok {
 		return 0, unsupported("memory unit", unit, "b", "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "TB")
 	}
+	if uint64(v) > maxMemBytes/m {
+		return 0, &hypervisor.PropertyError{Property: "memory", Value: fmt.Sprintf("%d %s", v, unit), Driver: "bhyve", Reason: "at most 16 TiB"}
+	}
 	bytes := uint64(v) * m
 	return (bytes + (1<<20 - 1)) >> 20, nil // bhyve takes MiB; round up as libvirt does
 }
+
+// maxHostCPUs bounds cpuset numbers (FreeBSD's MAXCPU on amd64 is 1024).
+const maxHostCPUs = 1024
+
+// maxMemBytes bounds guest memory (and keeps the size arithmetic exact).
+const maxMemBytes = 16 << 40
 
 func parseCPUSet(s string) ([]int, error) {
 	var out []int
@@ -236,6 +248,9 @@ func parseCPUSet(s string) ([]int, error) {
 			if z, err = strconv.Atoi(hi); err != nil || z < a {
 				return nil, unsupported("vcpupin cpuset", s)
 			}
+		}
+		if a < 0 || z >= maxHostCPUs || len(out)+z-a >= maxHostCPUs {
+			return nil, &hypervisor.PropertyError{Property: "vcpupin cpuset", Value: s, Driver: "bhyve", Reason: fmt.Sprintf("host CPUs are 0 to %d", maxHostCPUs-1)}
 		}
 		for i := a; i <= z; i++ {
 			out = append(out, i)
@@ -276,6 +291,9 @@ func (b *argvBuilder) firmware() error {
 		if loader == "" {
 			loader = b.cfg.ARM64Bootrom
 		}
+		if err := hostPath("bootrom", loader); err != nil {
+			return err
+		}
 		b.bootrom = true
 		b.plan.Bootrom = loader
 		b.opts = append(b.opts, "-o", "bootrom="+loader)
@@ -283,6 +301,14 @@ func (b *argvBuilder) firmware() error {
 	}
 	if loader == "" {
 		return nil // loader guest; see loader()
+	}
+	if err := hostPath("bootrom", loader); err != nil {
+		return err
+	}
+	if nvram != "" {
+		if err := hostPath("nvram", nvram); err != nil {
+			return err
+		}
 	}
 	b.bootrom = true
 	b.plan.Bootrom, b.plan.NVRAM = loader, nvram

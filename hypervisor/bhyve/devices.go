@@ -2,6 +2,8 @@ package bhyve
 
 import (
 	"fmt"
+	"net"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,6 +20,41 @@ func plain(what, v string) error {
 	return nil
 }
 
+// hostPath refuses what bhyve would not read as one absolute host path:
+// commas start its next option, and a relative name is resolved against
+// wherever bhyve happens to run.
+func hostPath(what, v string) error {
+	if err := plain(what, v); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(v, "/") || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return &hypervisor.PropertyError{Property: what, Value: v, Driver: "bhyve", Reason: "must be an absolute path without control characters"}
+	}
+	return nil
+}
+
+// Names bhyve takes from the command line, by what it accepts.
+var (
+	// nmdm(4) pairs are /dev/nmdm<unit>A and B; any unit string works
+	// (the directory is not checked: tests stand a FIFO in for the pair).
+	nmdmRe = regexp.MustCompile(`^nmdm[A-Za-z0-9._-]{1,64}A$`)
+	// network backends: tapN/vmnetN or any interface name bhyve opens as
+	// /dev/<name> (at most 15 characters, no '/', no option syntax).
+	ifNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,14}$`)
+	// -K names a file under /usr/share/bhyve/kbdlayout.
+	keymapRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
+	uuidRe   = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// ipAddr refuses a listen address that is not an IP literal: it goes into
+// tcp=HOST:PORT inside a comma-separated option list.
+func ipAddr(what, v string) error {
+	if v == "" || net.ParseIP(v) != nil {
+		return nil
+	}
+	return &hypervisor.PropertyError{Property: what, Value: v, Driver: "bhyve", Reason: "must be an IP address"}
+}
+
 func diskPath(d *libvirtxml.DomainDisk) (string, error) {
 	var p string
 	switch {
@@ -29,7 +66,7 @@ func diskPath(d *libvirtxml.DomainDisk) (string, error) {
 	default:
 		return "", unsupported("disk source", "network/volume", "file", "block")
 	}
-	return p, plain("disk source", p)
+	return p, hostPath("disk source", p)
 }
 
 func targetDev(d *libvirtxml.DomainDisk) string {
@@ -254,18 +291,20 @@ func (b *argvBuilder) interfaces() error {
 				break
 			}
 			backend = n.Target.Dev
-			if err := plain("interface target dev", backend); err != nil || strings.Contains(backend, "/") {
-				return unsupported("interface target dev", backend)
+			if !ifNameRe.MatchString(backend) {
+				return &hypervisor.PropertyError{Property: "interface target dev", Value: backend, Driver: "bhyve",
+					Reason: "must be an interface name (tapN, vmnetN) of at most 15 characters"}
 			}
 		default:
 			return unsupported(fmt.Sprintf("interface %d type", i), "", "ethernet", "bridge", "network", "user")
 		}
 		parts := []string{emu, backend}
 		if n.MAC != nil && n.MAC.Address != "" {
-			if err := plain("mac", n.MAC.Address); err != nil {
-				return err
+			mac, err := net.ParseMAC(n.MAC.Address)
+			if err != nil || len(mac) != 6 {
+				return &hypervisor.PropertyError{Property: "mac", Value: n.MAC.Address, Driver: "bhyve", Reason: "must be a 48-bit MAC address"}
 			}
-			parts = append(parts, "mac="+n.MAC.Address)
+			parts = append(parts, "mac="+mac.String())
 		}
 		if n.MTU != nil && n.MTU.Size > 0 && emu == "virtio-net" {
 			parts = append(parts, "mtu="+strconv.Itoa(int(n.MTU.Size)))
@@ -347,6 +386,12 @@ func (b *argvBuilder) graphics() error {
 	if port <= 0 || v.AutoPort == "yes" {
 		port = DefaultVNCPort
 	}
+	if err := ipAddr("vnc listen", listen); err != nil {
+		return err
+	}
+	if port > 65535 {
+		return unsupported("vnc port", strconv.Itoa(port))
+	}
 	parts := []string{"fbuf", "tcp=" + hostPort(listen, port)}
 	var addr *libvirtxml.DomainAddress
 	if len(d.Videos) > 0 {
@@ -355,6 +400,9 @@ func (b *argvBuilder) graphics() error {
 			return unsupported("video model", vid.Model.Type, "gop")
 		}
 		if r := vid.Model.Resolution; r != nil && r.X > 0 && r.Y > 0 {
+			if r.X > 1920 || r.Y > 1200 { // fbuf's maximum
+				return unsupported("video resolution", fmt.Sprintf("%dx%d", r.X, r.Y), "at most 1920x1200")
+			}
 			parts = append(parts, fmt.Sprintf("w=%d", r.X), fmt.Sprintf("h=%d", r.Y))
 		}
 		addr = vid.Address
@@ -369,8 +417,8 @@ func (b *argvBuilder) graphics() error {
 		parts = append(parts, "password="+v.Passwd)
 	}
 	if v.Keymap != "" {
-		if err := plain("vnc keymap", v.Keymap); err != nil {
-			return err
+		if !keymapRe.MatchString(v.Keymap) {
+			return &hypervisor.PropertyError{Property: "vnc keymap", Value: v.Keymap, Driver: "bhyve", Reason: "must be a layout name under /usr/share/bhyve/kbdlayout"}
 		}
 		b.flags = append(b.flags, "-K", v.Keymap)
 	}
@@ -473,13 +521,24 @@ func (b *argvBuilder) consoles() error {
 		switch {
 		case p.src != nil && p.src.NMDM != nil:
 			backend = p.src.NMDM.Master
-			if err := plain("nmdm master", backend); err != nil {
-				return err
+			if hostPath("nmdm master", backend) != nil || !nmdmRe.MatchString(base(backend)) {
+				return &hypervisor.PropertyError{Property: "nmdm master", Value: backend, Driver: "bhyve", Reason: "must be /dev/nmdm<unit>A"}
+			}
+			if sl := p.src.NMDM.Slave; sl != "" {
+				if err := hostPath("nmdm slave", sl); err != nil {
+					return err
+				}
 			}
 			if p.n == 0 {
 				b.plan.ConsoleMaster, b.plan.ConsoleSlave = backend, p.src.NMDM.Slave
 			}
 		case p.src != nil && p.src.TCP != nil:
+			if err := ipAddr("serial tcp host", p.src.TCP.Host); err != nil {
+				return err
+			}
+			if n := atoi(p.src.TCP.Service); n < 1 || n > 65535 {
+				return unsupported("serial tcp port", p.src.TCP.Service)
+			}
 			backend = "tcp=" + hostPort(p.src.TCP.Host, atoi(p.src.TCP.Service))
 		default:
 			return unsupported("serial type", chardevType(p.src), "nmdm", "tcp")

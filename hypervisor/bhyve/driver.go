@@ -100,6 +100,14 @@ func (d *Driver) checkHost(p *Plan) error {
 	return nil
 }
 
+// CheckDomain is hypervisor.DomainChecker: the command lines Spawn would run
+// are built, without touching the host, so a value bhyve does not take is
+// refused before compute/ makes the guest's disks.
+func (d *Driver) CheckDomain(_ context.Context, dom *libvirtxml.Domain) error {
+	_, err := BuildPlan(dom, d.cfg)
+	return err
+}
+
 // Spawn writes dom to the instance dir and starts the guest.
 func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
 	if err := g.Check(); err != nil {

@@ -57,7 +57,7 @@ func newRig(t *testing.T, image map[string]string) *rig {
 	}
 	// A FIFO stands in for the nmdm pair: bhyve writes the A side, the
 	// driver's console logger reads the B side; here both are one FIFO.
-	fifo := filepath.Join(state, "nmdm")
+	fifo := filepath.Join(state, "nmdm0A")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}

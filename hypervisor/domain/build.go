@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -121,6 +122,12 @@ func (b *builder) base() error {
 	if err != nil {
 		return err
 	}
+	// With no list from the driver the value still reaches an engine's
+	// command line: it must at least be a bare name, never "q35,kernel=...".
+	if machine != "" && !machineName.MatchString(machine) {
+		return &hypervisor.PropertyError{Property: "hw_machine_type", Value: machine, Driver: b.o.Driver,
+			Reason: "must be a machine type name (letters, digits, '.', '_', '-')"}
+	}
 	clock := "utc"
 	if b.p.Image["os_type"] == "windows" {
 		clock = "localtime" // Windows keeps the RTC in local time, as Nova sets it
@@ -143,6 +150,8 @@ func (b *builder) base() error {
 	}
 	return nil
 }
+
+var machineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (b *builder) cpu() error {
 	t, err := BestTopology(b.spec.VCPUs, b.p, b.o.AllowThreads)

@@ -2,7 +2,10 @@ package qemu
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,6 +21,9 @@ type Runtime struct {
 	// IncomingFD, when > 0, starts the guest from a saved state read from
 	// that inherited descriptor (-incoming fd:N).
 	IncomingFD int
+	// RunWith selects -run-with user= (QEMU 9.1+) over -runas for
+	// Config.User; see Binary.RunWith.
+	RunWith bool
 }
 
 // runtimeFor derives the paths for dom: sockets and the pid file live in
@@ -86,17 +92,21 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	a := &argvBuilder{}
 	a.add(c.Binary, "-name", "guest="+optEscape(dom.Name)+",debug-threads=on")
 	if dom.UUID != "" {
+		if !uuidRe.MatchString(dom.UUID) {
+			a.fail("uuid", dom.UUID, "must be a UUID in 8-4-4-4-12 hex form")
+		}
 		a.add("-uuid", dom.UUID)
 	}
 	a.add("-no-user-config", "-nodefaults")
-	machine := c.Machine
-	if dom.OS != nil && dom.OS.Type != nil {
-		if dom.OS.Type.Arch != "" && dom.OS.Type.Arch != "x86_64" {
-			a.fail("os/type/@arch", dom.OS.Type.Arch, "", "x86_64")
-		}
-		if dom.OS.Type.Machine != "" {
-			machine = dom.OS.Type.Machine
-		}
+	machine := Machine(dom, c)
+	if dom.OS != nil && dom.OS.Type != nil && dom.OS.Type.Arch != "" && dom.OS.Type.Arch != "x86_64" {
+		a.fail("os/type/@arch", dom.OS.Type.Arch, "", "x86_64")
+	}
+	// The name alone cannot smuggle options (Driver.preflight also checks it
+	// against the binary's own list): q35,kernel=/vmlinuz,initrd=/etc/shadow
+	// would load host files into the guest.
+	if !machineName.MatchString(machine) {
+		a.fail("hw_machine_type", machine, "must be a QEMU machine type name such as q35 or pc-i440fx-7.2")
 	}
 	a.add("-machine", machine)
 	switch accel {
@@ -109,10 +119,25 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	default:
 		a.fail("[qemu] accel", accel, "", AccelKVM, AccelTCG, AccelAuto)
 	}
+	dropsUser := c.User != "" && c.User != "root"
+	if c.Sandbox {
+		a.add("-sandbox", sandboxArg(dropsUser))
+	}
+	if dropsUser {
+		if !userName.MatchString(c.User) {
+			a.fail("[qemu] user", c.User, "must be a login name")
+		} else if rt.RunWith {
+			a.add("-run-with", "user="+c.User)
+		} else {
+			a.add("-runas", c.User)
+		}
+	}
 	a.cpuMem(dom)
 	a.firmware(dom)
-	a.add("-qmp", "unix:"+rt.QMPSocket+",server=on,wait=off")
+	a.path("QMP socket", rt.QMPSocket)
+	a.add("-qmp", "unix:"+optEscape(rt.QMPSocket)+",server=on,wait=off")
 	if rt.PIDFile != "" {
+		a.path("pid file", rt.PIDFile)
 		a.add("-pidfile", rt.PIDFile)
 	}
 	a.add("-rtc", rtc(dom))
@@ -137,6 +162,33 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	return a.args, nil
 }
 
+// Machine returns the machine type dom runs with: its own, else the
+// configured default.
+func Machine(dom *libvirtxml.Domain, c Config) string {
+	if dom.OS != nil && dom.OS.Type != nil && dom.OS.Type.Machine != "" {
+		return dom.OS.Type.Machine
+	}
+	return c.Machine
+}
+
+var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// path refuses host paths QEMU could read as something else: relative
+// names (a "json:{...}" or "nbd://" file name is a whole block driver
+// configuration) and control characters.
+func (a *argvBuilder) path(what, p string) {
+	if !filepath.IsAbs(p) || strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		a.fail(what, p, "must be an absolute path without control characters")
+	}
+}
+
+// Upper bounds QEMU's x86 machines accept; larger numbers are typos or
+// attempts to make QEMU allocate without limit.
+const (
+	maxVCPUs  = 255
+	maxMemMiB = 16 << 20 // 16 TiB
+)
+
 func rtc(dom *libvirtxml.Domain) string {
 	if dom.Clock != nil && dom.Clock.Offset == "localtime" {
 		return "base=localtime"
@@ -149,11 +201,15 @@ func (a *argvBuilder) cpuMem(dom *libvirtxml.Domain) {
 	if dom.VCPU != nil && dom.VCPU.Value > 0 {
 		vcpus = dom.VCPU.Value
 	}
+	if vcpus > maxVCPUs {
+		a.fail("vcpus", strconv.FormatUint(uint64(vcpus), 10), fmt.Sprintf("at most %d", maxVCPUs))
+		return
+	}
 	smp := strconv.FormatUint(uint64(vcpus), 10)
 	if dom.CPU != nil && dom.CPU.Topology != nil {
 		t := dom.CPU.Topology
 		if t.Sockets > 0 && t.Cores > 0 && t.Threads > 0 {
-			if uint(t.Sockets*t.Cores*t.Threads) != vcpus {
+			if t.Sockets > maxVCPUs || t.Cores > maxVCPUs || t.Threads > maxVCPUs || uint(t.Sockets*t.Cores*t.Threads) != vcpus {
 				a.fail("cpu/topology", fmt.Sprintf("%d*%d*%d", t.Sockets, t.Cores, t.Threads), fmt.Sprintf("must multiply to the %d vcpus", vcpus))
 			}
 			smp += fmt.Sprintf(",sockets=%d,cores=%d,threads=%d", t.Sockets, t.Cores, t.Threads)
@@ -167,6 +223,10 @@ func (a *argvBuilder) cpuMem(dom *libvirtxml.Domain) {
 	mib, err := toMiB(dom.Memory.Value, dom.Memory.Unit)
 	if err != nil {
 		a.fail("memory/@unit", dom.Memory.Unit, err.Error())
+		return
+	}
+	if mib > maxMemMiB {
+		a.fail("memory", strconv.FormatUint(mib, 10)+" MiB", fmt.Sprintf("at most %d MiB", maxMemMiB))
 		return
 	}
 	a.add("-m", strconv.FormatUint(mib, 10))
@@ -202,8 +262,10 @@ func (a *argvBuilder) firmware(dom *libvirtxml.Domain) {
 	if code == "" {
 		return
 	}
+	a.path("os/loader", code)
 	a.add("-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+optEscape(code))
 	if os.NVRam != nil && os.NVRam.NVRam != "" {
+		a.path("os/nvram", os.NVRam.NVRam)
 		a.add("-drive", "if=pflash,format=raw,unit=1,file="+optEscape(os.NVRam.NVRam))
 	}
 }
@@ -233,8 +295,15 @@ func (a *argvBuilder) disks(devs *libvirtxml.DomainDeviceList) {
 			a.fail(fmt.Sprintf("disk[%d]/target", i), "", "missing")
 			return
 		}
+		if !targetDevRe.MatchString(d.Target.Dev) {
+			a.fail(fmt.Sprintf("disk[%d]/target/@dev", i), d.Target.Dev, "must be a device name such as vda, sdb or nvme0n1")
+			return
+		}
 		id := "drive-" + d.Target.Dev
 		path := diskPath(d)
+		if path != "" {
+			a.path("disk "+d.Target.Dev+" source", path)
+		}
 		cdrom := d.Device == "cdrom"
 		if path == "" && !cdrom {
 			a.fail("disk "+d.Target.Dev+" source", "", "disk needs a file or block device source")
@@ -256,6 +325,10 @@ func (a *argvBuilder) disks(devs *libvirtxml.DomainDeviceList) {
 			drive += ",readonly=on"
 		}
 		if d.Driver != nil && d.Driver.Cache != "" {
+			if !slices.Contains(cacheModes, d.Driver.Cache) {
+				a.fail("disk "+d.Target.Dev+" driver/@cache", d.Driver.Cache, "", cacheModes...)
+				return
+			}
 			drive += ",cache=" + d.Driver.Cache
 		}
 		a.add("-drive", drive)
@@ -309,6 +382,13 @@ func (a *argvBuilder) disks(devs *libvirtxml.DomainDeviceList) {
 	}
 }
 
+// targetDevRe is the shape of libvirt's target device names; they become
+// QEMU ids, which take no escaping.
+var targetDevRe = regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`)
+
+// cacheModes are QEMU's -drive cache= values (libvirt's names).
+var cacheModes = []string{"none", "writeback", "writethrough", "directsync", "unsafe"}
+
 func ideKind(cdrom bool) string {
 	if cdrom {
 		return "ide-cd"
@@ -331,7 +411,12 @@ func (a *argvBuilder) nics(ifs []libvirtxml.DomainInterface) {
 		}
 		opts := fmt.Sprintf("%s,id=net%d", dev, i)
 		if n.MAC != nil && n.MAC.Address != "" {
-			opts += ",mac=" + n.MAC.Address
+			mac, err := net.ParseMAC(n.MAC.Address)
+			if err != nil || len(mac) != 6 {
+				a.fail(fmt.Sprintf("interface[%d]/mac/@address", i), n.MAC.Address, "must be a 48-bit MAC address")
+				return
+			}
+			opts += ",mac=" + mac.String()
 		}
 		if n.MTU != nil && n.MTU.Size > 0 && model == "virtio" {
 			opts += ",host_mtu=" + strconv.FormatUint(uint64(n.MTU.Size), 10)
@@ -339,6 +424,10 @@ func (a *argvBuilder) nics(ifs []libvirtxml.DomainInterface) {
 		// A NIC without a tap is left unplugged (no netdev): the guest sees
 		// the card with no link peer.
 		if n.Target != nil && n.Target.Dev != "" {
+			if len(n.Target.Dev) > 15 || strings.ContainsAny(n.Target.Dev, "/ \t\n") {
+				a.fail(fmt.Sprintf("interface[%d]/target/@dev", i), n.Target.Dev, "must be a network interface name of at most 15 characters")
+				return
+			}
 			a.add("-netdev", fmt.Sprintf("tap,id=hostnet%d,ifname=%s,script=no,downscript=no", i, optEscape(n.Target.Dev)))
 			opts += fmt.Sprintf(",netdev=hostnet%d", i)
 		}
@@ -357,8 +446,10 @@ func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
 		case src == nil || src.Pty != nil:
 			ch = "pty,id=" + id
 		case src.UNIX != nil:
+			a.path(fmt.Sprintf("serial[%d] unix path", i), src.UNIX.Path)
 			ch = "socket,id=" + id + ",path=" + optEscape(src.UNIX.Path) + ",server=on,wait=off"
 		case src.File != nil:
+			a.path(fmt.Sprintf("serial[%d] file path", i), src.File.Path)
 			ch = "file,id=" + id + ",path=" + optEscape(src.File.Path)
 		case src.Null != nil:
 			ch = "null,id=" + id
@@ -367,6 +458,7 @@ func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
 			return
 		}
 		if s.Log != nil && s.Log.File != "" {
+			a.path(fmt.Sprintf("serial[%d] log file", i), s.Log.File)
 			ch += ",logfile=" + optEscape(s.Log.File)
 			if s.Log.Append == "off" {
 				ch += ",logappend=off"
@@ -377,6 +469,8 @@ func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
 		a.add("-chardev", ch, "-serial", "chardev:"+id)
 	}
 }
+
+var keymapRe = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,3})?$`)
 
 var videoDevice = map[string]string{"vga": "VGA", "virtio": "virtio-vga", "cirrus": "cirrus-vga", "none": ""}
 
@@ -390,13 +484,19 @@ func (a *argvBuilder) graphics(devs *libvirtxml.DomainDeviceList) {
 		if listen == "" {
 			listen = "127.0.0.1"
 		}
-		if strings.Contains(listen, ":") {
+		ip := net.ParseIP(listen)
+		if ip == nil {
+			a.fail("graphics/@listen", listen, "must be an IP address")
+			return
+		}
+		listen = ip.String()
+		if ip.To4() == nil {
 			listen = "[" + listen + "]"
 		}
 		var opt string
 		if g.VNC.Port > 0 && g.VNC.AutoPort != "yes" {
-			if g.VNC.Port < 5900 {
-				a.fail("graphics/@port", strconv.Itoa(g.VNC.Port), "VNC ports start at 5900")
+			if g.VNC.Port < 5900 || g.VNC.Port > 65535 {
+				a.fail("graphics/@port", strconv.Itoa(g.VNC.Port), "VNC ports are 5900 to 65535")
 				return
 			}
 			opt = fmt.Sprintf("%s:%d", listen, g.VNC.Port-5900)
@@ -408,6 +508,11 @@ func (a *argvBuilder) graphics(devs *libvirtxml.DomainDeviceList) {
 		}
 		a.add("-vnc", opt)
 		if g.VNC.Keymap != "" {
+			// QEMU opens keymaps/<name> in its data directory.
+			if !keymapRe.MatchString(g.VNC.Keymap) {
+				a.fail("graphics/@keymap", g.VNC.Keymap, "must be a keymap name such as en-us or de-ch")
+				return
+			}
 			a.add("-k", g.VNC.Keymap)
 		}
 	}
@@ -433,6 +538,7 @@ func (a *argvBuilder) rng(rngs []libvirtxml.DomainRNG) {
 		if r.Backend != nil && r.Backend.Random != nil && r.Backend.Random.Device != "" {
 			src = r.Backend.Random.Device
 		}
+		a.path("rng backend", src)
 		a.add("-object", fmt.Sprintf("rng-random,id=objrng%d,filename=%s", i, optEscape(src)),
 			"-device", fmt.Sprintf("virtio-rng-pci,rng=objrng%d,id=rng%d", i, i))
 	}

@@ -122,7 +122,7 @@ func TestArgvAcceptedByQEMU(t *testing.T) {
 	d := tcgDriver(t)
 	for _, tc := range argvCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := guestDir(t)
 			dom := buildCase(t, tc, dir)
 			for _, dk := range dom.Devices.Disks {
 				if p := diskPath(&dk); p != "" {

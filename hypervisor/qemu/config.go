@@ -7,6 +7,7 @@ package qemu
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -32,7 +33,22 @@ type Config struct {
 	// Logger receives what the driver decides on its own, such as leaving
 	// KVM for TCG; nil means slog.Default().
 	Logger *slog.Logger
+	// User is the account QEMU drops to once it has opened its disks,
+	// firmware, sockets and logs ([qemu] user; -runas, or -run-with user=
+	// on QEMU 9.1+). "root" keeps QEMU running as root.
+	User string
+	// Sandbox turns on QEMU's seccomp filter (-sandbox); a binary built
+	// without it is refused unless Sandbox is false ([qemu] sandbox).
+	Sandbox bool
 }
+
+// DefaultUser is the dedicated account QEMU runs as unless [qemu] user says
+// otherwise; devstack/install-deps.sh creates it.
+const DefaultUser = "novabsd-qemu"
+
+// userName is what -runas and -run-with user= take: a login name (as
+// useradd allows). Commas would start another option.
+var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // DefaultConfig is Debian's layout.
 func DefaultConfig() Config {
@@ -43,6 +59,8 @@ func DefaultConfig() Config {
 		OVMFCode: "/usr/share/OVMF/OVMF_CODE.fd",
 		OVMFVars: "/usr/share/OVMF/OVMF_VARS.fd",
 		RunDir:   "/run/novabsd/qemu",
+		User:     DefaultUser,
+		Sandbox:  true,
 	}
 }
 
@@ -54,6 +72,12 @@ func (c Config) check() error {
 	}
 	if c.Binary == "" {
 		return fmt.Errorf("qemu: [qemu] binary is empty")
+	}
+	if c.User != "" && !userName.MatchString(c.User) {
+		return &hypervisor.PropertyError{Property: "[qemu] user", Value: c.User, Reason: "must be a login name"}
+	}
+	if c.Machine != "" && !machineName.MatchString(c.Machine) {
+		return &hypervisor.PropertyError{Property: "[qemu] machine_type", Value: c.Machine, Reason: "must be a QEMU machine type name such as q35"}
 	}
 	return nil
 }

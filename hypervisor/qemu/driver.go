@@ -15,6 +15,7 @@ import (
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/beneath"
+	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/hypervisor/host"
 	"libvirt.org/go/libvirtxml"
 )
@@ -49,6 +50,37 @@ func (d *Driver) Name() string { return "qemu" }
 // Capabilities reports pause, suspend and soft reboot.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: Supported()}
+}
+
+// CheckDomain refuses, without touching the host, a domain this host's QEMU
+// would not run: a value that cannot reach the command line safely, a
+// machine type the binary does not offer, a missing sandbox or user.
+// compute/ calls it before it makes any disk.
+func (d *Driver) CheckDomain(ctx context.Context, dom *libvirtxml.Domain) error {
+	bin, err := ProbeBinary(ctx, d.cfg.Binary)
+	if err != nil {
+		return err
+	}
+	if err := d.checkHost(bin, dom); err != nil {
+		return err
+	}
+	cfg := d.cfg
+	cfg.Binary = bin.Path
+	rt := newRuntime(runtimeFor(dom, cfg).Dir, dom, cfg)
+	rt.RunWith = bin.RunWith()
+	_, err = BuildArgv(dom, cfg, AccelTCG, rt)
+	return err
+}
+
+// DomainOptions is DomainOptions for this driver's configuration and
+// resolved accelerator, with the machine types its binary really offers
+// (none listed when the binary cannot be probed: Spawn then reports why).
+func (d *Driver) DomainOptions(ctx context.Context) domain.Options {
+	o := DomainOptions(d.cfg, d.Accel(ctx))
+	if bin, err := ProbeBinary(ctx, d.cfg.Binary); err == nil {
+		o.Supported.MachineType = bin.Machines
+	}
+	return o
 }
 
 // get returns the guest's live process, adopting one a previous service
@@ -90,7 +122,7 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if v := d.get(ctx, g); v != nil {
 		return &hypervisor.StateError{Guest: g.Name, Op: "spawn", State: hypervisor.Running}
 	}
-	if _, err := d.preflight(dom); err != nil {
+	if _, err := d.preflight(ctx, dom); err != nil {
 		return err
 	}
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {

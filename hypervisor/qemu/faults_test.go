@@ -50,7 +50,7 @@ func TestSpawnFaultsLeaveNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
+			dir := guestDir(t)
 			os.WriteFile(filepath.Join(dir, "disk"), make([]byte, 1<<20), 0o600)
 			g := hypervisor.Guest{UUID: "0e5d3c0e-8f0e-4a55-a1a4-5e0f4b0c0d01", Name: "instance-0000000f", Dir: dir}
 			spec := hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: dir, VCPUs: 1, MemoryMB: 64,
@@ -81,7 +81,7 @@ func TestSpawnFaultsLeaveNothing(t *testing.T) {
 func TestQEMUStartFailureCleansUp(t *testing.T) {
 	needQEMU(t)
 	d := tcgDriver(t)
-	dir := t.TempDir()
+	dir := guestDir(t)
 	g := hypervisor.Guest{UUID: "1e5d3c0e-8f0e-4a55-a1a4-5e0f4b0c0d02", Name: "instance-00000010", Dir: dir}
 	spec := hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: dir, VCPUs: 1, MemoryMB: 64,
 		Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(dir, "missing-disk"), Format: "raw"}}}

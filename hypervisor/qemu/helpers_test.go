@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -45,3 +46,16 @@ func execOut(name string, args ...string) ([]byte, error) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// guestDir is an instance directory QEMU can still reach after it has
+// dropped to testUser: t.TempDir's directories are 0700.
+func guestDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -17,11 +17,16 @@ import (
 
 const marker = "NOVABSD-TINY-GUEST-READY"
 
+// testUser is an unprivileged account every Debian machine has; the tests
+// run QEMU as it (novabsd's own novabsd-qemu may not exist here).
+const testUser = "nobody"
+
 func tcgDriver(t testing.TB) *Driver {
 	t.Helper()
 	c := DefaultConfig()
 	c.Accel = AccelTCG
 	c.RunDir = t.TempDir()
+	c.User = testUser // as deployed: QEMU drops root once started
 	d, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +37,7 @@ func tcgDriver(t testing.TB) *Driver {
 // tinyGuest builds the domain of a guest booting the tiny image.
 func tinyGuest(t testing.TB, d *Driver, format string, image map[string]string) (hypervisor.Guest, *libvirtxml.Domain) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := guestDir(t)
 	disk := tinyImage(t, dir, format)
 	g := hypervisor.Guest{UUID: "6c0a8ed5-54d4-4c28-9ad5-2b7d3a0b1c01", Name: "instance-00000001", Dir: dir}
 	spec := hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: dir, VCPUs: 1, MemoryMB: 256,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,15 +113,20 @@ func relBeneath(dir, path string) (string, error) {
 	return rel, nil
 }
 
-// preflight checks the host files the guest needs before anything is made.
-func (d *Driver) preflight(dom *libvirtxml.Domain) (string, error) {
-	bin, err := exec.LookPath(d.cfg.Binary)
+// preflight checks, before anything is made, that this host's QEMU can run
+// dom as configured: the machine type is one the binary offers, the sandbox
+// and the unprivileged user are there, and the firmware files exist.
+func (d *Driver) preflight(ctx context.Context, dom *libvirtxml.Domain) (*Binary, error) {
+	bin, err := ProbeBinary(ctx, d.cfg.Binary)
 	if err != nil {
-		return "", &hypervisor.MissingError{What: "qemu binary", Path: d.cfg.Binary, Err: err}
+		return nil, err
+	}
+	if err := d.checkHost(bin, dom); err != nil {
+		return nil, err
 	}
 	if dom.OS != nil && dom.OS.Loader != nil && dom.OS.Loader.Path != "" {
 		if _, err := os.Stat(dom.OS.Loader.Path); err != nil {
-			return "", &hypervisor.MissingError{What: "UEFI firmware", Path: dom.OS.Loader.Path, Err: err}
+			return nil, &hypervisor.MissingError{What: "UEFI firmware", Path: dom.OS.Loader.Path, Err: err}
 		}
 		if nv := dom.OS.NVRam; nv != nil && nv.NVRam != "" {
 			if _, err := os.Stat(nv.NVRam); errors.Is(err, fs.ErrNotExist) {
@@ -129,7 +135,7 @@ func (d *Driver) preflight(dom *libvirtxml.Domain) (string, error) {
 					tmpl = d.cfg.OVMFVars
 				}
 				if _, err := os.Stat(tmpl); err != nil {
-					return "", &hypervisor.MissingError{What: "UEFI variables template", Path: tmpl, Err: err}
+					return nil, &hypervisor.MissingError{What: "UEFI variables template", Path: tmpl, Err: err}
 				}
 			}
 		}
@@ -137,11 +143,127 @@ func (d *Driver) preflight(dom *libvirtxml.Domain) (string, error) {
 	return bin, nil
 }
 
+// checkHost is preflight's part that needs no files of the guest.
+func (d *Driver) checkHost(bin *Binary, dom *libvirtxml.Domain) error {
+	if m := Machine(dom, d.cfg); !bin.HasMachine(m) {
+		return &hypervisor.PropertyError{Property: "hw_machine_type", Value: m, Allowed: bin.Machines, Driver: "qemu",
+			Reason: bin.Path + " has no such machine type"}
+	}
+	if d.cfg.Sandbox && !bin.Sandbox {
+		return &hypervisor.UnsupportedError{Driver: "qemu", Op: "-sandbox " + sandboxOpts,
+			Reason: bin.Path + " was built without seccomp or lacks these options; set [qemu] sandbox = false to run guests unsandboxed"}
+	}
+	if _, _, err := d.qemuUser(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// qemuUser returns the uid and gid QEMU drops to; -1, -1 when it keeps
+// running as the service's user.
+func (d *Driver) qemuUser() (uid, gid int, err error) {
+	if d.cfg.User == "" || d.cfg.User == "root" {
+		return -1, -1, nil
+	}
+	u, err := user.Lookup(d.cfg.User)
+	if err != nil {
+		return -1, -1, &hypervisor.MissingError{What: "qemu user ([qemu] user)", Path: d.cfg.User,
+			Err: fmt.Errorf("%w; create it (useradd --system %s) or name another", err, d.cfg.User)}
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid, nil
+}
+
+// reachable refuses an instance directory QEMU's user cannot reach: QEMU
+// reopens the guest's disks there after it has dropped root (suspend,
+// resume), which would otherwise fail deep inside a migration. A directory
+// lets the user through with its others' search bit, or with the owner's
+// or group's when they are the user's.
+func reachable(dir, name string, uid, gid int) error {
+	if uid < 0 {
+		return nil
+	}
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("qemu: %w", err)
+		}
+		m := fi.Mode().Perm()
+		ou, og, ok := fileOwner(fi)
+		if ok && m&0o001 == 0 && !(ou == uid && m&0o100 != 0) && !(og == gid && m&0o010 != 0) {
+			return &hypervisor.UnsupportedError{Driver: "qemu", Op: "running guests in " + dir,
+				Reason: fmt.Sprintf("[qemu] user %s cannot pass through %s (mode %04o): QEMU reopens the guest's disks there after dropping root; let others search it (o+x)", name, p, m)}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// grantGuestFiles gives QEMU's user the files QEMU opens again after it has
+// dropped root: writable disks (reopened when a suspend inactivates them
+// and a resume activates them), the NVRAM and the console logs. Only files
+// beneath the instance directory and ZFS volumes are changed, never a host
+// file a domain happens to name; the previous owners come back on undo.
+func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, rv *undo) error {
+	if uid < 0 {
+		return nil
+	}
+	var paths []string
+	if dom.Devices != nil {
+		for i := range dom.Devices.Disks {
+			dk := &dom.Devices.Disks[i]
+			if p := diskPath(dk); p != "" && dk.ReadOnly == nil && dk.Device != "cdrom" {
+				paths = append(paths, p)
+			}
+		}
+		for _, sr := range dom.Devices.Serials {
+			if sr.Log != nil && sr.Log.File != "" {
+				paths = append(paths, sr.Log.File)
+			}
+		}
+	}
+	if dom.OS != nil && dom.OS.NVRam != nil && dom.OS.NVRam.NVRam != "" {
+		paths = append(paths, dom.OS.NVRam.NVRam)
+	}
+	for _, p := range paths {
+		var fi os.FileInfo
+		var err error
+		chown := os.Lchown
+		switch {
+		case strings.HasPrefix(p, "/dev/zvol/"):
+			fi, err = os.Stat(p) // a link to the device node on Linux
+			chown = os.Chown
+		default:
+			if _, rerr := relBeneath(g.Dir, p); rerr != nil {
+				continue
+			}
+			fi, err = os.Lstat(p)
+			if err == nil && !fi.Mode().IsRegular() {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("qemu: giving %s to the qemu user: %w", p, err)
+		}
+		oldUID, oldGID, ok := fileOwner(fi)
+		if !ok || (oldUID == uid && oldGID == gid) {
+			continue
+		}
+		if err := chown(p, uid, gid); err != nil {
+			return fmt.Errorf("qemu: giving %s to the qemu user: %w", p, err)
+		}
+		rv.add(func() { chown(p, oldUID, oldGID) })
+	}
+	return nil
+}
+
 // start runs QEMU for dom under accel and connects QMP. incoming, when set,
 // is a saved state to restore. On error everything start made is removed
 // again, except QEMU's stderr log (stderrFile), which says why.
 func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, incoming *os.File, accel string) (*vm, error) {
-	bin, err := d.preflight(dom)
+	bin, err := d.preflight(ctx, dom)
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +273,12 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	}
 	defer dir.Close()
 	rt := newRuntime(g.Dir, dom, d.cfg)
+	rt.RunWith = bin.RunWith()
 	if incoming != nil {
 		rt.IncomingFD = 3 // first of cmd.ExtraFiles
 	}
 	cfg := d.cfg
-	cfg.Binary = bin
+	cfg.Binary = bin.Path
 	argv, err := BuildArgv(dom, cfg, accel, rt)
 	if err != nil {
 		return nil, err
@@ -177,6 +300,19 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err := d.ensureNVRAM(dir, g, dom, &rv); err != nil {
 		return nil, err
 	}
+	if err := consoleLogs(dir, g, dom); err != nil {
+		return nil, err
+	}
+	uid, gid, err := d.qemuUser()
+	if err != nil {
+		return nil, err
+	}
+	if err := reachable(g.Dir, d.cfg.User, uid, gid); err != nil {
+		return nil, err
+	}
+	if err := grantGuestFiles(g, dom, uid, gid, &rv); err != nil {
+		return nil, err
+	}
 	logf, err := dir.OpenFile(stderrFile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("qemu: %w", err)
@@ -192,7 +328,7 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		cmd.ExtraFiles = []*os.File{incoming}
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("qemu: starting %s: %w", bin, err)
+		return nil, fmt.Errorf("qemu: starting %s: %w", bin.Path, err)
 	}
 	v := &vm{g: g, pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
@@ -258,6 +394,38 @@ func stderrTail(dir string) string {
 		b = b[len(b)-512:]
 	}
 	return ": " + strings.TrimSpace(string(b))
+}
+
+// consoleLogs creates the serial log files beneath the instance directory
+// mode 0600 before QEMU opens them: QEMU would create them 0644 (0666 less
+// the umask), and a console log holds whatever the guest prints, keys and
+// first-boot passwords included. grantGuestFiles then gives them to
+// [qemu] user.
+func consoleLogs(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	if dom.Devices == nil {
+		return nil
+	}
+	for _, s := range dom.Devices.Serials {
+		if s.Log == nil || s.Log.File == "" {
+			continue
+		}
+		rel, err := relBeneath(g.Dir, s.Log.File)
+		if err != nil {
+			return err
+		}
+		f, err := dir.OpenFile(rel, os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("qemu: console log: %w", err)
+		}
+		err = f.Chmod(0o600) // one an older service made 0644
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("qemu: console log: %w", err)
+		}
+	}
+	return nil
 }
 
 // ensureNVRAM gives a UEFI guest its own copy of the variables template.
