@@ -40,14 +40,18 @@ func New(cfg Config) *Driver {
 // Name returns "bhyve".
 func (d *Driver) Name() string { return "bhyve" }
 
+// hypervisorType is bhyve's name as libvirt's bhyve driver and Nova report it.
+const hypervisorType = "bhyve"
+
 // Capabilities reports what this host's bhyve can do.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{
-		Pause:       sigPause != nil,
-		Suspend:     d.snapshots() == nil,
-		SoftReboot:  true,
-		PCIPassthru: d.cfg.Arch == "x86_64",
-		Values:      Supported(d.cfg.Arch),
+		HypervisorType: hypervisorType,
+		Pause:          sigPause != nil,
+		Suspend:        d.snapshots() == nil,
+		SoftReboot:     true,
+		PCIPassthru:    d.cfg.Arch == "x86_64",
+		Values:         Supported(d.cfg.Arch),
 	}
 }
 
@@ -535,7 +539,7 @@ func (d *Driver) HostResources(ctx context.Context) (hypervisor.HostResources, e
 	}
 	r, err := d.cfg.HostResources(ctx)
 	if err == nil {
-		r.HypervisorType = "bhyve"
+		r.HypervisorType = hypervisorType
 	}
 	return r, err
 }
