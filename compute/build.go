@@ -458,16 +458,13 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 			"user": fieldString(inst, "user_id"), "display_name": fieldString(inst, "display_name")}}
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
-		listen, min, max := cfg.VNC.ServerListen, 5900, 5999
-		if engineName(cfg) == "bhyve" {
-			listen, min, max = orDefault(cfg.Bhyve.VNCListen, listen), cfg.Bhyve.VNCPortMin, cfg.Bhyve.VNCPortMax
-		}
-		port, err := eng.vnc.pick(uuid, orDefault(listen, "127.0.0.1"), min, max)
+		es := engineConfig(cfg)
+		port, err := eng.vnc.Pick(uuid, es.vncListen, es.vncMin, es.vncMax)
 		if err != nil {
 			return reschedule(err, "no VNC port")
 		}
-		undo = append(undo, func() { eng.vnc.release(uuid) })
-		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
+		undo = append(undo, func() { eng.vnc.Release(uuid) })
+		spec.VNC = &hypervisor.VNC{Listen: es.vncListen, Port: port}
 	}
 	props := domain.Props{Image: img.imageProps(), Extra: f.ExtraSpecs}
 	if props.Image["hw_disk_bus"] == "" && img.DiskFormat == "iso" {
@@ -583,7 +580,7 @@ func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	if err := os.RemoveAll(g.Dir); err != nil {
 		errs = append(errs, err)
 	}
-	eng.vnc.release(uuid)
+	eng.vnc.Release(uuid)
 	return errors.Join(errs...)
 }
 

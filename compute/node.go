@@ -152,13 +152,7 @@ func (s *Service) discover(cfg *conf.Config) (*resources, error) {
 
 // zfsPool is the pool instance disks live on, or "" for file storage.
 func (s *Service) zfsPool(cfg *conf.Config) string {
-	if engineName(cfg) == "bhyve" && cfg.Bhyve.StorageBackend == "zfs" {
-		return cfg.Bhyve.ZFSPool
-	}
-	if engineName(cfg) == "qemu" && cfg.Qemu.StorageBackend == "zfs" {
-		return cfg.Qemu.ZFSPool
-	}
-	return ""
+	return engineConfig(cfg).zfsPool
 }
 
 // updateAvailableResource is the resource audit (ResourceTracker.update_available_resource): find or create the
