@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
@@ -15,6 +16,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/qemu"
 	"github.com/novabsd/novabsd/hypervisor/storage"
 	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/placement"
 	"github.com/novabsd/novabsd/rpc"
 )
 
@@ -160,6 +162,33 @@ func engineConfig(cfg *conf.Config) engineSettings {
 		es.zfsPool, es.zfsPrefix = pool, prefix
 	}
 	return es
+}
+
+// engineCaps is what the engine can do on this host; zero before initHost has built the engine.
+func (s *Service) engineCaps() hypervisor.Capabilities {
+	if s.lc == nil || s.lc.eng == nil || s.lc.eng.driver == nil {
+		return hypervisor.Capabilities{}
+	}
+	return s.lc.eng.driver.Capabilities()
+}
+
+// capabilityTraits are the COMPUTE_* traits the engine earns.
+func capabilityTraits(c hypervisor.Capabilities) placement.Capabilities {
+	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false}
+}
+
+// imageTypes are the Glance disk formats this host boots (COMPUTE_IMAGE_TYPE_*), from what the engine opens: every
+// disk the storage backend makes is storage.DiskFormat, imported from any of storage.ImageFormats, so an engine that
+// opens that format boots all of them; an iso image is attached as a CD-ROM, so it needs a CD-ROM bus too.
+func imageTypes(c hypervisor.Capabilities) []string {
+	if !slices.Contains(c.Values.DiskFormat, storage.DiskFormat) {
+		return nil
+	}
+	types := slices.Clone(storage.ImageFormats)
+	if len(c.Values.CDROMBus) > 0 {
+		types = append(types, "iso")
+	}
+	return types
 }
 
 // qemuAccel is the QEMU accelerator nova.conf asks for: [qemu] accel when a file sets it; else, when a file sets
