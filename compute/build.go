@@ -465,16 +465,13 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	spec := guestSpec(inst, f, g, disks)
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
-		listen, min, max := cfg.VNC.ServerListen, 5900, 5999
-		if engineName(cfg) == "bhyve" {
-			listen, min, max = orDefault(cfg.Bhyve.VNCListen, listen), cfg.Bhyve.VNCPortMin, cfg.Bhyve.VNCPortMax
-		}
-		port, err := eng.vnc.pick(uuid, orDefault(listen, "127.0.0.1"), min, max)
+		es := engineConfig(cfg)
+		port, err := eng.vnc.Pick(uuid, es.vncListen, es.vncMin, es.vncMax)
 		if err != nil {
 			return reschedule(err, "no VNC port")
 		}
-		undo = append(undo, func() { eng.vnc.release(uuid) })
-		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
+		undo = append(undo, func() { eng.vnc.Release(uuid) })
+		spec.VNC = &hypervisor.VNC{Listen: es.vncListen, Port: port}
 	}
 	dom, err := buildDomain(ctx, eng, spec, img, f)
 	if err != nil {
@@ -647,7 +644,7 @@ func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	if err := os.RemoveAll(g.Dir); err != nil {
 		errs = append(errs, err)
 	}
-	eng.vnc.release(uuid)
+	eng.vnc.Release(uuid)
 	return errors.Join(errs...)
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
@@ -18,6 +16,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/qemu"
 	"github.com/novabsd/novabsd/hypervisor/storage"
 	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/placement"
 	"github.com/novabsd/novabsd/rpc"
 )
 
@@ -36,7 +35,7 @@ type engine struct {
 	cache      *images.Cache
 	imageLocks keyedLocks // one import into the disk store per image at a time
 	qemuImg    string     // for qcow2 snapshots; "" uploads raw
-	vnc        vncPorts
+	vnc        hypervisor.VNCPorts
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
@@ -65,8 +64,8 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	if !filepath.IsAbs(cacheDir) {
 		cacheDir = filepath.Join(d.InstancesPath, cacheDir)
 	}
-	var zfsRoot string
-	switch engineName(cfg) {
+	es := engineConfig(cfg)
+	switch es.name {
 	case "bhyve":
 		b := cfg.Bhyve
 		bc := bhyve.Config{Bhyve: b.BhyvePath, Bhyvectl: b.BhyvectlPath, Bhyveload: b.BhyveloadPath,
@@ -74,9 +73,6 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 		e.driver = bhyve.New(bc)
 		opts := bhyve.DomainOptions(bc)
 		e.domainOptions = func(context.Context) domain.Options { return opts }
-		if b.StorageBackend == "zfs" {
-			zfsRoot = b.ZFSPool + "/" + b.ZFSDatasetPrefix
-		}
 	default:
 		q := cfg.Qemu
 		qc := qemu.DefaultConfig()
@@ -104,16 +100,13 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 		e.driver = drv
 		// Asked at each build: the driver may have left KVM for TCG since, and the domain type follows it.
 		e.domainOptions = drv.DomainOptions
-		if q.StorageBackend == "zfs" {
-			zfsRoot = q.ZFSPool + "/" + q.ZFSDatasetPrefix
-		}
 		if p, err := exec.LookPath(orDefault(q.QemuImgPath, "qemu-img")); err == nil {
 			e.qemuImg = p
 		}
 	}
 	var err error
-	if zfsRoot != "" {
-		e.storage, err = storage.NewZFS(zfsRoot)
+	if es.zfsPool != "" {
+		e.storage, err = storage.NewZFS(es.zfsPool + "/" + es.zfsPrefix)
 	} else {
 		e.storage, err = storage.NewFile(filepath.Join(d.InstancesPath, "_images"), d.InstancesPath, storage.CopyAuto)
 	}
@@ -154,6 +147,61 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	return e, nil
 }
 
+// engineSettings is what nova.conf says about the engine beyond its driver's own options, each read from that
+// engine's group ([bhyve] or [qemu]).
+type engineSettings struct {
+	name      string // "bhyve" or "qemu": the driver compute_driver names
+	zfsPool   string // pool of the instance disks; "" for file storage
+	zfsPrefix string // dataset beneath zfsPool
+	vncListen string // address guests' VNC servers listen on
+	vncMin    int    // VNC port range
+	vncMax    int
+}
+
+// engineConfig is the one place the engine's name chooses configuration: which group's storage backend and VNC
+// range apply. The QEMU engine has no VNC range options; it takes QEMU's own display range, 5900-5999.
+func engineConfig(cfg *conf.Config) engineSettings {
+	es := engineSettings{name: engineName(cfg), vncListen: orDefault(cfg.VNC.ServerListen, "127.0.0.1"),
+		vncMin: 5900, vncMax: 5999}
+	backend, pool, prefix := cfg.Qemu.StorageBackend, cfg.Qemu.ZFSPool, cfg.Qemu.ZFSDatasetPrefix
+	if es.name == "bhyve" {
+		b := cfg.Bhyve
+		backend, pool, prefix = b.StorageBackend, b.ZFSPool, b.ZFSDatasetPrefix
+		es.vncListen, es.vncMin, es.vncMax = orDefault(b.VNCListen, es.vncListen), b.VNCPortMin, b.VNCPortMax
+	}
+	if backend == "zfs" {
+		es.zfsPool, es.zfsPrefix = pool, prefix
+	}
+	return es
+}
+
+// engineCaps is what the engine can do on this host; zero before initHost has built the engine.
+func (s *Service) engineCaps() hypervisor.Capabilities {
+	if s.lc == nil || s.lc.eng == nil || s.lc.eng.driver == nil {
+		return hypervisor.Capabilities{}
+	}
+	return s.lc.eng.driver.Capabilities()
+}
+
+// capabilityTraits are the COMPUTE_* traits the engine earns.
+func capabilityTraits(c hypervisor.Capabilities) placement.Capabilities {
+	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false}
+}
+
+// imageTypes are the Glance disk formats this host boots (COMPUTE_IMAGE_TYPE_*), from what the engine opens: every
+// disk the storage backend makes is storage.DiskFormat, imported from any of storage.ImageFormats, so an engine that
+// opens that format boots all of them; an iso image is attached as a CD-ROM, so it needs a CD-ROM bus too.
+func imageTypes(c hypervisor.Capabilities) []string {
+	if !slices.Contains(c.Values.DiskFormat, storage.DiskFormat) {
+		return nil
+	}
+	types := slices.Clone(storage.ImageFormats)
+	if len(c.Values.CDROMBus) > 0 {
+		types = append(types, "iso")
+	}
+	return types
+}
+
 // qemuAccel is the QEMU accelerator nova.conf asks for: [qemu] accel when a file sets it; else, when a file sets
 // it, the [libvirt] virt_type a host moving from Nova's libvirt driver carries (qemu means tcg, kvm means kvm); else
 // [qemu] accel's default, auto. Nova's own virt_type default (kvm) is nobody's choice, so it leaves auto, which
@@ -188,57 +236,6 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// vncPorts hands out VNC ports so each guest keeps one across power cycles (QEMU's autoport is not readable
-// back through the driver, and validate_console_port must answer with the real port).
-type vncPorts struct {
-	mu    sync.Mutex
-	taken map[int]string // port → instance uuid
-}
-
-func (v *vncPorts) reserve(uuid string, port int) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.taken == nil {
-		v.taken = map[int]string{}
-	}
-	v.taken[port] = uuid
-}
-
-func (v *vncPorts) release(uuid string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for p, u := range v.taken {
-		if u == uuid {
-			delete(v.taken, p)
-		}
-	}
-}
-
-// pick returns a port in [min, max] that no guest of ours holds and nothing listens on.
-func (v *vncPorts) pick(uuid, listen string, min, max int) (int, error) {
-	if min <= 0 || max < min {
-		min, max = 5900, 5999
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.taken == nil {
-		v.taken = map[int]string{}
-	}
-	for p := min; p <= max; p++ {
-		if _, used := v.taken[p]; used {
-			continue
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(listen, strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		v.taken[p] = uuid
-		return p, nil
-	}
-	return 0, fmt.Errorf("no free VNC port between %d and %d on %s", min, max, listen)
 }
 
 // guestVNCPort reads the VNC port recorded in the guest's domain file (0 when it has no VNC).

@@ -152,13 +152,7 @@ func (s *Service) discover(cfg *conf.Config) (*resources, error) {
 
 // zfsPool is the pool instance disks live on, or "" for file storage.
 func (s *Service) zfsPool(cfg *conf.Config) string {
-	if engineName(cfg) == "bhyve" && cfg.Bhyve.StorageBackend == "zfs" {
-		return cfg.Bhyve.ZFSPool
-	}
-	if engineName(cfg) == "qemu" && cfg.Qemu.StorageBackend == "zfs" {
-		return cfg.Qemu.ZFSPool
-	}
-	return ""
+	return engineConfig(cfg).zfsPool
 }
 
 // updateAvailableResource is the resource audit (ResourceTracker.update_available_resource): find or create the
@@ -291,12 +285,10 @@ func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, 
 	usage := s.usage()
 	memUsed := int64(d.ReservedHostMemoryMB) + usage.memoryMB
 	diskUsed := int64(d.ReservedHostDiskMB)/1024 + usage.diskGB
-	hvType := "qemu"
-	if engineName(cfg) == "bhyve" {
-		hvType = "bhyve"
-	}
+	hvType := s.engineCaps().HypervisorType
 	hvSpec := vo.New("HVSpec", s.release.ObjectVersion("HVSpec"))
-	if err := setAll(hvSpec, map[string]any{"arch": h.Arch, "hv_type": hvType, "vm_mode": "hvm"}); err != nil {
+	// HVSpec carries the canonical (lower-case) spelling, as nova's HVType.canonicalize makes it.
+	if err := setAll(hvSpec, map[string]any{"arch": h.Arch, "hv_type": strings.ToLower(hvType), "vm_mode": "hvm"}); err != nil {
 		return nil, err
 	}
 	pools, err := vo.NewList("PciDevicePoolList", s.release.ObjectVersion("PciDevicePoolList"), nil)
@@ -318,7 +310,7 @@ func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, 
 		"free_disk_gb":         int64(res.disk.TotalGB()) - diskUsed,
 		"current_workload":     usage.workload,
 		"running_vms":          usage.running,
-		"hypervisor_type":      h.HypervisorType,
+		"hypervisor_type":      hvType,
 		"hypervisor_version":   h.HypervisorVersion,
 		"hypervisor_hostname":  hostname,
 		"cpu_info":             cpuInfo,
@@ -394,7 +386,7 @@ func (s *Service) syncRequest(cfg *conf.Config, res *resources, disabled *bool) 
 		Resources: placement.HostResources{VCPUs: int64(h.VCPUs), MemoryMB: h.MemoryMB, DiskGB: int64(res.disk.TotalGB())},
 		Config:    resourceConfig(cfg),
 		Traits: placement.TraitInputs{
-			Capabilities: engineCapabilities(cfg), ImageTypeExcludeList: cfg.Compute.ImageTypeExcludeList,
+			Capabilities: capabilityTraits(s.engineCaps()), ImageTypeExcludeList: cfg.Compute.ImageTypeExcludeList,
 			Arch: h.Arch, CPUFeatures: h.CPU.Features, Hyperthreading: h.CPU.Topology.Threads > 1,
 			ServiceDisabled: disabled, OwnerNova: s.release.OwnerNovaTrait,
 		},
@@ -434,15 +426,6 @@ func engineName(cfg *conf.Config) string {
 		return "bhyve"
 	}
 	return "qemu"
-}
-
-// engineCapabilities are the COMPUTE_* traits the engine earns.
-func engineCapabilities(cfg *conf.Config) placement.Capabilities {
-	c := placement.Capabilities{ImageTypes: []string{"raw", "qcow2"}, MigrateToSameHost: false}
-	if engineName(cfg) == "qemu" {
-		c.ImageTypes = append(c.ImageTypes, "iso")
-	}
-	return c
 }
 
 func setAll(o *vo.Object, values map[string]any) error {

@@ -60,7 +60,7 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 		return
 	}
 	if port, _, err := guestVNCPort(g); err == nil && port > 0 {
-		s.lc.eng.vnc.reserve(uuid, port)
+		s.lc.eng.vnc.Reserve(uuid, port)
 	}
 	log := logInstance(s.log, inst).With("vm_state", vm, "task_state", task)
 	set := func(values map[string]any) {

@@ -92,13 +92,16 @@ type DomainChecker interface {
 
 // Capabilities lists what a driver can do on this host.
 type Capabilities struct {
-	Pause       bool // Pause/Unpause work
-	Suspend     bool // Suspend/Resume work (bhyve: needs BHYVE_SNAPSHOT)
-	SoftReboot  bool // Reboot(RebootSoft) reaches the guest OS
-	Checkpoints bool // the driver implements Checkpointer
-	Migration   bool // the driver implements Migrator
-	PCIPassthru bool // host PCI devices can be given to guests
-	USBPassthru bool // host USB devices can be given to guests
+	// HypervisorType names the hypervisor as libvirt does and Nova reports
+	// it (ComputeNode hypervisor_type): "bhyve", "QEMU".
+	HypervisorType string
+	Pause          bool // Pause/Unpause work
+	Suspend        bool // Suspend/Resume work (bhyve: needs BHYVE_SNAPSHOT)
+	SoftReboot     bool // Reboot(RebootSoft) reaches the guest OS
+	Checkpoints    bool // the driver implements Checkpointer
+	Migration      bool // the driver implements Migrator
+	PCIPassthru    bool // host PCI devices can be given to guests
+	USBPassthru    bool // host USB devices can be given to guests
 	// Values lists the domain property values the driver accepts;
 	// hypervisor/domain rejects others with a *PropertyError.
 	Values Supported

@@ -355,8 +355,9 @@ func (b *argvBuilder) disks() error {
 	return nil
 }
 
-// DefaultVNCPort is used in the argv for autoport graphics; the driver
-// replaces it with a free port before starting the guest.
+// DefaultVNCPort is used in the argv for autoport graphics; Spawn refuses
+// such a domain (bhyve has no autoport), so only printed command lines
+// show it.
 const DefaultVNCPort = 5900
 
 func (b *argvBuilder) graphics() error {

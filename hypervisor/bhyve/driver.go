@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,14 +40,18 @@ func New(cfg Config) *Driver {
 // Name returns "bhyve".
 func (d *Driver) Name() string { return "bhyve" }
 
+// hypervisorType is bhyve's name as libvirt's bhyve driver and Nova report it.
+const hypervisorType = "bhyve"
+
 // Capabilities reports what this host's bhyve can do.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{
-		Pause:       sigPause != nil,
-		Suspend:     d.snapshots() == nil,
-		SoftReboot:  true,
-		PCIPassthru: d.cfg.Arch == "x86_64",
-		Values:      Supported(d.cfg.Arch),
+		HypervisorType: hypervisorType,
+		Pause:          sigPause != nil,
+		Suspend:        d.snapshots() == nil,
+		SoftReboot:     true,
+		PCIPassthru:    d.cfg.Arch == "x86_64",
+		Values:         Supported(d.cfg.Arch),
 	}
 }
 
@@ -126,7 +130,7 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 			}
 		}
 	}
-	if err := d.assignVNCPort(dom); err != nil {
+	if err := fixedVNCPort(dom); err != nil {
 		return fmt.Errorf("spawn %s: %w", g.Name, err)
 	}
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
@@ -201,25 +205,18 @@ func (d *Driver) prepareNVRAM(g hypervisor.Guest, p *Plan) error {
 	return beneath.WriteFile(g.Dir, rel, tmpl, 0o600)
 }
 
-// assignVNCPort replaces an autoport with a currently free port, recorded
-// in the saved domain so the console proxy can find it.
-func (d *Driver) assignVNCPort(dom *libvirtxml.Domain) error {
-	for i := range dom.Devices.Graphics {
-		v := dom.Devices.Graphics[i].VNC
-		if v == nil || (v.Port > 0 && v.AutoPort != "yes") {
-			continue
+// fixedVNCPort refuses graphics without a fixed port: bhyve has no autoport,
+// and the console proxy must be told the real port, so the caller picks one
+// (hypervisor.VNCPorts) and writes it into the domain before Spawn.
+func fixedVNCPort(dom *libvirtxml.Domain) error {
+	if dom.Devices == nil {
+		return nil
+	}
+	for _, gr := range dom.Devices.Graphics {
+		if v := gr.VNC; v != nil && (v.Port <= 0 || v.AutoPort == "yes") {
+			return &hypervisor.PropertyError{Property: "graphics port", Value: strconv.Itoa(v.Port), Driver: "bhyve",
+				Reason: "bhyve has no autoport: the domain must name the VNC port"}
 		}
-		listen := v.Listen
-		if listen == "" {
-			listen = "127.0.0.1"
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort(listen, "0"))
-		if err != nil {
-			return fmt.Errorf("find a free VNC port on %s: %w", listen, err)
-		}
-		v.Port = l.Addr().(*net.TCPAddr).Port
-		v.AutoPort = "no"
-		l.Close()
 	}
 	return nil
 }
@@ -583,7 +580,7 @@ func (d *Driver) HostResources(ctx context.Context) (hypervisor.HostResources, e
 	}
 	r, err := d.cfg.HostResources(ctx)
 	if err == nil {
-		r.HypervisorType = "bhyve"
+		r.HypervisorType = hypervisorType
 	}
 	return r, err
 }

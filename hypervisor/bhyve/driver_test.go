@@ -243,6 +243,47 @@ func TestSpawnFailureLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestSpawnNeedsFixedVNCPort checks that bhyve, which has no autoport, starts a guest on the VNC port its domain
+// names and refuses a domain that names none, before anything starts.
+func TestSpawnNeedsFixedVNCPort(t *testing.T) {
+	tests := []struct {
+		name string
+		vnc  libvirtxml.DomainGraphicVNC
+		want string // fbuf argument in bhyve's argv; "" for a refusal
+	}{
+		{"fixed port", libvirtxml.DomainGraphicVNC{Listen: "127.0.0.1", Port: 5931, AutoPort: "no"}, "tcp=127.0.0.1:5931"},
+		{"autoport", libvirtxml.DomainGraphicVNC{Listen: "127.0.0.1", AutoPort: "yes"}, ""},
+		{"no port", libvirtxml.DomainGraphicVNC{Listen: "127.0.0.1"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			vnc := tt.vnc
+			r.dom.Devices.Graphics = []libvirtxml.DomainGraphic{{VNC: &vnc}}
+			err := r.drv.Spawn(context.Background(), r.g, r.dom)
+			if tt.want == "" {
+				var pe *hypervisor.PropertyError
+				if !errors.As(err, &pe) || pe.Property != "graphics port" {
+					t.Fatalf("spawn = %v; want a PropertyError for the graphics port", err)
+				}
+				if r.vmExists() || len(r.lines("argv."+r.g.Name)) != 0 {
+					t.Fatal("bhyve ran for a refused domain")
+				}
+				if _, err := os.Stat(filepath.Join(r.g.Dir, hypervisor.DomainFile)); err == nil {
+					t.Fatal("domain file written for a refused domain")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("spawn: %v", err)
+			}
+			if argv := strings.Join(r.lines("argv."+r.g.Name), "\n"); !strings.Contains(argv, tt.want) {
+				t.Errorf("bhyve argv %q lacks %s", argv, tt.want)
+			}
+		})
+	}
+}
+
 func TestMissingBinary(t *testing.T) {
 	r := newRig(t, nil)
 	r.drv.cfg.Bhyve = filepath.Join(r.state, "no-such-bhyve")

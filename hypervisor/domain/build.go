@@ -52,6 +52,7 @@ type Options struct {
 	Console       string // "nmdm" (bhyve) or "pty" (qemu)
 	RNGBackend    string // host entropy device for <rng>
 	USBController string // controller model for the tablet: "nec-xhci", "qemu-xhci"
+	DiskDriver    string // <disk><driver name=...>, as libvirt writes it ("qemu"); "" leaves it out
 }
 
 // Build returns the libvirt domain for spec. Every image property and extra

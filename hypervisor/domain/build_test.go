@@ -102,3 +102,26 @@ func TestBuildRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskDriverName checks that <disk><driver name> comes from the driver's options, not from the domain type.
+func TestDiskDriverName(t *testing.T) {
+	tests := []struct{ typ, driver string }{
+		{"kvm", "qemu"},
+		{"qemu", "qemu"},
+		{"kvm", ""},
+		{"bhyve", ""},
+	}
+	for _, tt := range tests {
+		o := qemuLike()
+		o.Type, o.DiskDriver = tt.typ, tt.driver
+		s := hypervisor.Spec{UUID: "u-1", Name: "instance-1", Dir: "/inst", VCPUs: 1, MemoryMB: 256,
+			Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: "/inst/disk", Format: "raw"}}}
+		dom, err := Build(s, Props{}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dom.Devices.Disks[0].Driver.Name; got != tt.driver {
+			t.Errorf("type %s, DiskDriver %q: disk driver name %q", tt.typ, tt.driver, got)
+		}
+	}
+}

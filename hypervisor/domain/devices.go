@@ -99,12 +99,9 @@ func (b *builder) disks() error {
 		}
 		disk := libvirtxml.DomainDisk{
 			Device: "disk",
-			Driver: &libvirtxml.DomainDiskDriver{Type: format},
+			Driver: &libvirtxml.DomainDiskDriver{Name: b.o.DiskDriver, Type: format},
 			Target: &libvirtxml.DomainDiskTarget{Dev: dev, Bus: bus},
 			Serial: d.Serial,
-		}
-		if b.o.Type == "qemu" || b.o.Type == "kvm" {
-			disk.Driver.Name = "qemu"
 		}
 		if cdrom {
 			disk.Device = "cdrom"

@@ -120,5 +120,6 @@ func DomainOptions(c Config, accel string) domain.Options {
 		Console:           "pty",
 		RNGBackend:        "/dev/urandom",
 		USBController:     "qemu-xhci",
+		DiskDriver:        "qemu",
 	}
 }

@@ -47,9 +47,13 @@ func New(cfg Config) (*Driver, error) {
 // Name returns "qemu".
 func (d *Driver) Name() string { return "qemu" }
 
+// hypervisorType is libvirt's name for its QEMU driver, whatever the accelerator, as Nova reports it.
+const hypervisorType = "QEMU"
+
 // Capabilities reports pause, suspend and soft reboot.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
-	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: Supported()}
+	return hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
+		Values: Supported()}
 }
 
 // CheckDomain refuses, without touching the host, a domain this host's QEMU
@@ -409,7 +413,7 @@ func (d *Driver) HostResources(ctx context.Context) (hypervisor.HostResources, e
 	}
 	r := hypervisor.HostResources{
 		Arch: h.Arch, CPUModel: h.CPU.Model, VCPUs: h.VCPUs, MemoryMB: h.MemoryMB, MemoryFreeMB: h.MemoryFreeMB,
-		HypervisorType: "QEMU", CPUFlags: h.CPU.Features,
+		HypervisorType: hypervisorType, CPUFlags: h.CPU.Features,
 	}
 	if out, err := exec.CommandContext(ctx, d.cfg.Binary, "-version").Output(); err == nil {
 		if v, err := host.ParseQEMUVersion(string(out)); err == nil {

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/novabsd/novabsd/images/qcow2"
 )
 
 // Disk names inside an instance, as Nova's libvirt driver names them.
@@ -22,11 +24,18 @@ const (
 // EphemeralDisk is the name of the index-th ephemeral disk ("disk.eph0").
 func EphemeralDisk(index int) string { return fmt.Sprintf("disk.eph%d", index) }
 
+// DiskFormat is the format of every disk a backend hands out.
+const DiskFormat = string(qcow2.FormatRaw)
+
+// ImageFormats are the image formats ImportImage reads (converting them to
+// DiskFormat).
+var ImageFormats = []string{string(qcow2.FormatRaw), string(qcow2.FormatQCOW2)}
+
 // Disk is a guest disk a backend made.
 type Disk struct {
 	Name   string // RootDisk, SwapDisk or EphemeralDisk(i)
 	Path   string // file or zvol device the hypervisor opens
-	Format string // always "raw": both backends hand out raw disks
+	Format string // always DiskFormat
 	Size   int64  // bytes
 	// Method says how a root disk was made: "reflink", "copy", "clone";
 	// empty for blank disks. Operators and benchmarks read it.

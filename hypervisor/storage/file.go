@@ -183,7 +183,7 @@ func (b *File) makeDisk(instance, name string, size int64, fill func(*os.File) e
 		return Disk{}, rv.run(fmt.Errorf("storage: %w", err))
 	}
 	rv.release()
-	return Disk{Name: name, Path: final, Format: "raw", Size: size}, nil
+	return Disk{Name: name, Path: final, Format: DiskFormat, Size: size}, nil
 }
 
 func isDiskName(n string) bool {
@@ -211,7 +211,7 @@ func (b *File) Disks(_ context.Context, instance string) ([]Disk, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, Disk{Name: e.Name(), Path: filepath.Join(dir, e.Name()), Format: "raw", Size: fi.Size()})
+		out = append(out, Disk{Name: e.Name(), Path: filepath.Join(dir, e.Name()), Format: DiskFormat, Size: fi.Size()})
 	}
 	return out, nil
 }

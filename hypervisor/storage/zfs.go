@@ -301,7 +301,7 @@ func (b *ZFS) makeVolume(instance, disk string, size int64, create func(name str
 		return Disk{}, rv.run(fmt.Errorf("storage: %s of %s: %w", disk, instance, err))
 	}
 	rv.release()
-	return Disk{Name: disk, Path: b.DevicePath(name), Format: "raw", Size: alignUp(size), Method: method}, nil
+	return Disk{Name: disk, Path: b.DevicePath(name), Format: DiskFormat, Size: alignUp(size), Method: method}, nil
 }
 
 // Disks lists the zvols under the instance dataset.
@@ -321,7 +321,7 @@ func (b *ZFS) Disks(_ context.Context, instance string) ([]Disk, error) {
 		if k.Type != zfs.DatasetVolume {
 			continue
 		}
-		d := Disk{Name: path.Base(k.Name), Path: b.DevicePath(k.Name), Format: "raw", Size: int64(k.Volsize)}
+		d := Disk{Name: path.Base(k.Name), Path: b.DevicePath(k.Name), Format: DiskFormat, Size: int64(k.Volsize)}
 		if k.Origin != "" {
 			d.Method = "clone"
 		}

@@ -1,0 +1,134 @@
+package compute
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/bhyve"
+	"github.com/novabsd/novabsd/hypervisor/host"
+	"github.com/novabsd/novabsd/hypervisor/qemu"
+	"github.com/novabsd/novabsd/placement"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// capsDriver is a driver known only by its capabilities, which is all the node's reports may read.
+type capsDriver struct {
+	hypervisor.Driver
+	caps hypervisor.Capabilities
+}
+
+func (d capsDriver) Capabilities() hypervisor.Capabilities { return d.caps }
+
+// TestImageTypeTraits checks that COMPUTE_IMAGE_TYPE_* follow the disk formats and CD-ROM buses the engine
+// supports, whatever its name: the disks storage makes are raw, imported from raw or qcow2 images, and an iso
+// image is a CD-ROM.
+func TestImageTypeTraits(t *testing.T) {
+	tests := []struct {
+		name   string
+		values hypervisor.Supported
+		want   []string
+	}{
+		{"raw disks, no CD-ROM", hypervisor.Supported{DiskFormat: []string{"raw"}}, []string{"QCOW2", "RAW"}},
+		{"raw disks and a CD-ROM bus", hypervisor.Supported{DiskFormat: []string{"raw"}, CDROMBus: []string{"sata"}},
+			[]string{"ISO", "QCOW2", "RAW"}},
+		{"raw and qcow2 disks", hypervisor.Supported{DiskFormat: []string{"raw", "qcow2"}}, []string{"QCOW2", "RAW"}},
+		{"qcow2 disks only: storage's raw disks cannot boot", hypervisor.Supported{DiskFormat: []string{"qcow2"},
+			CDROMBus: []string{"sata"}}, nil},
+		{"nothing", hypervisor.Supported{}, nil},
+		{"bhyve amd64", bhyve.Supported("x86_64"), []string{"ISO", "QCOW2", "RAW"}},
+		{"qemu", qemu.Supported(), []string{"ISO", "QCOW2", "RAW"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			traits := placement.CapabilityTraits(capabilityTraits(hypervisor.Capabilities{Values: tt.values}), nil)
+			var got []string
+			for trait, on := range traits {
+				if f, ok := strings.CutPrefix(trait, "COMPUTE_IMAGE_TYPE_"); ok && on {
+					got = append(got, f)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("image type traits %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEngineConfig checks that the storage and VNC settings come from the group of the engine compute_driver
+// names, and only from it.
+func TestEngineConfig(t *testing.T) {
+	base := func() *conf.Config {
+		c := &conf.Config{}
+		c.VNC.ServerListen = "10.0.0.5"
+		c.Bhyve.StorageBackend, c.Bhyve.ZFSPool, c.Bhyve.ZFSDatasetPrefix = "zfs", "zroot", "novabsd"
+		c.Bhyve.VNCListen, c.Bhyve.VNCPortMin, c.Bhyve.VNCPortMax = "10.0.0.6", 6000, 6010
+		c.Qemu.StorageBackend, c.Qemu.ZFSPool, c.Qemu.ZFSDatasetPrefix = "file", "tank", "q"
+		return c
+	}
+	tests := []struct {
+		name string
+		edit func(c *conf.Config)
+		want engineSettings
+	}{
+		{"bhyve: its zfs pool and VNC range", func(c *conf.Config) { c.Default.ComputeDriver = "bhyve" },
+			engineSettings{name: "bhyve", zfsPool: "zroot", zfsPrefix: "novabsd", vncListen: "10.0.0.6", vncMin: 6000, vncMax: 6010}},
+		{"bhyve files, listen from [vnc]", func(c *conf.Config) {
+			c.Default.ComputeDriver, c.Bhyve.StorageBackend, c.Bhyve.VNCListen = "novabsd.bhyve", "file", ""
+		}, engineSettings{name: "bhyve", vncListen: "10.0.0.5", vncMin: 6000, vncMax: 6010}},
+		{"qemu files: bhyve's pool and range do not apply", func(c *conf.Config) { c.Default.ComputeDriver = "qemu" },
+			engineSettings{name: "qemu", vncListen: "10.0.0.5", vncMin: 5900, vncMax: 5999}},
+		{"libvirt driver on zfs", func(c *conf.Config) {
+			c.Default.ComputeDriver, c.Qemu.StorageBackend, c.VNC.ServerListen = "libvirt.LibvirtDriver", "zfs", ""
+		}, engineSettings{name: "qemu", zfsPool: "tank", zfsPrefix: "q", vncListen: "127.0.0.1", vncMin: 5900, vncMax: 5999}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.edit(c)
+			if got := engineConfig(c); got != tt.want {
+				t.Errorf("engineConfig = %+v, want %+v", got, tt.want)
+			}
+			if got := (&Service{}).zfsPool(c); got != tt.want.zfsPool {
+				t.Errorf("zfsPool = %q, want %q", got, tt.want.zfsPool)
+			}
+		})
+	}
+}
+
+// TestNodeReportsEngineHypervisorType checks that the ComputeNode's hypervisor_type and its HVSpec's hv_type are
+// the engine's, not the host's operating system's.
+func TestNodeReportsEngineHypervisorType(t *testing.T) {
+	tests := []struct{ hvType, wantSpec string }{
+		{"bhyve", "bhyve"},
+		{"QEMU", "qemu"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.hvType, func(t *testing.T) {
+			s, _, err := newTestService(t, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.release, _ = ReleaseByName("2026.1")
+			s.lc = newLifecycle(&engine{driver: capsDriver{caps: hypervisor.Capabilities{HypervisorType: tt.hvType}}}, 1)
+			// The host's discovery says otherwise: what the node reports must not come from it.
+			res := &resources{host: &host.Host{Arch: "x86_64", VCPUs: 4, MemoryMB: 8192, HypervisorType: "other"}}
+			values, err := s.nodeValues(s.cfg.Load(), res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := values["hypervisor_type"]; got != tt.hvType {
+				t.Errorf("hypervisor_type = %v, want %s", got, tt.hvType)
+			}
+			specs := values["supported_hv_specs"].([]*vo.Object)
+			var hv string
+			if len(specs) != 1 || json.Unmarshal(specs[0].Data["hv_type"], &hv) != nil || hv != tt.wantSpec {
+				t.Errorf("supported_hv_specs = %v, want one with hv_type %s", specs, tt.wantSpec)
+			}
+		})
+	}
+}
