@@ -528,11 +528,9 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	}
 	spec := guestSpec(inst, f, g, disks)
 	if cfg := s.cfg.Load(); cfg.VNC.Enabled {
-		listen, port := cfg.VNC.ServerListen, 5900
-		if engineName(cfg) == "bhyve" {
-			listen, port = orDefault(cfg.Bhyve.VNCListen, listen), max(cfg.Bhyve.VNCPortMin, 5900)
-		}
-		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
+		// A placeholder port of the engine's range: the real one is picked when the guest is made.
+		es := engineConfig(cfg)
+		spec.VNC = &hypervisor.VNC{Listen: es.vncListen, Port: max(es.vncMin, 5900)}
 	}
 	dom, err := buildDomain(ctx, eng, spec, img, f)
 	if err != nil {
