@@ -13,6 +13,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/hypervisor/storage"
 	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/internal/revert"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -379,12 +380,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
 	g := eng.guest(uuid, instanceName(inst))
-	var undo []func()
+	rv := revert.New()
 	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
+		if uerr := rv.Fail(); uerr != nil {
+			s.log.Error("Cannot undo all of a failed build", "instance", uuid, "error", uerr)
 		}
 	}()
 	cleanup := context.WithoutCancel(ctx)
@@ -402,7 +401,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		if err := os.MkdirAll(g.Dir, 0o755); err != nil {
 			return reschedule(err, "cannot create instance directory %s", g.Dir)
 		}
-		undo = append(undo, func() { os.RemoveAll(g.Dir) })
+		rv.Add(func() error { return os.RemoveAll(g.Dir) })
 	}
 	if eng.cache != nil {
 		// The image cache manager must not remove the cached file between the fetch and the disk being made.
@@ -425,11 +424,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err != nil {
 		return abort(err, "Image %s is unacceptable", imageID)
 	}
-	undo = append(undo, func() {
-		if derr := eng.storage.DeleteInstance(cleanup, uuid); derr != nil {
-			s.log.Error("Cannot delete disks of failed build", "instance", uuid, "error", derr)
-		}
-	})
+	rv.Add(func() error { return eng.storage.DeleteInstance(cleanup, uuid) })
 	root, err := eng.storage.CreateRoot(ctx, uuid, imageID, rootSize)
 	if errors.Is(err, storage.ErrDiskTooSmall) {
 		// Only when the store's copy is bigger than the header said; the store's error has both sizes.
@@ -466,7 +461,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		if err != nil {
 			return reschedule(err, "no VNC port")
 		}
-		undo = append(undo, func() { eng.vnc.release(uuid) })
+		rv.Add(func() error { eng.vnc.release(uuid); return nil })
 		spec.VNC = &hypervisor.VNC{Listen: orDefault(listen, "127.0.0.1"), Port: port}
 	}
 	props := domain.Props{Image: img.imageProps(), Extra: f.ExtraSpecs}
@@ -483,7 +478,8 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 		return reschedule(err, "Spawn failed")
 	}
-	undo = append(undo, func() { _ = eng.driver.Destroy(cleanup, g) })
+	rv.Add(func() error { return eng.driver.Destroy(cleanup, g) })
+	rv.Success()
 	return nil
 }
 

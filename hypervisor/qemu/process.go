@@ -18,6 +18,7 @@ import (
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/beneath"
+	"github.com/novabsd/novabsd/internal/revert"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -87,18 +88,6 @@ func (v *vm) exitState() hypervisor.PowerState {
 	return hypervisor.Crashed
 }
 
-// undo is the revert pattern: steps registered as they succeed, run newest
-// first when a later step fails.
-type undo []func()
-
-func (u *undo) add(f func()) { *u = append(*u, f) }
-func (u *undo) run() {
-	for i := len(*u) - 1; i >= 0; i-- {
-		(*u)[i]()
-	}
-	*u = nil
-}
-
 // relBeneath returns path relative to dir, refusing paths outside it: the
 // driver writes instance files only beneath the instance directory.
 func relBeneath(dir, path string) (string, error) {
@@ -160,13 +149,8 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err != nil {
 		return nil, err
 	}
-	var rv undo
-	ok := false
-	defer func() {
-		if !ok {
-			rv.run()
-		}
-	}()
+	rv := revert.New()
+	defer rv.Fail()
 	if filepath.Dir(rt.QMPSocket) != g.Dir {
 		if err := os.MkdirAll(filepath.Dir(rt.QMPSocket), 0o700); err != nil {
 			return nil, fmt.Errorf("qemu: %w", err)
@@ -174,7 +158,7 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	}
 	os.Remove(rt.QMPSocket)
 	dir.Remove(pidFile)
-	if err := d.ensureNVRAM(dir, g, dom, &rv); err != nil {
+	if err := d.ensureNVRAM(dir, g, dom, rv); err != nil {
 		return nil, err
 	}
 	logf, err := dir.OpenFile(stderrFile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -207,23 +191,24 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		v.mu.Unlock()
 		close(v.done)
 	}()
-	rv.add(func() {
+	rv.Add(func() error {
 		cmd.Process.Kill()
 		<-v.done
 		os.Remove(rt.QMPSocket)
 		dir.Remove(pidFile)
+		return nil
 	})
 	mon, err := d.connect(ctx, v, rt.QMPSocket)
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, stderrTail(g.Dir))
 	}
 	v.mon = mon
-	rv.add(func() { mon.Close() })
+	rv.Add(mon.Close)
 	go v.watch()
 	if err := setVNCPassword(ctx, mon, dom); err != nil {
 		return nil, err
 	}
-	ok = true
+	rv.Success()
 	return v, nil
 }
 
@@ -261,7 +246,7 @@ func stderrTail(dir string) string {
 }
 
 // ensureNVRAM gives a UEFI guest its own copy of the variables template.
-func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain, rv *undo) error {
+func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain, rv *revert.Reverter) error {
 	if dom.OS == nil || dom.OS.Loader == nil || dom.OS.NVRam == nil || dom.OS.NVRam.NVRam == "" {
 		return nil
 	}
@@ -284,7 +269,7 @@ func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtx
 	if err != nil {
 		return fmt.Errorf("qemu: creating NVRAM: %w", err)
 	}
-	rv.add(func() { dir.Remove(rel) })
+	rv.Add(func() error { return dir.Remove(rel) })
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
