@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -180,7 +181,7 @@ func (t *Transport) dialHost(h Host, purpose string) (*amqp.Connection, error) {
 		vhost = "/"
 	}
 	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName(fmt.Sprintf("%s:%d:%s:%s", filepath.Base(os.Args[0]), os.Getpid(), purpose, newUUID()))
+	props.SetClientConnectionName(fmt.Sprintf("%s:%d:%s:%s", filepath.Base(os.Args[0]), os.Getpid(), purpose, uuid.NewString()))
 	cfg := amqp.Config{
 		SASL:       []amqp.Authentication{auth},
 		Vhost:      vhost,
