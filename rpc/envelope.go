@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/novabsd/novabsd/internal/version"
 )
 
 // EnvelopeVersion is the oslo.messaging envelope version this package writes and accepts (major 2, minor ≤ 0).
@@ -79,15 +80,14 @@ func UnwrapEnvelope(body []byte) ([]byte, error) {
 	return appendUnquoted(make([]byte, 0, len(rawMsg)), rawMsg), nil
 }
 
+// envelopeCompatible applies oslo's version_is_compatible(EnvelopeVersion, v), as the Python driver does for
+// every message it reads.
 func envelopeCompatible(v string) bool {
-	major, minor, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	ma, err1 := strconv.Atoi(major)
-	mi, err2 := strconv.Atoi(minor)
-	return err1 == nil && err2 == nil && ma == 2 && mi <= 0
+	ver, err := parseVersion(v)
+	return err == nil && envelopeVersion.compatible(ver)
 }
+
+var envelopeVersion = apiVersion(version.MustParse(EnvelopeVersion))
 
 var contextPrefix = []byte("_context_")
 
