@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/novabsd/novabsd/internal/tlsclient"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -88,34 +88,25 @@ func (t *Transport) Close() error {
 }
 
 func tlsConfig(r *RabbitOptions, hosts []Host) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	o := tlsclient.Options{CAFile: r.SSLCAFile, CertFile: r.SSLCertFile, KeyFile: r.SSLKeyFile}
 	switch r.SSLVersion {
 	case "", "TLSv1_2", "tlsv1_2":
 	case "TLSv1_3", "tlsv1_3":
-		cfg.MinVersion = tls.VersionTLS13
+		o.MinVersion = tls.VersionTLS13
 	default:
 		return nil, &ConfigError{"ssl_version", fmt.Sprintf("%q is not supported (TLSv1_2, TLSv1_3)", r.SSLVersion)}
 	}
-	if r.SSLCAFile != "" {
-		pem, err := os.ReadFile(r.SSLCAFile)
-		if err != nil {
-			return nil, &ConfigError{"ssl_ca_file", err.Error()}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &ConfigError{"ssl_ca_file", "no PEM certificates in " + r.SSLCAFile}
-		}
-		cfg.RootCAs = pool
+	cfg, err := tlsclient.Config(o)
+	var te *tlsclient.Error
+	if errors.As(err, &te) {
+		return nil, &ConfigError{tlsOptions[te.Field], fmt.Sprintf("%s: %v", te.Path, te.Err)}
 	}
-	if r.SSLCertFile != "" || r.SSLKeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(r.SSLCertFile, r.SSLKeyFile)
-		if err != nil {
-			return nil, &ConfigError{"ssl_cert_file", err.Error()}
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return cfg, err
 }
+
+// tlsOptions spells tlsclient's fields as [oslo_messaging_rabbit] does.
+var tlsOptions = map[string]string{tlsclient.FieldCAFile: "ssl_ca_file", tlsclient.FieldCertFile: "ssl_cert_file",
+	tlsclient.FieldKeyFile: "ssl_key_file"}
 
 // dial connects to the next host of the URL, retrying with oslo's backoff (rabbit_retry_interval, +
 // rabbit_retry_backoff per attempt, capped at rabbit_interval_max) until it succeeds or ctx ends.
