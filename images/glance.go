@@ -12,6 +12,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/novabsd/novabsd/internal/retry"
 	"github.com/novabsd/novabsd/internal/tlsclient"
 )
 
@@ -71,11 +72,17 @@ func (o *GlanceOptions) validInterfaces() []string {
 	return out
 }
 
-func (o *GlanceOptions) retryDelay() time.Duration {
-	if o.RetryDelay <= 0 {
-		return time.Second
+// retryPolicy is nova's: NumRetries more attempts after the first (none when the request cannot be
+// repeated), RetryDelay (1 s unless set) apart.
+func (o *GlanceOptions) retryPolicy(repeatable bool) retry.Policy {
+	p := retry.Policy{Attempts: 1, Backoff: retry.Backoff{Initial: o.RetryDelay}}
+	if repeatable {
+		p.Attempts += o.NumRetries
 	}
-	return o.RetryDelay
+	if p.Initial <= 0 {
+		p.Initial = time.Second
+	}
+	return p
 }
 
 // Glance is built once from the options; it owns the connection pool that

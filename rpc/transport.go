@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/novabsd/novabsd/internal/retry"
 	"github.com/novabsd/novabsd/internal/tlsclient"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -109,16 +110,24 @@ var tlsOptions = map[string]string{tlsclient.FieldCAFile: "ssl_ca_file", tlsclie
 	tlsclient.FieldKeyFile: "ssl_key_file"}
 
 // dial connects to the next host of the URL, retrying with oslo's backoff (rabbit_retry_interval, +
-// rabbit_retry_backoff per attempt, capped at rabbit_interval_max) until it succeeds or ctx ends.
+// rabbit_retry_backoff per attempt, capped at rabbit_interval_max) until it succeeds or ctx ends. The pauses are
+// shortened at random by up to a fifth: every compute node of a cloud loses the broker at the same moment when it
+// restarts, and would otherwise come back in step.
 func (t *Transport) dial(ctx context.Context, purpose string) (*amqp.Connection, error) {
 	r := &t.opts.Rabbit
-	delay := r.RetryInterval
-	for attempt := 1; ; attempt++ {
-		h := t.hosts[int(t.next.Add(1)-1)%len(t.hosts)]
-		conn, err := t.dialHost(h, purpose)
+	policy := retry.Policy{Backoff: retry.Backoff{Initial: r.RetryInterval, Step: r.RetryBackoff, Max: r.IntervalMax,
+		Jitter: 0.2}}
+	sched := policy.Backoff // for the log: the pause before jitter, which only shortens it
+	sched.Jitter = 0
+	var h Host
+	var err error
+	for attempt := range retry.Loop(ctx, policy) {
+		h = t.hosts[int(t.next.Add(1)-1)%len(t.hosts)]
+		var conn *amqp.Connection
+		conn, err = t.dialHost(h, purpose)
 		if err == nil {
-			if attempt > 1 {
-				t.log.Info("connected to broker", "host", h.Addr(), "purpose", purpose, "attempts", attempt)
+			if attempt > 0 {
+				t.log.Info("connected to broker", "host", h.Addr(), "purpose", purpose, "attempts", attempt+1)
 			}
 			return conn, nil
 		}
@@ -126,19 +135,11 @@ func (t *Transport) dial(ctx context.Context, purpose string) (*amqp.Connection,
 		if errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused {
 			t.log.Error("broker refused credentials", "host", h.Addr(), "err", err)
 		} else {
-			t.log.Warn("cannot connect to broker", "host", h.Addr(), "purpose", purpose, "attempt", attempt,
-				"retry_in", delay, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("rpc: connecting to %s: %w (last error: %v)", h.Addr(), ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay += r.RetryBackoff
-		if delay > r.IntervalMax {
-			delay = r.IntervalMax
+			t.log.Warn("cannot connect to broker", "host", h.Addr(), "purpose", purpose, "attempt", attempt+1,
+				"retry_within", sched.Pause(attempt+1), "err", err)
 		}
 	}
+	return nil, fmt.Errorf("rpc: connecting to %s: %w (last error: %v)", h.Addr(), ctx.Err(), err)
 }
 
 // coalescingDial wraps dial's connections in a coalescingConn.
