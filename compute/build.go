@@ -14,6 +14,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/hypervisor/storage"
 	"github.com/novabsd/novabsd/images"
+	"github.com/novabsd/novabsd/internal/revert"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 	"libvirt.org/go/libvirtxml"
@@ -385,12 +386,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err != nil {
 		return abort(err, "instance uuid unusable")
 	}
-	var undo []func()
+	rv := revert.New()
 	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
+		if uerr := rv.Fail(); uerr != nil {
+			s.log.Error("Cannot undo all of a failed build", "instance", uuid, "error", uerr)
 		}
 	}()
 	cleanup := context.WithoutCancel(ctx)
@@ -412,7 +411,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		if err := os.MkdirAll(g.Dir, 0o755); err != nil {
 			return reschedule(err, "cannot create instance directory %s", g.Dir)
 		}
-		undo = append(undo, func() { os.RemoveAll(g.Dir) })
+		rv.Add(func() error { return os.RemoveAll(g.Dir) })
 	}
 	if eng.cache != nil {
 		// The image cache manager must not remove the cached file between the fetch and the disk being made.
@@ -435,11 +434,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err != nil {
 		return abort(err, "Image %s is unacceptable", imageID)
 	}
-	undo = append(undo, func() {
-		if derr := eng.storage.DeleteInstance(cleanup, uuid); derr != nil {
-			s.log.Error("Cannot delete disks of failed build", "instance", uuid, "error", derr)
-		}
-	})
+	rv.Add(func() error { return eng.storage.DeleteInstance(cleanup, uuid) })
 	root, err := eng.storage.CreateRoot(ctx, uuid, imageID, rootSize)
 	if errors.Is(err, storage.ErrDiskTooSmall) {
 		// Only when the store's copy is bigger than the header said; the store's error has both sizes.
@@ -470,7 +465,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		if err != nil {
 			return reschedule(err, "no VNC port")
 		}
-		undo = append(undo, func() { eng.vnc.Release(uuid) })
+		rv.Add(func() error { eng.vnc.Release(uuid); return nil })
 		spec.VNC = &hypervisor.VNC{Listen: es.vncListen, Port: port}
 	}
 	dom, err := buildDomain(ctx, eng, spec, img, f)
@@ -480,7 +475,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
 		return spawnError(err)
 	}
-	undo = append(undo, func() { _ = eng.driver.Destroy(cleanup, g) })
+	rv.Success()
 	return nil
 }
 

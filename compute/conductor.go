@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/novabsd/novabsd/internal/retry"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -58,10 +59,8 @@ func (c *conductor) waitUntilReady(ctx context.Context, log *slog.Logger) error 
 		}
 		if !errors.Is(err, rpc.ErrTimeout) {
 			log.Warn("nova-conductor ping failed; retrying", "error", err)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
+			if err := retry.Sleep(ctx, time.Second); err != nil {
+				return err
 			}
 			continue
 		}

@@ -1,7 +1,6 @@
 package compute
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // NodeIDFile is the name of the file that holds the compute node's stable identity, the uuid of its ComputeNode
@@ -132,25 +133,6 @@ func WriteNodeID(statePath, id string) error {
 	return nil
 }
 
-// NewUUID returns a random (version 4) uuid in canonical form.
-func NewUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error()) // the runtime guarantees Read never fails
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	const hex = "0123456789abcdef"
-	out := make([]byte, 0, 36)
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			out = append(out, '-')
-		}
-		out = append(out, hex[c>>4], hex[c&0xf])
-	}
-	return string(out)
-}
-
 // LocalNodeID returns the host's node identity, generating and writing one to statePath when no file exists in
 // dirs. created reports whether it was generated now.
 func LocalNodeID(dirs []string, statePath string, log *slog.Logger) (id string, created bool, err error) {
@@ -161,7 +143,7 @@ func LocalNodeID(dirs []string, statePath string, log *slog.Logger) (id string, 
 		}
 		return id, false, err
 	}
-	id = NewUUID()
+	id = uuid.NewString()
 	log.Info("Generated node identity", "node_uuid", id)
 	if err := WriteNodeID(statePath, id); err != nil {
 		return "", false, err

@@ -19,6 +19,8 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
+
+	"github.com/novabsd/novabsd/internal/retry"
 )
 
 // copyChunk is the read size of a download: memory per download is bounded
@@ -86,25 +88,30 @@ func (c *Client) DownloadTo(ctx context.Context, img *Image, dst *os.File, limit
 		return 0, err
 	}
 	buf := make([]byte, copyChunk)
-	for attempt := 0; ; attempt++ {
-		n, err := c.downloadOnce(ctx, img, dst, limit, buf)
-		var re *readError
-		if err == nil || !errors.As(err, &re) || attempt >= c.g.opts.NumRetries || ctx.Err() != nil {
-			if re != nil {
-				err = newErr(img.ID, "download", ErrUnavailable, re.err, "transfer broke after %d bytes", n)
+	var n int64
+	var broke *readError
+	for attempt := range retry.Loop(ctx, c.g.opts.retryPolicy(true)) {
+		if attempt > 0 {
+			if _, err := dst.Seek(0, io.SeekStart); err != nil {
+				return 0, fmt.Errorf("image %s: rewinding %s: %w", img.ID, dst.Name(), err)
 			}
+			if err := dst.Truncate(0); err != nil {
+				return 0, fmt.Errorf("image %s: truncating %s: %w", img.ID, dst.Name(), err)
+			}
+		}
+		var err error
+		n, err = c.downloadOnce(ctx, img, dst, limit, buf)
+		if err == nil || !errors.As(err, &broke) {
 			return n, err
 		}
-		if _, err := dst.Seek(0, io.SeekStart); err != nil {
-			return 0, fmt.Errorf("image %s: rewinding %s: %w", img.ID, dst.Name(), err)
-		}
-		if err := dst.Truncate(0); err != nil {
-			return 0, fmt.Errorf("image %s: truncating %s: %w", img.ID, dst.Name(), err)
-		}
-		if err := sleep(ctx, c.g.opts.retryDelay()); err != nil {
-			return 0, newErr(img.ID, "download", ErrUnavailable, err, "interrupted while waiting to retry")
+		if ctx.Err() != nil {
+			return n, newErr(img.ID, "download", ErrUnavailable, broke.err, "transfer broke after %d bytes", n)
 		}
 	}
+	if ctx.Err() != nil {
+		return 0, newErr(img.ID, "download", ErrUnavailable, ctx.Err(), "interrupted while waiting to retry")
+	}
+	return n, newErr(img.ID, "download", ErrUnavailable, broke.err, "transfer broke after %d bytes", n)
 }
 
 // readError marks a failure reading the response body: the only kind of

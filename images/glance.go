@@ -2,18 +2,18 @@ package images
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/novabsd/novabsd/internal/retry"
+	"github.com/novabsd/novabsd/internal/tlsclient"
 )
 
 // GlanceOptions are the [glance] (keystoneauth session and adapter options
@@ -72,11 +72,17 @@ func (o *GlanceOptions) validInterfaces() []string {
 	return out
 }
 
-func (o *GlanceOptions) retryDelay() time.Duration {
-	if o.RetryDelay <= 0 {
-		return time.Second
+// retryPolicy is nova's: NumRetries more attempts after the first (none when the request cannot be
+// repeated), RetryDelay (1 s unless set) apart.
+func (o *GlanceOptions) retryPolicy(repeatable bool) retry.Policy {
+	p := retry.Policy{Attempts: 1, Backoff: retry.Backoff{Initial: o.RetryDelay}}
+	if repeatable {
+		p.Attempts += o.NumRetries
 	}
-	return o.RetryDelay
+	if p.Initial <= 0 {
+		p.Initial = time.Second
+	}
+	return p
 }
 
 // Glance is built once from the options; it owns the connection pool that
@@ -112,28 +118,10 @@ func NewGlance(o GlanceOptions) (*Glance, error) {
 
 func buildTransport(o *GlanceOptions) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	tc := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // operator's [glance] insecure
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("images: reading [glance] cafile: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("images: [glance] cafile %s holds no PEM certificate", o.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if o.CertFile != "" {
-		key := o.KeyFile
-		if key == "" {
-			key = o.CertFile
-		}
-		cert, err := tls.LoadX509KeyPair(o.CertFile, key)
-		if err != nil {
-			return nil, fmt.Errorf("images: loading [glance] certfile/keyfile: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := tlsclient.Config(tlsclient.Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		Insecure: o.Insecure})
+	if err != nil {
+		return nil, fmt.Errorf("images: [glance] %w", err)
 	}
 	t.TLSClientConfig = tc
 	if o.Timeout > 0 {

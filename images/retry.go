@@ -9,18 +9,19 @@ import (
 	"net/http"
 	"net/url"
 	"syscall"
-	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/novabsd/novabsd/internal/retry"
 )
 
 // call runs fn up to 1+NumRetries times, as nova's GlanceClientWrapper.call
 // does: retrying on 503 and on connection errors, pausing RetryDelay, moving
 // to the next api_servers entry. Any other failure is translated at once.
 func (c *Client) call(ctx context.Context, imageID, op string, fn func(sc *gophercloud.ServiceClient) error) error {
-	attempts := 1 + c.g.opts.NumRetries
+	policy := c.g.opts.retryPolicy(true)
 	var last error
-	for i := range attempts {
+	for i := range retry.Loop(ctx, policy) {
 		err := fn(c.service(i))
 		if err == nil {
 			return nil
@@ -32,24 +33,11 @@ func (c *Client) call(ctx context.Context, imageID, op string, fn func(sc *gophe
 			return translate(imageID, op, err)
 		}
 		last = err
-		if i+1 < attempts {
-			if err := sleep(ctx, c.g.opts.retryDelay()); err != nil {
-				return newErr(imageID, op, ErrUnavailable, err, "interrupted while waiting to retry")
-			}
-		}
 	}
-	return newErr(imageID, op, ErrUnavailable, last, "gave up after %d attempts", attempts)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	if ctx.Err() != nil {
+		return newErr(imageID, op, ErrUnavailable, ctx.Err(), "interrupted while waiting to retry")
 	}
+	return newErr(imageID, op, ErrUnavailable, last, "gave up after %d attempts", policy.Attempts)
 }
 
 // retriable mirrors glanceclient's retry set: ServiceUnavailable,

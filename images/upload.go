@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+
+	"github.com/novabsd/novabsd/internal/retry"
 )
 
 // Upload sends size bytes from r as the image data (PUT /v2/images/{id}/file)
@@ -27,12 +29,9 @@ func (c *Client) Upload(ctx context.Context, id string, r io.Reader, size int64)
 			canRetry = false
 		}
 	}
-	attempts := 1
-	if canRetry {
-		attempts += c.g.opts.NumRetries
-	}
+	policy := c.g.opts.retryPolicy(canRetry)
 	var last error
-	for i := range attempts {
+	for i := range retry.Loop(ctx, policy) {
 		if i > 0 {
 			if _, err := seeker.Seek(start, io.SeekStart); err != nil {
 				return fmt.Errorf("image %s: rewinding upload data: %w", id, err)
@@ -49,13 +48,11 @@ func (c *Client) Upload(ctx context.Context, id string, r io.Reader, size int64)
 			return translate(id, "upload", err)
 		}
 		last = err
-		if i+1 < attempts {
-			if err := sleep(ctx, c.g.opts.retryDelay()); err != nil {
-				return newErr(id, "upload", ErrUnavailable, err, "interrupted while waiting to retry")
-			}
-		}
 	}
-	return newErr(id, "upload", ErrUnavailable, last, "gave up after %d attempts", attempts)
+	if ctx.Err() != nil {
+		return newErr(id, "upload", ErrUnavailable, ctx.Err(), "interrupted while waiting to retry")
+	}
+	return newErr(id, "upload", ErrUnavailable, last, "gave up after %d attempts", policy.Attempts)
 }
 
 // UploadFile uploads the file at path as the image data, with its size as

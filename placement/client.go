@@ -2,16 +2,15 @@ package placement
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+
+	"github.com/novabsd/novabsd/internal/tlsclient"
 )
 
 // Client talks to Placement as the compute node's service user. It is safe
@@ -91,28 +90,15 @@ func authOptions(o Options) *gophercloud.AuthOptions {
 
 func httpClient(o Options) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if o.CAFile != "" || o.Insecure || o.CertFile != "" {
-		cfg := &tls.Config{InsecureSkipVerify: o.Insecure} //nolint:gosec // operator's [placement] insecure
-		if o.CAFile != "" {
-			pem, err := os.ReadFile(o.CAFile)
-			if err != nil {
-				return nil, &ConfigError{Field: "cafile", Err: err}
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, &ConfigError{Field: "cafile", Err: fmt.Errorf("%s holds no PEM certificate", o.CAFile)}
-			}
-			cfg.RootCAs = pool
-		}
-		if o.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-			if err != nil {
-				return nil, &ConfigError{Field: "certfile", Err: err}
-			}
-			cfg.Certificates = []tls.Certificate{cert}
-		}
-		tr.TLSClientConfig = cfg
+	cfg, err := tlsclient.Config(tlsclient.Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		Insecure: o.Insecure})
+	var te *tlsclient.Error
+	if errors.As(err, &te) {
+		return nil, &ConfigError{Field: te.Field, Err: fmt.Errorf("%s: %w", te.Path, te.Err)}
+	} else if err != nil {
+		return nil, err
 	}
+	tr.TLSClientConfig = cfg
 	return &http.Client{Transport: tr, Timeout: o.Timeout}, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/novabsd/novabsd/internal/retry"
 )
 
 // Client sends calls and casts to a Target. It is a small value: the With* methods return adjusted copies, like
@@ -175,7 +177,7 @@ func (c *Client) Call(ctx context.Context, rc *RequestContext, method string, ar
 func (c *Client) publishCall(ctx context.Context, req *Request, body []byte) error {
 	ex, key := c.routing()
 	m := &publishing{ex: ex, key: key, body: body, mandatory: true, uniqueID: req.UniqueID}
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+	for range retry.Loop(ctx, republishRetry) {
 		if dl, ok := ctx.Deadline(); ok { // kombu's expiration: what is left of the call's timeout, in ms
 			m.expiration = strconv.FormatInt(max(time.Until(dl).Milliseconds(), 1), 10)
 		}
@@ -186,13 +188,12 @@ func (c *Client) publishCall(ctx context.Context, req *Request, body []byte) err
 			}
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no queue bound for routing key %q on exchange %q until the timeout: no server consumes it", key, ex.name)
-		case <-time.After(pause):
-		}
 	}
+	return fmt.Errorf("no queue bound for routing key %q on exchange %q until the timeout: no server consumes it", key, ex.name)
 }
+
+// republishRetry paces publishCall: doubling from 100 ms to at most 2 s, until the call's context ends.
+var republishRetry = retry.Policy{Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Factor: 2, Max: 2 * time.Second}}
 
 func (c *Client) await(ctx context.Context, req *Request, rw *replyWaiter, pc *pendingCall) (json.RawMessage, error) {
 	var monitor <-chan time.Time

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // TimestampFormat is the layout of _context_timestamp (oslo timeutils strtime, parsed back with exactly this).
@@ -349,7 +350,7 @@ func (c *RequestContext) identity() string {
 }
 
 // NewRequestID returns "req-<uuid4>", the form oslo.context generates.
-func NewRequestID() string { return "req-" + newUUID() }
+func NewRequestID() string { return "req-" + uuid.NewString() }
 
 // AdminContext is the context a service makes for its own work (nova/context.py get_admin_context): admin, no
 // user or token, a fresh request id.
@@ -390,20 +391,8 @@ func RequestContextFrom(ctx context.Context) (*RequestContext, bool) {
 	return rc, ok
 }
 
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // newHexID is uuid4().hex, the form of _msg_id, _unique_id and reply queue suffixes.
 func newHexID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return hex.EncodeToString(b[:])
+	u := uuid.New()
+	return hex.EncodeToString(u[:])
 }

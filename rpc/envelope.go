@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/novabsd/novabsd/internal/version"
 )
 
 // EnvelopeVersion is the oslo.messaging envelope version this package writes and accepts (major 2, minor ≤ 0).
@@ -79,14 +81,11 @@ func UnwrapEnvelope(body []byte) ([]byte, error) {
 	return appendUnquoted(make([]byte, 0, len(rawMsg)), rawMsg), nil
 }
 
+// envelopeCompatible applies oslo's version_is_compatible(EnvelopeVersion, v), as the Python driver does for
+// every message it reads.
 func envelopeCompatible(v string) bool {
-	major, minor, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	ma, ok1 := versionNumber(major)
-	mi, ok2 := versionNumber(minor)
-	return ok1 && ok2 && ma == 2 && mi <= 0
+	ver, err := parseVersion(v)
+	return err == nil && envelopeVersion.compatible(ver)
 }
 
 // checkTimeout refuses a _timeout no caller means: a negative or non-finite number of seconds (JSON has no NaN
@@ -97,6 +96,8 @@ func checkTimeout(f float64) error {
 	}
 	return nil
 }
+
+var envelopeVersion = apiVersion(version.MustParse(EnvelopeVersion))
 
 var contextPrefix = []byte("_context_")
 

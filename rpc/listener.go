@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/novabsd/novabsd/internal/retry"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -233,13 +234,5 @@ func (l *listener) trackOffsets(queue string, in <-chan amqp.Delivery) <-chan am
 	return out
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleepCtx reports whether d passed before ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) == nil }

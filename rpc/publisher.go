@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/novabsd/novabsd/internal/retry"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -221,15 +222,7 @@ type publishing struct {
 // refused by the broker and an unroutable mandatory message are returned at once: retrying cannot fix them.
 func (p *publisher) publish(ctx context.Context, m *publishing) error {
 	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("rpc: publishing to exchange %q (routing key %q) not confirmed: %w (last error: %v)",
-					m.ex.name, m.key, ctx.Err(), lastErr)
-			case <-time.After(retryPause(attempt)):
-			}
-		}
+	for range retry.Loop(ctx, publishRetry) {
 		pc, err := p.connection(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -248,15 +241,13 @@ func (p *publisher) publish(ctx context.Context, m *publishing) error {
 		}
 		lastErr = err
 	}
+	return fmt.Errorf("rpc: publishing to exchange %q (routing key %q) not confirmed: %w (last error: %v)",
+		m.ex.name, m.key, ctx.Err(), lastErr)
 }
 
-func retryPause(attempt int) time.Duration {
-	d := time.Duration(attempt) * 100 * time.Millisecond
-	if d > time.Second {
-		d = time.Second
-	}
-	return d
-}
+// publishRetry paces publish: 100 ms more per attempt, at most 1 s, until the context ends.
+var publishRetry = retry.Policy{Backoff: retry.Backoff{Initial: 100 * time.Millisecond, Step: 100 * time.Millisecond,
+	Max: time.Second}}
 
 func isConnClosed(err error) bool {
 	var aerr *amqp.Error

@@ -1,28 +1,16 @@
 package rpc
 
 import (
-	"fmt"
-	"strings"
+	"github.com/novabsd/novabsd/internal/version"
 )
 
-// apiVersion is an RPC API version "major.minor[.rev]".
-type apiVersion struct{ major, minor, rev int }
+// apiVersion is an RPC API version "major.minor[.rev]"; its own type for
+// oslo's compatibility rule below.
+type apiVersion version.Version
 
 func parseVersion(s string) (apiVersion, error) {
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 {
-		return apiVersion{}, fmt.Errorf("version %q is not major.minor[.revision]", s)
-	}
-	var n [3]int
-	for i, p := range parts {
-		v, ok := versionNumber(p)
-		if !ok {
-			return apiVersion{}, fmt.Errorf("version %q: %q is not a number of at most %d digits", s, p,
-				maxVersionDigits)
-		}
-		n[i] = v
-	}
-	return apiVersion{n[0], n[1], n[2]}, nil
+	v, err := version.Parse(s)
+	return apiVersion(v), err
 }
 
 // maxVersionDigits bounds each part of a version read from a message, so no part overflows an int and no sign
@@ -47,10 +35,7 @@ func versionNumber(p string) (int, bool) {
 
 // compatible is oslo's version_is_compatible(imp, v): same major, v's minor (and revision) not above ours.
 func (imp apiVersion) compatible(v apiVersion) bool {
-	if v.major != imp.major || v.minor > imp.minor {
-		return false
-	}
-	return v.minor < imp.minor || v.rev <= imp.rev
+	return v.Major == imp.Major && version.Version(v).Compare(version.Version(imp)) <= 0
 }
 
 // VersionCompatible reports whether an endpoint at version ours accepts a message at version theirs.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/novabsd/novabsd/internal/version"
 )
 
 // NovaArch maps a kernel's machine architecture name (FreeBSD
@@ -64,16 +66,15 @@ func ParseQEMUVersion(out string) (int, error) {
 	if len(field) == 0 {
 		return 0, &ParseError{Source: "qemu --version", Value: line, Err: fmt.Errorf("empty version")}
 	}
-	parts := strings.Split(field[0], ".")
-	nums := [3]int{}
-	for k := 0; k < len(parts) && k < 3; k++ {
-		// Release candidates print "9.2.90"; any non-digit tail is dropped.
-		digits := strings.TrimRightFunc(parts[k], func(r rune) bool { return r < '0' || r > '9' })
-		n, err := strconv.Atoi(digits)
-		if err != nil {
-			return 0, &ParseError{Source: "qemu --version", Value: line, Err: err}
-		}
-		nums[k] = n
+	// Only the leading "major.minor[.micro]": older builds print "2.11.1(Debian ...)" with no space, and a
+	// fourth part would be a packager's.
+	num := field[0][:len(field[0])-len(strings.TrimLeft(field[0], "0123456789."))]
+	if parts := strings.SplitN(num, ".", 4); len(parts) > 3 {
+		num = strings.Join(parts[:3], ".")
 	}
-	return EncodeVersion(nums[0], nums[1], nums[2]), nil
+	v, err := version.Parse(strings.TrimSuffix(num, "."))
+	if err != nil {
+		return 0, &ParseError{Source: "qemu --version", Value: line, Err: err}
+	}
+	return EncodeVersion(v.Major, v.Minor, v.Patch), nil
 }

@@ -13,6 +13,7 @@ func TestParseQEMUVersion(t *testing.T) {
 		{"QEMU emulator version 9.2.90 (v9.2.0-rc0)", 9002090, false},
 		{"QEMU emulator version 8.2.0", 8002000, false},
 		{"QEMU emulator version 6.1", 6001000, false},
+		{"QEMU emulator version 2.11.1(Debian 1:2.11+dfsg-1ubuntu7.41)", 2011001, false},
 		{"qemu: command not found", 0, true},
 		{"QEMU emulator version x.y", 0, true},
 		{"QEMU emulator version ", 0, true},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/beneath"
+	"github.com/novabsd/novabsd/internal/revert"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -86,18 +87,6 @@ func (v *vm) exitState() hypervisor.PowerState {
 		return hypervisor.Shutdown
 	}
 	return hypervisor.Crashed
-}
-
-// undo is the revert pattern: steps registered as they succeed, run newest
-// first when a later step fails.
-type undo []func()
-
-func (u *undo) add(f func()) { *u = append(*u, f) }
-func (u *undo) run() {
-	for i := len(*u) - 1; i >= 0; i-- {
-		(*u)[i]()
-	}
-	*u = nil
 }
 
 // relBeneath returns path relative to dir, refusing paths outside it: the
@@ -206,7 +195,7 @@ func reachable(dir, name string, uid, gid int) error {
 // and a resume activates them), the NVRAM and the console logs. Only files
 // beneath the instance directory and ZFS volumes are changed, never a host
 // file a domain happens to name; the previous owners come back on undo.
-func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, rv *undo) error {
+func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, rv *revert.Reverter) error {
 	if uid < 0 {
 		return nil
 	}
@@ -254,7 +243,7 @@ func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, r
 		if err := chown(p, uid, gid); err != nil {
 			return fmt.Errorf("qemu: giving %s to the qemu user: %w", p, err)
 		}
-		rv.add(func() { chown(p, oldUID, oldGID) })
+		rv.Add(func() error { return chown(p, oldUID, oldGID) })
 	}
 	return nil
 }
@@ -283,13 +272,8 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err != nil {
 		return nil, err
 	}
-	var rv undo
-	ok := false
-	defer func() {
-		if !ok {
-			rv.run()
-		}
-	}()
+	rv := revert.New()
+	defer rv.Fail()
 	if filepath.Dir(rt.QMPSocket) != g.Dir {
 		if err := os.MkdirAll(filepath.Dir(rt.QMPSocket), 0o700); err != nil {
 			return nil, fmt.Errorf("qemu: %w", err)
@@ -297,7 +281,7 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	}
 	os.Remove(rt.QMPSocket)
 	dir.Remove(pidFile)
-	if err := d.ensureNVRAM(dir, g, dom, &rv); err != nil {
+	if err := d.ensureNVRAM(dir, g, dom, rv); err != nil {
 		return nil, err
 	}
 	if err := consoleLogs(dir, g, dom); err != nil {
@@ -310,7 +294,7 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err := reachable(g.Dir, d.cfg.User, uid, gid); err != nil {
 		return nil, err
 	}
-	if err := grantGuestFiles(g, dom, uid, gid, &rv); err != nil {
+	if err := grantGuestFiles(g, dom, uid, gid, rv); err != nil {
 		return nil, err
 	}
 	logf, err := dir.OpenFile(stderrFile, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -343,23 +327,24 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		v.mu.Unlock()
 		close(v.done)
 	}()
-	rv.add(func() {
+	rv.Add(func() error {
 		cmd.Process.Kill()
 		<-v.done
 		os.Remove(rt.QMPSocket)
 		dir.Remove(pidFile)
+		return nil
 	})
 	mon, err := d.connect(ctx, v, rt.QMPSocket)
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, stderrTail(g.Dir))
 	}
 	v.mon = mon
-	rv.add(func() { mon.Close() })
+	rv.Add(mon.Close)
 	go v.watch()
 	if err := setVNCPassword(ctx, mon, dom); err != nil {
 		return nil, err
 	}
-	ok = true
+	rv.Success()
 	return v, nil
 }
 
@@ -429,7 +414,7 @@ func consoleLogs(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain) e
 }
 
 // ensureNVRAM gives a UEFI guest its own copy of the variables template.
-func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain, rv *undo) error {
+func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtxml.Domain, rv *revert.Reverter) error {
 	if dom.OS == nil || dom.OS.Loader == nil || dom.OS.NVRam == nil || dom.OS.NVRam.NVRam == "" {
 		return nil
 	}
@@ -452,7 +437,7 @@ func (d *Driver) ensureNVRAM(dir *beneath.Dir, g hypervisor.Guest, dom *libvirtx
 	if err != nil {
 		return fmt.Errorf("qemu: creating NVRAM: %w", err)
 	}
-	rv.add(func() { dir.Remove(rel) })
+	rv.Add(func() error { return dir.Remove(rel) })
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/novabsd/novabsd/images/qcow2"
+	"github.com/novabsd/novabsd/internal/revert"
 )
 
 // CopyMode chooses how the File backend makes root disks.
@@ -147,42 +148,48 @@ func (b *File) CreateSwap(_ context.Context, instance string, size int64) (Disk,
 
 // makeDisk fills a temporary file with fill, sizes it and renames it into
 // place, so a disk exists complete or not at all.
-func (b *File) makeDisk(instance, name string, size int64, fill func(*os.File) error) (Disk, error) {
+func (b *File) makeDisk(instance, name string, size int64, fill func(*os.File) error) (_ Disk, err error) {
 	if err := checkName("instance", instance); err != nil {
 		return Disk{}, err
 	}
-	var rv revert
+	rv := revert.New()
+	// A clean-up that fails is reported with the failure, not hidden.
+	defer func() {
+		if uerr := rv.Fail(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
 	dir := filepath.Join(b.InstancesDir, instance)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return Disk{}, fmt.Errorf("storage: %w", err)
 		}
-		rv.add(func() error { return os.Remove(dir) })
+		rv.Add(func() error { return os.Remove(dir) })
 	}
 	final := filepath.Join(dir, name)
 	if _, err := os.Lstat(final); err == nil {
-		return Disk{}, rv.run(fmt.Errorf("%w: %s", ErrDiskExists, final))
+		return Disk{}, fmt.Errorf("%w: %s", ErrDiskExists, final)
 	}
 	tmp, err := os.CreateTemp(dir, "."+name+".*.part")
 	if err != nil {
-		return Disk{}, rv.run(fmt.Errorf("storage: %w", err))
+		return Disk{}, fmt.Errorf("storage: %w", err)
 	}
-	rv.add(func() error { tmp.Close(); return os.Remove(tmp.Name()) })
+	rv.Add(func() error { tmp.Close(); return os.Remove(tmp.Name()) })
 	if fill != nil {
 		if err := fill(tmp); err != nil {
-			return Disk{}, rv.run(fmt.Errorf("storage: filling %s: %w", final, err))
+			return Disk{}, fmt.Errorf("storage: filling %s: %w", final, err)
 		}
 	}
 	if err := tmp.Truncate(size); err != nil {
-		return Disk{}, rv.run(fmt.Errorf("storage: sizing %s to %d: %w", final, size, err))
+		return Disk{}, fmt.Errorf("storage: sizing %s to %d: %w", final, size, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return Disk{}, rv.run(fmt.Errorf("storage: %w", err))
+		return Disk{}, fmt.Errorf("storage: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), final); err != nil {
-		return Disk{}, rv.run(fmt.Errorf("storage: %w", err))
+		return Disk{}, fmt.Errorf("storage: %w", err)
 	}
-	rv.release()
+	rv.Success()
 	return Disk{Name: name, Path: final, Format: DiskFormat, Size: size}, nil
 }
 

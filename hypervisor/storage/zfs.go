@@ -16,6 +16,7 @@ import (
 	zfs "github.com/mistifyio/go-zfs/v3"
 
 	"github.com/novabsd/novabsd/images/qcow2"
+	"github.com/novabsd/novabsd/internal/revert"
 )
 
 // baseSnap is the snapshot of every cached image zvol that root disks clone.
@@ -109,7 +110,7 @@ func (b *ZFS) DevicePath(name string) string {
 
 // ImportImage writes src, converted to raw, into a new zvol and snapshots
 // it. A zvol left without its snapshot by an earlier crash is rebuilt.
-func (b *ZFS) ImportImage(ctx context.Context, id, src string) error {
+func (b *ZFS) ImportImage(ctx context.Context, id, src string) (err error) {
 	if err := checkName("image", id); err != nil {
 		return err
 	}
@@ -129,20 +130,26 @@ func (b *ZFS) ImportImage(ctx context.Context, id, src string) error {
 	if size == 0 {
 		return fmt.Errorf("%w: image %s is empty", ErrInvalidSize, id)
 	}
-	var rv revert
+	rv := revert.New()
+	// A clean-up that fails is reported with the failure, not hidden.
+	defer func() {
+		if uerr := rv.Fail(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
 	// Thin, like blank disks (zfs create -s): a thick zvol would reserve the image's whole virtual size (a
 	// 256 KiB qcow2 of 4 GiB reserving 4 GiB of the pool) when only its data is written.
 	if _, err := zfs.CreateVolume(vol, size, map[string]string{"volmode": "dev", "refreservation": "none"}); err != nil {
 		return fmt.Errorf("storage: creating zvol %s: %w", vol, err)
 	}
-	rv.add(func() error { return destroy(vol, zfs.DestroyRecursive) })
+	rv.Add(func() error { return destroy(vol, zfs.DestroyRecursive) })
 	if err := b.fill(ctx, vol, in); err != nil {
-		return rv.run(fmt.Errorf("storage: writing image %s: %w", id, err))
+		return fmt.Errorf("storage: writing image %s: %w", id, err)
 	}
 	if _, err := (&zfs.Dataset{Name: vol}).Snapshot(baseSnap, false); err != nil {
-		return rv.run(fmt.Errorf("storage: snapshotting %s: %w", vol, err))
+		return fmt.Errorf("storage: snapshotting %s: %w", vol, err)
 	}
-	rv.release()
+	rv.Success()
 	return nil
 }
 
@@ -276,7 +283,7 @@ func (b *ZFS) createBlank(size int64) func(string) error {
 
 // makeVolume creates the instance dataset if needed and runs create for
 // the disk dataset; on failure both are destroyed again.
-func (b *ZFS) makeVolume(instance, disk string, size int64, create func(name string) error, method string) (Disk, error) {
+func (b *ZFS) makeVolume(instance, disk string, size int64, create func(name string) error, method string) (_ Disk, err error) {
 	if err := checkName("instance", instance); err != nil {
 		return Disk{}, err
 	}
@@ -286,21 +293,26 @@ func (b *ZFS) makeVolume(instance, disk string, size int64, create func(name str
 	} else if ok {
 		return Disk{}, fmt.Errorf("%w: %s", ErrDiskExists, name)
 	}
-	var rv revert
+	rv := revert.New()
+	defer func() {
+		if uerr := rv.Fail(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
 	made, err := b.ensureFSCreated(b.instance(instance))
 	if err != nil {
 		return Disk{}, err
 	}
 	if made {
-		rv.add(func() error { return destroy(b.instance(instance), zfs.DestroyRecursive) })
+		rv.Add(func() error { return destroy(b.instance(instance), zfs.DestroyRecursive) })
 	}
 	// Registered before create: a create that fails midway (clone made,
 	// volsize refused) must still be cleaned.
-	rv.add(func() error { return destroy(name, zfs.DestroyRecursive) })
+	rv.Add(func() error { return destroy(name, zfs.DestroyRecursive) })
 	if err := create(name); err != nil {
-		return Disk{}, rv.run(fmt.Errorf("storage: %s of %s: %w", disk, instance, err))
+		return Disk{}, fmt.Errorf("storage: %s of %s: %w", disk, instance, err)
 	}
-	rv.release()
+	rv.Success()
 	return Disk{Name: disk, Path: b.DevicePath(name), Format: DiskFormat, Size: alignUp(size), Method: method}, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/novabsd/novabsd/internal/version"
 )
 
 // Object is one versioned object primitive.
@@ -229,30 +231,7 @@ func NewList(name, version string, objs []*Object) (*Object, error) {
 // Compatible reports whether an object at version theirs can be read by code knowing version ours: same major,
 // minor not above ours (obj_class_from_name). Three-part versions compare on major.minor, as oslo retries them.
 func Compatible(ours, theirs string) bool {
-	a, okA := majorMinor(ours)
-	b, okB := majorMinor(theirs)
-	return okA && okB && a[0] == b[0] && b[1] <= a[1]
-}
-
-func majorMinor(v string) ([2]int, bool) {
-	parts := strings.Split(v, ".")
-	if len(parts) < 2 {
-		return [2]int{}, false
-	}
-	var out [2]int
-	for i := 0; i < 2; i++ {
-		n := 0
-		// Nine digits at most, so no part overflows into a version it is not.
-		if parts[i] == "" || len(parts[i]) > 9 {
-			return out, false
-		}
-		for _, c := range parts[i] {
-			if c < '0' || c > '9' {
-				return out, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		out[i] = n
-	}
-	return out, true
+	a, errA := version.Parse(ours)
+	b, errB := version.Parse(theirs)
+	return errA == nil && errB == nil && a.Major == b.Major && b.Minor <= a.Minor
 }
