@@ -153,7 +153,7 @@ func (s *Service) vncPort(inst *vo.Object) (int, error) {
 	}
 	port, _, err := guestVNCPort(g)
 	if err != nil || port == 0 {
-		if fieldString(inst, "vm_state") == vmBuilding {
+		if vm, _ := asInstance(inst).VMState(); vm == vmBuilding { // checked on receipt
 			return 0, novaError("InstanceNotReady", 409, "Instance %s is not ready", instanceUUID(inst))
 		}
 		if err != nil {

@@ -552,3 +552,9 @@ func (h *harness) eventsContaining(s string) []string {
 	}
 	return out
 }
+
+// intField reads an integer field for assertions, 0 when absent, None or not an integer.
+func intField(o *vo.Object, field string) int64 {
+	n, _, _ := vo.Get[int64](o, field)
+	return n
+}

@@ -38,7 +38,12 @@ type flavor struct {
 	ExtraSpecs  map[string]string `json:"extra_specs"`
 }
 
-func instanceUUID(inst *vo.Object) string { return fieldString(inst, "uuid") }
+// instanceUUID is the instance's uuid, "" when absent, None or undecodable: handlers check the instance first
+// (instance.check), so for them "" only ever means missing; elsewhere it names the instance in logs.
+func instanceUUID(inst *vo.Object) string {
+	u, _ := asInstance(inst).UUID()
+	return u
+}
 
 // checkInstanceUUID accepts only the canonical spelling of a uuid, 8-4-4-4-12 lowercase hex digits, which is
 // how nova (oslo_utils.uuidutils.generate_uuid) writes every instance uuid. uuid.Parse alone would also take
@@ -58,14 +63,6 @@ func instanceName(inst *vo.Object) string {
 		return "instance-" + instanceUUID(inst)
 	}
 	return fmt.Sprintf(instanceNameTemplate, id)
-}
-
-func intField(o *vo.Object, field string) int64 {
-	var n *int64
-	if _, err := o.Get(field, &n); err != nil || n == nil {
-		return 0
-	}
-	return *n
 }
 
 // flavorOf decodes the instance's flavor.
@@ -104,14 +101,6 @@ func systemMetadata(inst *vo.Object) map[string]string {
 	}
 	return out
 }
-
-// setSystemMetadata replaces system_metadata (Nova saves the whole dict when any key changes).
-func setSystemMetadata(inst *vo.Object, m map[string]string) error {
-	return inst.Set("system_metadata", m)
-}
-
-// setFields sets several fields, recording each as changed.
-func setFields(inst *vo.Object, values map[string]any) error { return setAll(inst, values) }
 
 // nowField renders a datetime field as oslo.versionedobjects does.
 func nowField() string { return time.Now().UTC().Format(vo.DateTimeFormat) }
@@ -174,21 +163,15 @@ func instanceGone(err error) bool {
 }
 
 // nodeID is the integer id of our ComputeNode, which Instance.compute_id carries with node.
-func (s *Service) nodeID() (json.RawMessage, string, bool) {
+func (s *Service) nodeID() (int64, string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.node == nil {
-		return nil, "", false
+		return 0, "", false
 	}
-	id := fieldString(s.node, "id")
-	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-		return nil, "", false
+	id, p, err := vo.Get[int64](s.node, "id")
+	if p != vo.Present || err != nil {
+		return 0, "", false
 	}
-	return json.RawMessage(id), fieldString(s.node, "hypervisor_hostname"), true
-}
-
-// clearHost is nova's _nil_out_instance_obj_host_and_node: node and compute_id change together (2.8 rule).
-func clearHost(inst *vo.Object) error {
-	return setFields(inst, map[string]any{"host": nil, "node": nil, "compute_id": nil, "launched_on": nil,
-		"availability_zone": nil})
+	return id, fieldString(s.node, "hypervisor_hostname"), true
 }

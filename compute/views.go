@@ -1,0 +1,150 @@
+package compute
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// instance is a typed view over an Instance object. It wraps the object it was made from, so every field this
+// service does not name (and any field newer than it knows) goes back to the conductor untouched; setters touch
+// only their field and record it in nova_object.changes, as attribute assignment does in nova.
+//
+// Each reader says what it does with an absent field (not loaded, or not sent by an older peer) and with None. A
+// value of the wrong type is a *vo.FieldError naming the object, the field and what was found: nova would have
+// refused the object at deserialization, and so does this service (see check), rather than read it as "".
+type instance struct{ o *vo.Object }
+
+// asInstance views o, which may be nil (every field then reads as absent).
+func asInstance(o *vo.Object) instance { return instance{o} }
+
+// optString reads a nullable string field with absent and None both as "": for the fields read through it, no
+// caller acts differently on "not loaded" and "None" (nova's own code tests them for truthiness).
+func optString(o *vo.Object, field string) (string, error) {
+	s, _, err := vo.Get[string](o, field)
+	return s, err
+}
+
+// UUID is Instance.uuid; "" when absent or None, which every handler refuses as "instance is missing".
+func (i instance) UUID() (string, error) { return optString(i.o, "uuid") }
+
+// VMState is vm_state; absent and None read as "", which matches no state and so takes no state's branch.
+func (i instance) VMState() (string, error) { return optString(i.o, "vm_state") }
+
+// TaskState is task_state; None (no task in progress) and absent both read as "": compute only ever compares it
+// with named tasks, and treats "not loaded" as "no task" as nova's manager does.
+func (i instance) TaskState() (string, error) { return optString(i.o, "task_state") }
+
+// PowerState is power_state with whether it is known: absent and None are not (nova's NOSTATE is 0, a value).
+func (i instance) PowerState() (int64, bool, error) {
+	n, p, err := vo.Get[int64](i.o, "power_state")
+	return n, p == vo.Present && err == nil, err
+}
+
+// Host is the host the instance is on; absent and None (unscheduled, or cleared by a reschedule) read as "".
+func (i instance) Host() (string, error) { return optString(i.o, "host") }
+
+// powerStateText is power_state for messages: the number, or "unknown" when absent, None or undecodable.
+func (i instance) powerStateText() string {
+	if ps, ok, _ := i.PowerState(); ok {
+		return strconv.FormatInt(ps, 10)
+	}
+	return "unknown"
+}
+
+// ImageRef is image_ref; "" when absent, None or empty, which nova means as "boots from a volume".
+func (i instance) ImageRef() (string, error) { return optString(i.o, "image_ref") }
+
+// KernelID and RamdiskID are the image ids of a separate kernel and ramdisk; "" (absent, None) is none.
+func (i instance) KernelID() (string, error)  { return optString(i.o, "kernel_id") }
+func (i instance) RamdiskID() (string, error) { return optString(i.o, "ramdisk_id") }
+
+// RootDeviceName is root_device_name; "" when absent or None, which build then fills in.
+func (i instance) RootDeviceName() (string, error) { return optString(i.o, "root_device_name") }
+
+// Architecture, ProjectID, UserID, DisplayName and OSType are descriptive strings; absent and None read as "",
+// which the engine and the tracker take as "not given".
+func (i instance) Architecture() (string, error) { return optString(i.o, "architecture") }
+func (i instance) ProjectID() (string, error)    { return optString(i.o, "project_id") }
+func (i instance) UserID() (string, error)       { return optString(i.o, "user_id") }
+func (i instance) DisplayName() (string, error)  { return optString(i.o, "display_name") }
+func (i instance) OSType() (string, error)       { return optString(i.o, "os_type") }
+
+// check decodes every field compute reads from an Instance, so a handler refuses a malformed instance before it
+// changes anything, and later reads of a checked instance cannot fail.
+func (i instance) check() error {
+	for _, read := range []func() (string, error){i.UUID, i.VMState, i.TaskState, i.Host, i.ImageRef, i.KernelID,
+		i.RamdiskID, i.RootDeviceName, i.Architecture, i.ProjectID, i.UserID, i.DisplayName, i.OSType} {
+		if _, err := read(); err != nil {
+			return err
+		}
+	}
+	if _, _, err := i.PowerState(); err != nil {
+		return err
+	}
+	if _, _, err := vo.Get[map[string]*string](i.o, "system_metadata"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SetVMState sets vm_state.
+func (i instance) SetVMState(s string) { i.o.SetString("vm_state", s) }
+
+// SetTaskState sets task_state to a named task.
+func (i instance) SetTaskState(s string) { i.o.SetString("task_state", s) }
+
+// ClearTaskState sets task_state to None: no task in progress.
+func (i instance) ClearTaskState() { i.o.SetNull("task_state") }
+
+// SetPowerState sets power_state.
+func (i instance) SetPowerState(ps int) { i.o.SetInt("power_state", int64(ps)) }
+
+// SetStates sets power_state and vm_state and clears task_state: how every completed operation ends.
+func (i instance) SetStates(ps int, vm string) {
+	i.SetPowerState(ps)
+	i.SetVMState(vm)
+	i.ClearTaskState()
+}
+
+// SetRootDeviceName sets root_device_name.
+func (i instance) SetRootDeviceName(s string) { i.o.SetString("root_device_name", s) }
+
+// SetProgress sets progress (a percentage).
+func (i instance) SetProgress(p int) { i.o.SetInt("progress", int64(p)) }
+
+// SetLaunchedAt sets launched_at to now.
+func (i instance) SetLaunchedAt() { i.o.SetString("launched_at", nowField()) }
+
+// SetTerminatedAt sets terminated_at to now.
+func (i instance) SetTerminatedAt() { i.o.SetString("terminated_at", nowField()) }
+
+// SetHost puts the instance on host's node: host, launched_on, node and compute_id change together (the
+// Instance 2.8 rule that node and compute_id never disagree).
+func (i instance) SetHost(host, node string, computeID int64) {
+	i.o.SetString("host", host)
+	i.o.SetString("launched_on", host)
+	i.o.SetString("node", node)
+	i.o.SetInt("compute_id", computeID)
+}
+
+// ClearHost is nova's _nil_out_instance_obj_host_and_node: host, node, compute_id, launched_on and
+// availability_zone all become None.
+func (i instance) ClearHost() {
+	for _, f := range []string{"host", "node", "compute_id", "launched_on", "availability_zone"} {
+		i.o.SetNull(f)
+	}
+}
+
+// SetSystemMetadata replaces system_metadata (nova saves the whole dict when any key changes).
+func (i instance) SetSystemMetadata(m map[string]string) error {
+	if err := i.o.Set("system_metadata", m); err != nil {
+		return fmt.Errorf("instance %s: %w", instanceUUID(i.o), err)
+	}
+	return nil
+}
+
+// checkedRead is a read of an instance already checked (instance.check), which cannot fail; should it, "" is what
+// a log line or a descriptive image property gets, never a state decision.
+func checkedRead(s string, _ error) string { return s }

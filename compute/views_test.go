@@ -1,0 +1,170 @@
+package compute
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
+)
+
+// TestInstanceViewKeepsUnknownFields decodes the captured build_and_run_instance with a field this service does
+// not know added to the instance, changes it through the view, and checks the re-encoded object: the unknown
+// field and every untouched field are as they came, and nova_object.changes lists only what was set.
+func TestInstanceViewKeepsUnknownFields(t *testing.T) {
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal(wireArgs(t, "build_and_run_instance"), &msg); err != nil {
+		t.Fatal(err)
+	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(msg["instance"], &env); err != nil {
+		t.Fatal(err)
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(env["nova_object.data"], &data); err != nil {
+		t.Fatal(err)
+	}
+	data["gazpacho_future_field"] = json.RawMessage(`{"nested":[1,null,"x"]}`)
+	env["nova_object.data"], _ = json.Marshal(data)
+	delete(env, "nova_object.changes")
+	raw, _ := json.Marshal(env)
+
+	var o vo.Object
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatal(err)
+	}
+	v := asInstance(&o)
+	if err := v.check(); err != nil {
+		t.Fatalf("captured instance refused: %v", err)
+	}
+	v.SetVMState(vmStopped)
+	v.ClearTaskState()
+	out, err := json.Marshal(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]json.RawMessage
+	if err := json.Unmarshal(out, &back); err != nil {
+		t.Fatal(err)
+	}
+	var changes []string
+	_ = json.Unmarshal(back["nova_object.changes"], &changes)
+	if !reflect.DeepEqual(changes, []string{"vm_state", "task_state"}) {
+		t.Errorf("changes = %v, want [vm_state task_state]", changes)
+	}
+	var got map[string]any
+	_ = json.Unmarshal(back["nova_object.data"], &got)
+	var want map[string]any
+	_ = json.Unmarshal(env["nova_object.data"], &want)
+	want["vm_state"], want["task_state"] = vmStopped, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("re-encoded data differs from the capture beyond vm_state and task_state:\n%s", back["nova_object.data"])
+	}
+	for _, k := range []string{"nova_object.name", "nova_object.namespace", "nova_object.version"} {
+		if string(back[k]) != string(env[k]) {
+			t.Errorf("%s = %s, want %s", k, back[k], env[k])
+		}
+	}
+}
+
+// TestInstanceViewReads pins what each kind of read does with absent, None, a value and a value of the wrong type.
+func TestInstanceViewReads(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		data    string
+		vm      string
+		power   int64
+		known   bool
+		errPart string
+	}{
+		{"set", `{"vm_state":"active","power_state":1}`, "active", 1, true, ""},
+		{"absent", `{}`, "", 0, false, ""},
+		{"null", `{"vm_state":null,"power_state":null}`, "", 0, false, ""},
+		{"nostate is known", `{"power_state":0}`, "", 0, true, ""},
+		{"vm_state a number", `{"vm_state":5}`, "", 0, false, "Instance.vm_state: cannot decode 5"},
+		{"power_state a string", `{"power_state":"running"}`, "", 0, false, `Instance.power_state: cannot decode "running"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := vo.New("Instance", "2.8")
+			if err := json.Unmarshal([]byte(tt.data), &o.Data); err != nil {
+				t.Fatal(err)
+			}
+			v := asInstance(o)
+			vm, verr := v.VMState()
+			ps, known, perr := v.PowerState()
+			if vm != tt.vm || ps != tt.power || known != tt.known {
+				t.Errorf("read vm %q power %d known %v, want %q %d %v", vm, ps, known, tt.vm, tt.power, tt.known)
+			}
+			err := errors.Join(verr, perr)
+			cerr := v.check()
+			var fe *vo.FieldError
+			if tt.errPart == "" {
+				if err != nil || cerr != nil {
+					t.Errorf("errors %v / check %v", err, cerr)
+				}
+			} else if !errors.As(cerr, &fe) || !strings.Contains(cerr.Error(), tt.errPart) ||
+				!strings.Contains(err.Error(), tt.errPart) {
+				t.Errorf("errors %v / check %v, want a FieldError with %q", err, cerr, tt.errPart)
+			}
+		})
+	}
+}
+
+// TestStopRefusesUndecodableVMState sends stop_instance an instance whose vm_state is a number: the handler fails
+// with an error naming the field, and neither the record nor the guest changes.
+func TestStopRefusesUndecodableVMState(t *testing.T) {
+	h := newHarness(t)
+	uuid := "77777777-0000-4000-8000-000000000001"
+	h.build(t, uuid, false)
+	inst := h.cond.object(uuid)
+	inst.Data["vm_state"] = json.RawMessage(`5`)
+	inst.Data["task_state"] = json.RawMessage(`"powering-off"`)
+	inst.ResetChanges()
+	raw, _ := json.Marshal(map[string]any{"instance": inst, "clean_shutdown": true})
+	saves, events := len(h.cond.savesOf(uuid)), len(h.eventsContaining(""))
+	before := h.cond.object(uuid).Data
+
+	_, err := h.s.stopInstance(context.Background(), raw)
+	var ae *rpc.ArgsError
+	var fe *vo.FieldError
+	if !errors.As(err, &ae) || !errors.As(err, &fe) || fe.Field != "vm_state" || fe.Found != "5" ||
+		!strings.Contains(err.Error(), "Instance.vm_state") {
+		t.Fatalf("stop error = %v, want an ArgsError naming Instance.vm_state and 5", err)
+	}
+	if n := len(h.cond.savesOf(uuid)); n != saves {
+		t.Errorf("%d saves after a refused stop", n-saves)
+	}
+	if n := len(h.eventsContaining("")); n != events {
+		t.Errorf("%d instance action events after a refused stop", n-events)
+	}
+	if after := h.cond.object(uuid).Data; !reflect.DeepEqual(after, before) {
+		t.Errorf("record changed by a refused stop")
+	}
+	if info, _ := h.drv.Info(context.Background(), hypervisor.Guest{Name: instanceName(inst)}); info.State != hypervisor.Running {
+		t.Errorf("guest is %s after a refused stop, want running", info.State)
+	}
+}
+
+// TestSetHostKeepsNodeAndComputeIDTogether checks the claim's setter writes the four fields as one change.
+func TestSetHostKeepsNodeAndComputeIDTogether(t *testing.T) {
+	o := vo.New("Instance", "2.8")
+	asInstance(o).SetHost("h1", "node1", 7)
+	if got := slices.Sorted(slices.Values(o.Changes)); !reflect.DeepEqual(got, []string{"compute_id", "host", "launched_on", "node"}) {
+		t.Errorf("changes = %v", got)
+	}
+	if string(o.Data["compute_id"]) != "7" || string(o.Data["node"]) != `"node1"` {
+		t.Errorf("data = %v", o.Data)
+	}
+	asInstance(o).ClearHost()
+	for _, f := range []string{"host", "node", "compute_id", "launched_on", "availability_zone"} {
+		if string(o.Data[f]) != "null" {
+			t.Errorf("%s = %s after ClearHost", f, o.Data[f])
+		}
+	}
+}
