@@ -59,13 +59,14 @@ func TestTypedSettersRecordChanges(t *testing.T) {
 	o.SetNull("task_state")
 	o.SetInt("power_state", 4)
 	o.SetString("vm_state", "active")
+	o.SetBool("locked", true)
 	out, err := json.Marshal(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `"nova_object.changes":["vm_state","task_state","power_state"]`
+	want := `"nova_object.changes":["vm_state","task_state","power_state","locked"]`
 	if !strings.Contains(string(out), want) || !strings.Contains(string(out), `"vm_state":"active"`) ||
-		!strings.Contains(string(out), `"task_state":null`) || !strings.Contains(string(out), `"power_state":4`) {
+		!strings.Contains(string(out), `"task_state":null`) || !strings.Contains(string(out), `"power_state":4`) || !strings.Contains(string(out), `"locked":true`) {
 		t.Fatalf("encoded %s", out)
 	}
 }
