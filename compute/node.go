@@ -45,8 +45,8 @@ func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Ob
 		id, _, err := LocalNodeID(dirs, cfg.Default.StatePath, s.log)
 		return id, err
 	}
-	var version int
-	if _, err := svc.Get("version", &version); err != nil {
+	version, err := asServiceRecord(svc).Version()
+	if err != nil {
 		return "", err
 	}
 	if version >= nodeIdentityVersion {
@@ -191,10 +191,8 @@ func (s *Service) updateAvailableResource(ctx context.Context, startup bool) err
 func (s *Service) serviceDisabled() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var disabled bool
-	if s.serviceRef != nil {
-		_, _ = s.serviceRef.Get("disabled", &disabled)
-	}
+	// An undecodable disabled reads as enabled, as before: the record is the conductor's and was read at start.
+	disabled, _ := asServiceRecord(s.serviceRef).Disabled()
 	return disabled
 }
 

@@ -148,3 +148,54 @@ func (i instance) SetSystemMetadata(m map[string]string) error {
 // checkedRead is a read of an instance already checked (instance.check), which cannot fail; should it, "" is what
 // a log line or a descriptive image property gets, never a state decision.
 func checkedRead(s string, _ error) string { return s }
+
+// serviceRecord is a typed view over this host's Service object, wrapping it as instance does an Instance.
+type serviceRecord struct{ o *vo.Object }
+
+// asServiceRecord views o, which may be nil (every field then reads as absent).
+func asServiceRecord(o *vo.Object) serviceRecord { return serviceRecord{o} }
+
+// newServiceRecord is the Service row Service.start creates for a host seen for the first time.
+func newServiceRecord(objectVersion, host string, serviceVersion int) serviceRecord {
+	r := serviceRecord{vo.New("Service", objectVersion)}
+	r.o.SetString("host", host)
+	r.o.SetString("binary", Binary)
+	r.o.SetString("topic", Topic)
+	r.o.SetInt("report_count", 0)
+	r.SetVersion(serviceVersion)
+	return r
+}
+
+// ID is the row's id and whether it has one: absent (not created yet) and None have none.
+func (r serviceRecord) ID() (int64, bool, error) {
+	id, p, err := vo.Get[int64](r.o, "id")
+	return id, p == vo.Present && err == nil, err
+}
+
+// Version is the service version the row reports; absent and None read as 0, older than any version nova
+// checks for, which is how nova's Service treats a row written before versions existed.
+func (r serviceRecord) Version() (int, error) {
+	v, _, err := vo.Get[int](r.o, "version")
+	return v, err
+}
+
+// Disabled is whether the service is disabled; absent and None read as false, nova's default.
+func (r serviceRecord) Disabled() (bool, error) {
+	d, _, err := vo.Get[bool](r.o, "disabled")
+	return d, err
+}
+
+// ReportCount is the heartbeat counter; absent and None read as 0, where a new row starts.
+func (r serviceRecord) ReportCount() (int64, error) {
+	n, _, err := vo.Get[int64](r.o, "report_count")
+	return n, err
+}
+
+// SetVersion sets the service version the row reports.
+func (r serviceRecord) SetVersion(v int) { r.o.SetInt("version", int64(v)) }
+
+// SetReportCount sets the heartbeat counter.
+func (r serviceRecord) SetReportCount(n int64) { r.o.SetInt("report_count", n) }
+
+// SetDisabled sets disabled.
+func (r serviceRecord) SetDisabled(d bool) { r.o.SetBool("disabled", d) }

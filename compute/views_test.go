@@ -168,3 +168,49 @@ func TestSetHostKeepsNodeAndComputeIDTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceRecordView pins the Service reads (absent and None as the defaults nova uses, a wrong type as an
+// error naming the field) and that the new row and the heartbeat record only what they set.
+func TestServiceRecordView(t *testing.T) {
+	for _, tt := range []struct {
+		name, data string
+		version    int
+		disabled   bool
+		count      int64
+		errPart    string
+	}{
+		{"set", `{"version":72,"disabled":true,"report_count":9}`, 72, true, 9, ""},
+		{"absent", `{}`, 0, false, 0, ""},
+		{"null", `{"version":null,"disabled":null,"report_count":null}`, 0, false, 0, ""},
+		{"version a string", `{"version":"72"}`, 0, false, 0, `Service.version: cannot decode "72"`},
+		{"disabled a string", `{"disabled":"yes"}`, 0, false, 0, `Service.disabled: cannot decode "yes"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := vo.New("Service", "1.22")
+			if err := json.Unmarshal([]byte(tt.data), &o.Data); err != nil {
+				t.Fatal(err)
+			}
+			r := asServiceRecord(o)
+			v, verr := r.Version()
+			d, derr := r.Disabled()
+			c, cerr := r.ReportCount()
+			err := errors.Join(verr, derr, cerr)
+			if v != tt.version || d != tt.disabled || c != tt.count {
+				t.Errorf("read %d %v %d, want %d %v %d", v, d, c, tt.version, tt.disabled, tt.count)
+			}
+			if (tt.errPart == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.errPart)) {
+				t.Errorf("error %v, want %q", err, tt.errPart)
+			}
+		})
+	}
+	r := newServiceRecord("1.22", "h1", 72)
+	if _, ok, _ := r.ID(); ok {
+		t.Error("a new row has an id")
+	}
+	r.o.ResetChanges()
+	r.SetReportCount(3)
+	if !reflect.DeepEqual(r.o.Changes, []string{"report_count"}) || string(r.o.Data["version"]) != "72" ||
+		string(r.o.Data["binary"]) != `"nova-compute"` {
+		t.Errorf("changes %v data %v", r.o.Changes, r.o.Data)
+	}
+}
