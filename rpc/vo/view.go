@@ -88,7 +88,9 @@ func (o *Object) SetInt(field string, n int64) {
 }
 
 // SetBool sets a boolean field and records it as changed.
-func (o *Object) SetBool(field string, b bool) { o.setRaw(field, json.RawMessage(strconv.FormatBool(b))) }
+func (o *Object) SetBool(field string, b bool) {
+	o.setRaw(field, json.RawMessage(strconv.FormatBool(b)))
+}
 
 func (o *Object) setRaw(field string, raw json.RawMessage) {
 	if o.Data == nil {
