@@ -169,9 +169,11 @@ func (s *Service) nodeID() (int64, string, bool) {
 	if s.node == nil {
 		return 0, "", false
 	}
-	id, p, err := vo.Get[int64](s.node, "id")
-	if p != vo.Present || err != nil {
-		return 0, "", false
+	n := asComputeNode(s.node)
+	id, ok, _ := n.ID()
+	hn, err := n.HypervisorHostname()
+	if !ok || err != nil {
+		return 0, "", false // a claim then reschedules: this node's record is not usable
 	}
-	return id, fieldString(s.node, "hypervisor_hostname"), true
+	return id, hn, true
 }

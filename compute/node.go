@@ -63,7 +63,10 @@ func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Ob
 	case 0:
 		return "", &StartupError{"no compute node record found for host " + cfg.Default.Host + " to take the identity from"}
 	case 1:
-		id := fieldString(nodes[0], "uuid")
+		id, err := asComputeNode(nodes[0]).UUID()
+		if err != nil {
+			return "", err
+		}
 		if err := WriteNodeID(cfg.Default.StatePath, id); err != nil {
 			return "", err
 		}
@@ -107,11 +110,19 @@ func (s *Service) checkExistingNode(ctx context.Context, cfg *conf.Config) error
 	}
 	hostname := hypervisorHostname(cfg)
 	for _, n := range nodes {
-		if hn := fieldString(n, "hypervisor_hostname"); hn != hostname {
+		hn, err := asComputeNode(n).HypervisorHostname()
+		if err != nil {
+			return err
+		}
+		if hn != hostname {
 			return &StartupError{fmt.Sprintf("compute node %s has hypervisor hostname %q but this host is %q: "+
 				"possible rename detected, refusing to start", s.nodeUUID, hn, hostname)}
 		}
-		if h := fieldString(n, "host"); h != cfg.Default.Host {
+		h, err := asComputeNode(n).Host()
+		if err != nil {
+			return err
+		}
+		if h != cfg.Default.Host {
 			return &StartupError{fmt.Sprintf("compute node %s belongs to host %q, not %q: possible rename detected, "+
 				"refusing to start", s.nodeUUID, h, cfg.Default.Host)}
 		}
@@ -199,8 +210,18 @@ func (s *Service) serviceDisabled() bool {
 // computeNode returns our ComputeNode with the audit's values set (changes recorded), creating it on first run.
 func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *conf.Config, res *resources) (*vo.Object, bool, error) {
 	s.mu.Lock()
-	node, svcID := s.node, fieldString(s.serviceRef, "id")
+	node, svc := s.node, asServiceRecord(s.serviceRef)
 	s.mu.Unlock()
+	// ensureServiceRecord ran first, so the row has an id; should it not, the node gets no service (None)
+	// rather than service 0, which names no row.
+	svcID, hasSvc, err := svc.ID()
+	if err != nil {
+		return nil, false, err
+	}
+	var svcValue any
+	if hasSvc {
+		svcValue = svcID
+	}
 	if node == nil {
 		deleted := *rc
 		deleted.ReadDeleted = "yes"
@@ -223,7 +244,7 @@ func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *
 		node = vo.New("ComputeNode", s.release.ObjectVersion("ComputeNode"))
 		values["uuid"] = s.nodeUUID
 		values["host"] = cfg.Default.Host
-		values["service_id"] = json.Number(svcID)
+		values["service_id"] = svcValue
 		values["cpu_allocation_ratio"] = ratio(cfg.Default.CPUAllocationRatio, cfg.Default.InitialCPUAllocationRatio)
 		values["ram_allocation_ratio"] = ratio(cfg.Default.RAMAllocationRatio, cfg.Default.InitialRAMAllocationRatio)
 		values["disk_allocation_ratio"] = ratio(cfg.Default.DiskAllocationRatio, cfg.Default.InitialDiskAllocationRatio)
@@ -247,11 +268,20 @@ func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *
 		values["deleted_at"] = nil
 		s.log.Info("Restoring the soft-deleted compute node record", "node_uuid", s.nodeUUID)
 	}
-	if fieldString(node, "host") != cfg.Default.Host {
+	cn := asComputeNode(node)
+	host, err := cn.Host()
+	if err != nil {
+		return nil, false, err
+	}
+	if host != cfg.Default.Host {
 		values["host"] = cfg.Default.Host
 	}
-	if fieldString(node, "service_id") != svcID {
-		values["service_id"] = json.Number(svcID)
+	nodeSvc, nodeHasSvc, err := cn.ServiceID()
+	if err != nil {
+		return nil, false, err
+	}
+	if nodeSvc != svcID || nodeHasSvc != hasSvc {
+		values["service_id"] = svcValue
 	}
 	// Ratios are only overwritten by explicitly configured values (ResourceTracker._copy_resources).
 	for name, v := range map[string]*float64{"cpu_allocation_ratio": cfg.Default.CPUAllocationRatio,

@@ -199,3 +199,33 @@ func (r serviceRecord) SetReportCount(n int64) { r.o.SetInt("report_count", n) }
 
 // SetDisabled sets disabled.
 func (r serviceRecord) SetDisabled(d bool) { r.o.SetBool("disabled", d) }
+
+// computeNode is a typed view over a ComputeNode object. Only the identity fields are read through it; the
+// resource tracker writes its many inventory fields as a batch (setChanged), which records only real changes.
+type computeNode struct{ o *vo.Object }
+
+// asComputeNode views o, which may be nil (every field then reads as absent).
+func asComputeNode(o *vo.Object) computeNode { return computeNode{o} }
+
+// ID is the row's id and whether it has one (absent before create, or None).
+func (n computeNode) ID() (int64, bool, error) {
+	id, p, err := vo.Get[int64](n.o, "id")
+	return id, p == vo.Present && err == nil, err
+}
+
+// UUID is the node's uuid; "" when absent or None, which matches no node identity.
+func (n computeNode) UUID() (string, error) { return optString(n.o, "uuid") }
+
+// HypervisorHostname is hypervisor_hostname; "" when absent or None, which matches no host name.
+func (n computeNode) HypervisorHostname() (string, error) {
+	return optString(n.o, "hypervisor_hostname")
+}
+
+// Host is the host owning the node; "" when absent or None, which matches no host.
+func (n computeNode) Host() (string, error) { return optString(n.o, "host") }
+
+// ServiceID is service_id and whether it is set: absent and None (nova allows a node with no service) are not.
+func (n computeNode) ServiceID() (int64, bool, error) {
+	id, p, err := vo.Get[int64](n.o, "service_id")
+	return id, p == vo.Present && err == nil, err
+}

@@ -214,3 +214,37 @@ func TestServiceRecordView(t *testing.T) {
 		t.Errorf("changes %v data %v", r.o.Changes, r.o.Data)
 	}
 }
+
+// TestComputeNodeView pins the ComputeNode identity reads.
+func TestComputeNodeView(t *testing.T) {
+	for _, tt := range []struct {
+		name, data string
+		svc        int64
+		hasSvc     bool
+		host       string
+		errPart    string
+	}{
+		{"set", `{"service_id":3,"host":"h1"}`, 3, true, "h1", ""},
+		{"absent", `{}`, 0, false, "", ""},
+		{"null", `{"service_id":null,"host":null}`, 0, false, "", ""},
+		{"service_id a string", `{"service_id":"3"}`, 0, false, "", `ComputeNode.service_id: cannot decode "3"`},
+		{"host a number", `{"host":7}`, 0, false, "", `ComputeNode.host: cannot decode 7`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := vo.New("ComputeNode", "1.19")
+			if err := json.Unmarshal([]byte(tt.data), &o.Data); err != nil {
+				t.Fatal(err)
+			}
+			n := asComputeNode(o)
+			svc, has, serr := n.ServiceID()
+			host, herr := n.Host()
+			err := errors.Join(serr, herr)
+			if svc != tt.svc || has != tt.hasSvc || host != tt.host {
+				t.Errorf("read %d %v %q, want %d %v %q", svc, has, host, tt.svc, tt.hasSvc, tt.host)
+			}
+			if (tt.errPart == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.errPart)) {
+				t.Errorf("error %v, want %q", err, tt.errPart)
+			}
+		})
+	}
+}
