@@ -291,7 +291,15 @@ func checkNetworks(list *vo.Object) error {
 		return abort(err, "requested_networks unreadable")
 	}
 	for _, r := range reqs {
-		net, port := fieldString(r, "network_id"), fieldString(r, "port_id")
+		v := networkRequest{r}
+		net, err := v.NetworkID()
+		if err != nil {
+			return abort(err, "requested_networks unreadable")
+		}
+		port, err := v.PortID()
+		if err != nil {
+			return abort(err, "requested_networks unreadable")
+		}
 		if port != "" || (net != "" && net != "none") {
 			return reschedule(nil, "network %q / port %q requested: this compute node cannot plug Neutron ports", net, port)
 		}
@@ -309,9 +317,17 @@ func checkBDMs(list *vo.Object) error {
 		return abort(err, "block_device_mapping unreadable")
 	}
 	for _, b := range bdms {
-		if fieldString(b, "destination_type") == "volume" {
-			return reschedule(nil, "volume %s requested: this compute node cannot attach Cinder volumes",
-				fieldString(b, "volume_id"))
+		v := blockDevice{b}
+		dest, err := v.DestinationType()
+		if err != nil {
+			return abort(err, "block_device_mapping unreadable")
+		}
+		if dest == "volume" {
+			vol, err := v.VolumeID()
+			if err != nil {
+				return abort(err, "block_device_mapping unreadable")
+			}
+			return reschedule(nil, "volume %s requested: this compute node cannot attach Cinder volumes", vol)
 		}
 	}
 	return nil

@@ -229,3 +229,35 @@ func (n computeNode) ServiceID() (int64, bool, error) {
 	id, p, err := vo.Get[int64](n.o, "service_id")
 	return id, p == vo.Present && err == nil, err
 }
+
+// networkRequest is a typed view over a NetworkRequest of build_and_run_instance's requested_networks.
+type networkRequest struct{ o *vo.Object }
+
+// NetworkID is network_id; "" when absent or None (no network named). "none" is nova's --nic none.
+func (r networkRequest) NetworkID() (string, error) { return optString(r.o, "network_id") }
+
+// PortID is port_id; "" when absent or None (no existing port to plug).
+func (r networkRequest) PortID() (string, error) { return optString(r.o, "port_id") }
+
+// blockDevice is a typed view over a BlockDeviceMapping.
+type blockDevice struct{ o *vo.Object }
+
+// DestinationType is destination_type; "" when absent or None, which nova treats as local.
+func (b blockDevice) DestinationType() (string, error) { return optString(b.o, "destination_type") }
+
+// VolumeID is volume_id; "" when absent or None (no Cinder volume).
+func (b blockDevice) VolumeID() (string, error) { return optString(b.o, "volume_id") }
+
+// externalEvent is a typed view over an InstanceExternalEvent. Every field reads absent and None as "", which
+// only a log line sees.
+type externalEvent struct{ o *vo.Object }
+
+// fields returns name, tag, status and instance_uuid, or the first that does not decode.
+func (e externalEvent) fields() (name, tag, status, uuid string, err error) {
+	for dst, field := range map[*string]string{&name: "name", &tag: "tag", &status: "status", &uuid: "instance_uuid"} {
+		if *dst, err = optString(e.o, field); err != nil {
+			return "", "", "", "", err
+		}
+	}
+	return name, tag, status, uuid, nil
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -246,5 +248,67 @@ func TestComputeNodeView(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tt.errPart)
 			}
 		})
+	}
+}
+
+// TestBuildRequestViews feeds checkNetworks and checkBDMs lists whose elements are fine, ask for what this node
+// cannot do, or carry a value of the wrong type: the last aborts the build naming the field.
+func TestBuildRequestViews(t *testing.T) {
+	list := func(t *testing.T, listName, elem, data string) *vo.Object {
+		e := vo.New(elem, "1.0")
+		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+			t.Fatal(err)
+		}
+		l, err := vo.NewList(listName, "1.0", []*vo.Object{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	for _, tt := range []struct {
+		name, data string
+		check      func(*vo.Object) error
+		listName   string
+		elem       string
+		want       string // "" ok, else a part of the error
+	}{
+		{"nic none", `{"network_id":"none","port_id":null}`, checkNetworks, "NetworkRequestList", "NetworkRequest", ""},
+		{"no fields", `{}`, checkNetworks, "NetworkRequestList", "NetworkRequest", ""},
+		{"port", `{"port_id":"p1"}`, checkNetworks, "NetworkRequestList", "NetworkRequest", `port "p1"`},
+		{"port a number", `{"port_id":1}`, checkNetworks, "NetworkRequestList", "NetworkRequest", "NetworkRequest.port_id: cannot decode 1"},
+		{"local disk", `{"destination_type":"local"}`, checkBDMs, "BlockDeviceMappingList", "BlockDeviceMapping", ""},
+		{"volume", `{"destination_type":"volume","volume_id":"v1"}`, checkBDMs, "BlockDeviceMappingList", "BlockDeviceMapping", "volume v1"},
+		{"destination a list", `{"destination_type":["volume"]}`, checkBDMs, "BlockDeviceMappingList", "BlockDeviceMapping", "BlockDeviceMapping.destination_type: cannot decode"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.check(list(t, tt.listName, tt.elem, tt.data))
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("error %v, want %q", err, tt.want)
+			}
+			// A malformed request fails on every host: the build aborts rather than reschedules.
+			var fe *vo.FieldError
+			var be *buildError
+			if errors.As(err, &fe) && (!errors.As(err, &be) || be.Reschedule) {
+				t.Errorf("error %v reschedules a malformed request", err)
+			}
+		})
+	}
+}
+
+// TestExternalEventRefusesMalformedEvent checks external_instance_event refuses a batch with an event whose
+// name is not a string, naming the field.
+func TestExternalEventRefusesMalformedEvent(t *testing.T) {
+	s := &Service{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ev := func(name string) string {
+		return `{"nova_object.name":"InstanceExternalEvent","nova_object.namespace":"nova","nova_object.version":"1.5",` +
+			`"nova_object.data":{"name":` + name + `,"tag":"t","status":"completed","instance_uuid":"u"}}`
+	}
+	if _, err := s.externalInstanceEvent(context.Background(), json.RawMessage(`{"instances":[],"events":[`+ev(`"network-vif-plugged"`)+`]}`)); err != nil {
+		t.Fatalf("good event refused: %v", err)
+	}
+	_, err := s.externalInstanceEvent(context.Background(), json.RawMessage(`{"instances":[],"events":[`+ev(`"network-vif-plugged"`)+`,`+ev(`{}`)+`]}`))
+	var ae *rpc.ArgsError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "InstanceExternalEvent.name: cannot decode {}") {
+		t.Fatalf("error = %v, want an ArgsError naming InstanceExternalEvent.name", err)
 	}
 }
