@@ -58,8 +58,9 @@ func checkInstanceUUID(s string) error {
 
 // instanceName is the guest's domain name, "instance-%08x" of the database id.
 func instanceName(inst *vo.Object) string {
-	var id int64
-	if _, err := inst.Get("id", &id); err != nil || id <= 0 {
+	// Without a positive database id (absent or None before create; check refuses a wrong type) the uuid names it.
+	id, ok, _ := asInstance(inst).ID()
+	if !ok || id <= 0 {
 		return "instance-" + instanceUUID(inst)
 	}
 	return fmt.Sprintf(instanceNameTemplate, id)

@@ -503,20 +503,4 @@ func objectList(raw json.RawMessage) ([]*vo.Object, error) {
 	return list.Objects()
 }
 
-// fieldString renders a scalar field as a string ("" when unset or null).
-func fieldString(o *vo.Object, field string) string {
-	if o == nil {
-		return ""
-	}
-	raw, ok := o.Data[field]
-	if !ok || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
-}
-
 func jsonUnmarshal(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

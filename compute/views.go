@@ -26,6 +26,12 @@ func optString(o *vo.Object, field string) (string, error) {
 	return s, err
 }
 
+// ID is the database id and whether there is one: absent (not created yet) and None have none.
+func (i instance) ID() (int64, bool, error) {
+	id, p, err := vo.Get[int64](i.o, "id")
+	return id, p == vo.Present && err == nil, err
+}
+
 // UUID is Instance.uuid; "" when absent or None, which every handler refuses as "instance is missing".
 func (i instance) UUID() (string, error) { return optString(i.o, "uuid") }
 
@@ -81,6 +87,9 @@ func (i instance) check() error {
 		}
 	}
 	if _, _, err := i.PowerState(); err != nil {
+		return err
+	}
+	if _, _, err := i.ID(); err != nil {
 		return err
 	}
 	if _, _, err := vo.Get[map[string]*string](i.o, "system_metadata"); err != nil {

@@ -312,3 +312,27 @@ func TestExternalEventRefusesMalformedEvent(t *testing.T) {
 		t.Fatalf("error = %v, want an ArgsError naming InstanceExternalEvent.name", err)
 	}
 }
+
+// TestInstanceCheckNamesField checks that a wrong type in any field compute reads is refused by check, naming it.
+func TestInstanceCheckNamesField(t *testing.T) {
+	for _, tt := range []struct{ data, field string }{
+		{`{"id":"12"}`, "id"},
+		{`{"uuid":12}`, "uuid"},
+		{`{"task_state":true}`, "task_state"},
+		{`{"host":{}}`, "host"},
+		{`{"image_ref":[]}`, "image_ref"},
+		{`{"system_metadata":{"a":1}}`, "system_metadata"},
+	} {
+		o := vo.New("Instance", "2.8")
+		if err := json.Unmarshal([]byte(tt.data), &o.Data); err != nil {
+			t.Fatal(err)
+		}
+		var fe *vo.FieldError
+		if err := asInstance(o).check(); !errors.As(err, &fe) || fe.Field != tt.field {
+			t.Errorf("%s: check = %v, want a FieldError for %s", tt.data, err, tt.field)
+		}
+	}
+	if name := instanceName(vo.New("Instance", "2.8")); name != "instance-" {
+		t.Errorf("instance without id or uuid named %q", name)
+	}
+}
