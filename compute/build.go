@@ -219,7 +219,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 			return abort(err, "image metadata is not a dict")
 		}
 	}
-	f, err := flavorOf(inst)
+	f, err := asInstance(inst).Flavor()
 	if err != nil {
 		return abort(err, "instance flavor unreadable")
 	}
@@ -247,7 +247,10 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
 		return err
 	}
-	sm := systemMetadata(inst)
+	sm, err := v.SystemMetadata()
+	if err != nil {
+		return err
+	}
 	sm["network_allocated"] = "True"
 	if err := v.SetSystemMetadata(sm); err != nil {
 		return err

@@ -575,3 +575,9 @@ func fieldString(o *vo.Object, field string) string {
 	}
 	return string(raw)
 }
+
+// systemMetadata reads system_metadata for assertions (empty when it does not decode).
+func systemMetadata(inst *vo.Object) map[string]string {
+	sm, _ := asInstance(inst).SystemMetadata()
+	return sm
+}

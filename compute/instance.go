@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -64,43 +63,6 @@ func instanceName(inst *vo.Object) string {
 		return "instance-" + instanceUUID(inst)
 	}
 	return fmt.Sprintf(instanceNameTemplate, id)
-}
-
-// flavorOf decodes the instance's flavor.
-func flavorOf(inst *vo.Object) (flavor, error) {
-	fo, err := inst.Object("flavor")
-	if err != nil {
-		return flavor{}, err
-	}
-	if fo == nil {
-		return flavor{}, fmt.Errorf("instance %s carries no flavor", instanceUUID(inst))
-	}
-	var f flavor
-	for field, dst := range map[string]any{"name": &f.Name, "vcpus": &f.VCPUs, "memory_mb": &f.MemoryMB,
-		"root_gb": &f.RootGB, "ephemeral_gb": &f.EphemeralGB, "swap": &f.SwapMB, "extra_specs": &f.ExtraSpecs} {
-		if raw, ok := fo.Data[field]; ok && string(raw) != "null" {
-			if err := json.Unmarshal(raw, dst); err != nil {
-				return flavor{}, fmt.Errorf("instance %s: flavor.%s: %w", instanceUUID(inst), field, err)
-			}
-		}
-	}
-	if f.ExtraSpecs == nil {
-		f.ExtraSpecs = map[string]string{}
-	}
-	return f, nil
-}
-
-// systemMetadata returns system_metadata with null values as "".
-func systemMetadata(inst *vo.Object) map[string]string {
-	var m map[string]*string
-	_, _ = inst.Get("system_metadata", &m)
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if v != nil {
-			out[k] = *v
-		}
-	}
-	return out
 }
 
 // nowField renders a datetime field as oslo.versionedobjects does.

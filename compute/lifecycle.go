@@ -137,7 +137,7 @@ func (t *tracker) update(inst *vo.Object) {
 		return
 	}
 	cur := t.instances[uuid]
-	if f, err := flavorOf(inst); err == nil {
+	if f, err := v.Flavor(); err == nil { // an unreadable flavor leaves the last known size counted
 		cur.vcpus, cur.memoryMB = int64(f.VCPUs), int64(f.MemoryMB)
 		cur.diskGB = int64(f.RootGB + f.EphemeralGB)
 	}

@@ -262,8 +262,11 @@ func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *
 		s.log.Info("Created the compute node record", "node_uuid", s.nodeUUID, "hypervisor_hostname", values["hypervisor_hostname"])
 		return node, true, nil
 	}
-	var deleted bool
-	if _, err := node.Get("deleted", &deleted); err == nil && deleted {
+	deleted, err := asComputeNode(node).Deleted()
+	if err != nil {
+		return nil, false, err
+	}
+	if deleted {
 		values["deleted"] = false
 		values["deleted_at"] = nil
 		s.log.Info("Restoring the soft-deleted compute node record", "node_uuid", s.nodeUUID)

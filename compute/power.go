@@ -85,7 +85,10 @@ func (s *Service) shutdownTimeout(inst *vo.Object, clean bool) time.Duration {
 	if !clean {
 		return 0
 	}
-	if v, err := strconv.Atoi(systemMetadata(inst)["image_os_shutdown_timeout"]); err == nil && v >= 0 {
+	// The instance was checked on receipt, so its system_metadata decodes; a value that is not a count of
+	// seconds falls back to shutdown_timeout, so that the stop still goes ahead.
+	sm, _ := asInstance(inst).SystemMetadata()
+	if v, err := strconv.Atoi(sm["image_os_shutdown_timeout"]); err == nil && v >= 0 {
 		return seconds(v)
 	}
 	return seconds(s.cfg.Load().Default.ShutdownTimeout)
@@ -233,7 +236,10 @@ func (s *Service) suspendInstance(ctx context.Context, args json.RawMessage) (an
 		if err != nil {
 			return err
 		}
-		sm := systemMetadata(inst)
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
 		sm["old_vm_state"] = prev
 		if err := v.SetSystemMetadata(sm); err != nil {
 			return err
@@ -265,7 +271,10 @@ func (s *Service) resumeInstance(ctx context.Context, args json.RawMessage) (any
 		if err := s.lc.eng.driver.Resume(ctx, g); err != nil {
 			return s.errorOutOnException(ctx, rc, inst, prev, translateEngineError(inst, err))
 		}
-		sm := systemMetadata(inst)
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
 		vm := sm["old_vm_state"]
 		if vm == "" {
 			vm = vmActive

@@ -180,10 +180,10 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 			continue
 		}
 		if !gone {
-			var del bool
-			_, _ = inst.Get("deleted", &del)
-			// An undecodable vm_state is not "deleted": the guest stays, as with any doubt here.
-			if vm, _ := asInstance(inst).VMState(); !del && vm != vmDeleted {
+			// An undecodable deleted or vm_state is not "deleted": the guest stays, as with any doubt here.
+			v := asInstance(inst)
+			del, derr := v.Deleted()
+			if vm, verr := v.VMState(); derr != nil || verr != nil || (!del && vm != vmDeleted) {
 				continue
 			}
 		}

@@ -123,7 +123,10 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		if err := s.saveInstance(ctx, rc, inst, taskImagePendingUpload); err != nil {
 			return err
 		}
-		sm := systemMetadata(inst)
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
 		// Checked on receipt (decodeInstance), so these reads cannot fail here.
 		upd := images.SnapshotUpload(images.SnapshotFile{Name: meta.Name, FileFormat: format,
 			SourceContainerFormat: sm["image_container_format"], KernelID: checkedRead(v.KernelID()),

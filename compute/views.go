@@ -77,6 +77,58 @@ func (i instance) UserID() (string, error)       { return optString(i.o, "user_i
 func (i instance) DisplayName() (string, error)  { return optString(i.o, "display_name") }
 func (i instance) OSType() (string, error)       { return optString(i.o, "os_type") }
 
+// Flavor decodes the instance's flavor. No flavor (absent or None) is an error: nothing can be sized without
+// one. Within it, an absent or None number reads as 0 and absent extra_specs as none, as nova's defaults.
+func (i instance) Flavor() (flavor, error) {
+	fo, p, err := vo.Get[*vo.Object](i.o, "flavor")
+	if err != nil {
+		return flavor{}, err
+	}
+	if p != vo.Present || fo == nil {
+		return flavor{}, fmt.Errorf("instance %s carries no flavor", instanceUUID(i.o))
+	}
+	var f flavor
+	for _, read := range []func() error{
+		func() (err error) { f.Name, _, err = vo.Get[string](fo, "name"); return },
+		func() (err error) { f.VCPUs, _, err = vo.Get[int](fo, "vcpus"); return },
+		func() (err error) { f.MemoryMB, _, err = vo.Get[int](fo, "memory_mb"); return },
+		func() (err error) { f.RootGB, _, err = vo.Get[int](fo, "root_gb"); return },
+		func() (err error) { f.EphemeralGB, _, err = vo.Get[int](fo, "ephemeral_gb"); return },
+		func() (err error) { f.SwapMB, _, err = vo.Get[int](fo, "swap"); return },
+		func() (err error) { f.ExtraSpecs, _, err = vo.Get[map[string]string](fo, "extra_specs"); return },
+	} {
+		if err := read(); err != nil {
+			return flavor{}, fmt.Errorf("instance %s: %w", instanceUUID(i.o), err)
+		}
+	}
+	if f.ExtraSpecs == nil {
+		f.ExtraSpecs = map[string]string{}
+	}
+	return f, nil
+}
+
+// SystemMetadata is system_metadata as a fresh map the caller may change and set back. Absent and None read as
+// empty, and a key set to None is left out: nova's own readers (utils.instance_sys_meta) treat both as unset.
+func (i instance) SystemMetadata() (map[string]string, error) {
+	m, _, err := vo.Get[map[string]*string](i.o, "system_metadata")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	return out, nil
+}
+
+// Deleted is the soft-delete flag; absent and None read as false (a live record), nova's default.
+func (i instance) Deleted() (bool, error) {
+	d, _, err := vo.Get[bool](i.o, "deleted")
+	return d, err
+}
+
 // check decodes every field compute reads from an Instance, so a handler refuses a malformed instance before it
 // changes anything, and later reads of a checked instance cannot fail.
 func (i instance) check() error {
@@ -92,10 +144,11 @@ func (i instance) check() error {
 	if _, _, err := i.ID(); err != nil {
 		return err
 	}
-	if _, _, err := vo.Get[map[string]*string](i.o, "system_metadata"); err != nil {
+	if _, err := i.SystemMetadata(); err != nil {
 		return err
 	}
-	return nil
+	_, err := i.Deleted()
+	return err
 }
 
 // SetVMState sets vm_state.
@@ -232,6 +285,12 @@ func (n computeNode) HypervisorHostname() (string, error) {
 
 // Host is the host owning the node; "" when absent or None, which matches no host.
 func (n computeNode) Host() (string, error) { return optString(n.o, "host") }
+
+// Deleted is the soft-delete flag; absent and None read as false (a live record), nova's default.
+func (n computeNode) Deleted() (bool, error) {
+	d, _, err := vo.Get[bool](n.o, "deleted")
+	return d, err
+}
 
 // ServiceID is service_id and whether it is set: absent and None (nova allows a node with no service) are not.
 func (n computeNode) ServiceID() (int64, bool, error) {

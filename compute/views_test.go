@@ -322,6 +322,7 @@ func TestInstanceCheckNamesField(t *testing.T) {
 		{`{"host":{}}`, "host"},
 		{`{"image_ref":[]}`, "image_ref"},
 		{`{"system_metadata":{"a":1}}`, "system_metadata"},
+		{`{"deleted":"no"}`, "deleted"},
 	} {
 		o := vo.New("Instance", "2.8")
 		if err := json.Unmarshal([]byte(tt.data), &o.Data); err != nil {
@@ -334,5 +335,43 @@ func TestInstanceCheckNamesField(t *testing.T) {
 	}
 	if name := instanceName(vo.New("Instance", "2.8")); name != "instance-" {
 		t.Errorf("instance without id or uuid named %q", name)
+	}
+}
+
+// TestInstanceFlavor pins how the flavor is read: no flavor is an error, absent numbers are 0, and a wrong type
+// inside it is a FieldError naming Flavor and the field.
+func TestInstanceFlavor(t *testing.T) {
+	flavorObj := func(data string) string {
+		return `{"nova_object.name":"Flavor","nova_object.namespace":"nova","nova_object.version":"1.2","nova_object.data":` + data + `}`
+	}
+	for _, tt := range []struct {
+		name, flavor string
+		want         flavor
+		errPart      string
+	}{
+		{"full", flavorObj(`{"name":"m1.tiny","vcpus":1,"memory_mb":128,"root_gb":1,"ephemeral_gb":0,"swap":0,"extra_specs":{"hw:cpu_policy":"shared"}}`),
+			flavor{Name: "m1.tiny", VCPUs: 1, MemoryMB: 128, RootGB: 1, ExtraSpecs: map[string]string{"hw:cpu_policy": "shared"}}, ""},
+		{"sparse", flavorObj(`{"vcpus":2,"swap":null}`), flavor{VCPUs: 2, ExtraSpecs: map[string]string{}}, ""},
+		{"absent", ``, flavor{}, "carries no flavor"},
+		{"null", `null`, flavor{}, "carries no flavor"},
+		{"not an object", `"m1.tiny"`, flavor{}, "Instance.flavor: cannot decode"},
+		{"vcpus a string", flavorObj(`{"vcpus":"1"}`), flavor{}, `Flavor.vcpus: cannot decode "1"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := vo.New("Instance", "2.8")
+			if tt.flavor != "" {
+				o.Data["flavor"] = json.RawMessage(tt.flavor)
+			}
+			f, err := asInstance(o).Flavor()
+			if tt.errPart != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errPart) {
+					t.Errorf("error %v, want %q", err, tt.errPart)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(f, tt.want) {
+				t.Errorf("flavor %+v, %v; want %+v", f, err, tt.want)
+			}
+		})
 	}
 }
