@@ -29,7 +29,7 @@ func translateEngineError(inst *vo.Object, err error) error {
 			instanceUUID(inst)), err)
 	case errors.Is(err, hypervisor.ErrInvalidState):
 		return fmt.Errorf("%w (%v)", novaError("InstanceInvalidState", 409, "Instance %s in power state %s: %v",
-			instanceUUID(inst), fieldString(inst, "power_state"), err), err)
+			instanceUUID(inst), asInstance(inst).powerStateText(), err), err)
 	case errors.Is(err, hypervisor.ErrUnsupported):
 		return &rpc.RemoteError{Module: "builtins", Class: "NotImplementedError", Message: err.Error(),
 			Args: []any{err.Error()}, Kwargs: map[string]any{}}
@@ -152,10 +152,9 @@ func (s *Service) run(ctx context.Context, rc *rpc.RequestContext, inst *vo.Obje
 		s.eventFinish(ctx, rc, uuid, o.event, err)
 	}
 	if err != nil && o.revertsTask && !isRemote(err, "UnexpectedTaskStateError", "UnexpectedDeletingTaskStateError") {
-		if serr := inst.Set("task_state", nil); serr == nil {
-			if serr := s.saveInstance(ctx, rc, inst); serr != nil {
-				s.log.Warn("Failed to revert task state", "instance", uuid, "error", serr)
-			}
+		asInstance(inst).ClearTaskState()
+		if serr := s.saveInstance(ctx, rc, inst); serr != nil {
+			s.log.Warn("Failed to revert task state", "instance", uuid, "error", serr)
 		}
 	}
 	if err != nil {
@@ -166,14 +165,13 @@ func (s *Service) run(ctx context.Context, rc *rpc.RequestContext, inst *vo.Obje
 
 // setErrorState is nova's _set_instance_obj_error_state: vm ERROR (task cleared when asked), saved unchecked.
 func (s *Service) setErrorState(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, clearTask bool) {
-	values := map[string]any{"vm_state": vmError}
+	v := asInstance(inst)
+	v.SetVMState(vmError)
 	if clearTask {
-		values["task_state"] = nil
+		v.ClearTaskState()
 	}
-	if err := setFields(inst, values); err == nil {
-		if err := s.saveInstance(ctx, rc, inst); err != nil && !instanceGone(err) {
-			s.log.Error("Failed to set instance to ERROR", "instance", instanceUUID(inst), "error", err)
-		}
+	if err := s.saveInstance(ctx, rc, inst); err != nil && !instanceGone(err) {
+		s.log.Error("Failed to set instance to ERROR", "instance", instanceUUID(inst), "error", err)
 	}
 }
 

@@ -119,6 +119,9 @@ func (s *Service) buildAndRunInstance(ctx context.Context, args json.RawMessage)
 	if a.Instance == nil || instanceUUID(a.Instance) == "" {
 		return nil, &rpc.ArgsError{Err: errors.New("build_and_run_instance: instance is missing")}
 	}
+	if err := asInstance(a.Instance).check(); err != nil {
+		return nil, &rpc.ArgsError{Err: fmt.Errorf("build_and_run_instance: %w", err)}
+	}
 	if err := checkInstanceUUID(instanceUUID(a.Instance)); err != nil {
 		return nil, err
 	}
@@ -147,9 +150,8 @@ func (s *Service) doBuild(ctx context.Context, rc *rpc.RequestContext, a *buildA
 	log := logInstance(s.log, inst)
 	result := buildFailed
 	_ = s.run(ctx, rc, inst, op{event: "compute__do_build_and_run_instance", revertsTask: true, fault: true}, func() error {
-		if err := setFields(inst, map[string]any{"vm_state": vmBuilding, "task_state": nil}); err != nil {
-			return err
-		}
+		asInstance(inst).SetVMState(vmBuilding)
+		asInstance(inst).ClearTaskState()
 		if err := s.saveInstance(ctx, rc, inst, taskScheduling, nil); err != nil {
 			log.Info("Instance disappeared or changed before build", "error", err)
 			return nil
@@ -199,9 +201,8 @@ func buildFault(uuid string, err error) error {
 }
 
 func (s *Service) errorOutBuild(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
-	if err := clearHost(inst); err == nil {
-		s.setErrorState(ctx, rc, inst, true)
-	}
+	asInstance(inst).ClearHost()
+	s.setErrorState(ctx, rc, inst, true)
 	s.lc.tracker.remove(instanceUUID(inst))
 }
 
@@ -219,7 +220,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 			return abort(err, "image metadata is not a dict")
 		}
 	}
-	f, err := flavorOf(inst)
+	f, err := asInstance(inst).Flavor()
 	if err != nil {
 		return abort(err, "instance flavor unreadable")
 	}
@@ -237,29 +238,31 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 		return err
 	}
 	// _build_resources: networks (none to allocate without Neutron ports), block devices, then spawning.
-	if err := setFields(inst, map[string]any{"vm_state": vmBuilding, "task_state": taskNetworking}); err != nil {
-		return err
-	}
+	v := asInstance(inst)
+	v.SetVMState(vmBuilding)
+	v.SetTaskState(taskNetworking)
 	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
 		return err
 	}
-	if err := inst.Set("task_state", taskBlockDeviceMapping); err != nil {
-		return err
-	}
+	v.SetTaskState(taskBlockDeviceMapping)
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
 		return err
 	}
-	sm := systemMetadata(inst)
+	sm, err := v.SystemMetadata()
+	if err != nil {
+		return err
+	}
 	sm["network_allocated"] = "True"
-	if err := setSystemMetadata(inst, sm); err != nil {
+	if err := v.SetSystemMetadata(sm); err != nil {
 		return err
 	}
-	values := map[string]any{"task_state": taskSpawning}
-	if fieldString(inst, "root_device_name") == "" {
-		values["root_device_name"] = "/dev/vda"
-	}
-	if err := setFields(inst, values); err != nil {
+	v.SetTaskState(taskSpawning)
+	root, err := v.RootDeviceName()
+	if err != nil {
 		return err
+	}
+	if root == "" {
+		v.SetRootDeviceName("/dev/vda")
 	}
 	if err := s.saveInstance(ctx, rc, inst, taskBlockDeviceMapping); err != nil {
 		return err
@@ -271,10 +274,8 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err != nil {
 		return err
 	}
-	if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmActive,
-		"task_state": nil, "launched_at": nowField()}); err != nil {
-		return err
-	}
+	v.SetStates(s.powerState(ctx, g), vmActive)
+	v.SetLaunchedAt()
 	if err := s.saveInstance(ctx, rc, inst, taskSpawning); err != nil {
 		// Deleted while spawning: nothing of it may stay on the host.
 		s.destroyGuest(context.WithoutCancel(ctx), inst)
@@ -294,7 +295,15 @@ func checkNetworks(list *vo.Object) error {
 		return abort(err, "requested_networks unreadable")
 	}
 	for _, r := range reqs {
-		net, port := fieldString(r, "network_id"), fieldString(r, "port_id")
+		v := networkRequest{r}
+		net, err := v.NetworkID()
+		if err != nil {
+			return abort(err, "requested_networks unreadable")
+		}
+		port, err := v.PortID()
+		if err != nil {
+			return abort(err, "requested_networks unreadable")
+		}
 		if port != "" || (net != "" && net != "none") {
 			return reschedule(nil, "network %q / port %q requested: this compute node cannot plug Neutron ports", net, port)
 		}
@@ -312,9 +321,17 @@ func checkBDMs(list *vo.Object) error {
 		return abort(err, "block_device_mapping unreadable")
 	}
 	for _, b := range bdms {
-		if fieldString(b, "destination_type") == "volume" {
-			return reschedule(nil, "volume %s requested: this compute node cannot attach Cinder volumes",
-				fieldString(b, "volume_id"))
+		v := blockDevice{b}
+		dest, err := v.DestinationType()
+		if err != nil {
+			return abort(err, "block_device_mapping unreadable")
+		}
+		if dest == "volume" {
+			vol, err := v.VolumeID()
+			if err != nil {
+				return abort(err, "block_device_mapping unreadable")
+			}
+			return reschedule(nil, "volume %s requested: this compute node cannot attach Cinder volumes", vol)
 		}
 	}
 	return nil
@@ -334,9 +351,7 @@ func (s *Service) claim(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		return err
 	}
 	host := s.cfg.Load().Default.Host
-	if err := setFields(inst, map[string]any{"host": host, "launched_on": host, "node": hvName, "compute_id": id}); err != nil {
-		return err
-	}
+	asInstance(inst).SetHost(host, hvName, id)
 	return s.saveInstance(ctx, rc, inst)
 }
 
@@ -397,7 +412,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err := s.checkGuest(ctx, inst, img, f, g); err != nil {
 		return err
 	}
-	imageID := fieldString(inst, "image_ref")
+	imageID, err := asInstance(inst).ImageRef()
+	if err != nil {
+		return err
+	}
 	if imageID == "" {
 		return abort(nil, "booting from volume is not supported by this compute node")
 	}
@@ -457,7 +475,10 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: d.Path, Format: d.Format})
 	}
-	spec := guestSpec(inst, f, g, disks)
+	spec, err := guestSpec(inst, f, g, disks)
+	if err != nil {
+		return err
+	}
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
 		es := engineConfig(cfg)
@@ -480,11 +501,19 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 }
 
 // guestSpec is the neutral description of the instance's guest with disks.
-func guestSpec(inst *vo.Object, f flavor, g hypervisor.Guest, disks []hypervisor.Disk) hypervisor.Spec {
+func guestSpec(inst *vo.Object, f flavor, g hypervisor.Guest, disks []hypervisor.Disk) (hypervisor.Spec, error) {
+	v := asInstance(inst)
+	var arch, project, user, name string
+	for dst, read := range map[*string]func() (string, error){&arch: v.Architecture, &project: v.ProjectID,
+		&user: v.UserID, &name: v.DisplayName} {
+		var err error
+		if *dst, err = read(); err != nil {
+			return hypervisor.Spec{}, err
+		}
+	}
 	return hypervisor.Spec{UUID: g.UUID, Name: g.Name, Dir: g.Dir, VCPUs: f.VCPUs, MemoryMB: f.MemoryMB,
-		Arch: fieldString(inst, "architecture"), Disks: disks,
-		Metadata: map[string]string{"flavor": f.Name, "project": fieldString(inst, "project_id"),
-			"user": fieldString(inst, "user_id"), "display_name": fieldString(inst, "display_name")}}
+		Arch: arch, Disks: disks,
+		Metadata: map[string]string{"flavor": f.Name, "project": project, "user": user, "display_name": name}}, nil
 }
 
 // buildDomain turns spec plus the image's properties and the flavor's extra specs into the domain; a refused
@@ -521,7 +550,10 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	if f.SwapMB > 0 {
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: filepath.Join(g.Dir, "disk.swap"), Format: "raw"})
 	}
-	spec := guestSpec(inst, f, g, disks)
+	spec, err := guestSpec(inst, f, g, disks)
+	if err != nil {
+		return err
+	}
 	if cfg := s.cfg.Load(); cfg.VNC.Enabled {
 		// A placeholder port of the engine's range: the real one is picked when the guest is made.
 		es := engineConfig(cfg)
@@ -581,12 +613,8 @@ func (s *Service) rescheduleBuild(ctx context.Context, rc *rpc.RequestContext, a
 		fp[k] = v
 	}
 	fp["retry"] = retry
-	if err := clearHost(inst); err != nil {
-		return err
-	}
-	if err := inst.Set("task_state", taskScheduling); err != nil {
-		return err
-	}
+	asInstance(inst).ClearHost()
+	asInstance(inst).SetTaskState(taskScheduling)
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func (s *Service) vncPort(inst *vo.Object) (int, error) {
 	}
 	port, _, err := guestVNCPort(g)
 	if err != nil || port == 0 {
-		if fieldString(inst, "vm_state") == vmBuilding {
+		if vm, _ := asInstance(inst).VMState(); vm == vmBuilding { // checked on receipt
 			return 0, novaError("InstanceNotReady", 409, "Instance %s is not ready", instanceUUID(inst))
 		}
 		if err != nil {
@@ -218,10 +219,19 @@ func (s *Service) externalInstanceEvent(ctx context.Context, args json.RawMessag
 	if err := rpc.DecodeArgs(args, &a); err != nil {
 		return nil, err
 	}
+	// Every event is checked before any is acknowledged, so a malformed batch is refused whole.
+	type logged struct{ name, tag, status, uuid string }
+	evs := make([]logged, 0, len(a.Events))
 	for _, ev := range a.Events {
-		s.log.Info("Received external instance event", "event", fieldString(ev, "name"),
-			"tag", fieldString(ev, "tag"), "status", fieldString(ev, "status"),
-			"instance", fieldString(ev, "instance_uuid"))
+		name, tag, status, uuid, err := externalEvent{ev}.fields()
+		if err != nil {
+			return nil, &rpc.ArgsError{Err: fmt.Errorf("external_instance_event: %w", err)}
+		}
+		evs = append(evs, logged{name, tag, status, uuid})
+	}
+	for _, ev := range evs {
+		s.log.Info("Received external instance event", "event", ev.name, "tag", ev.tag, "status", ev.status,
+			"instance", ev.uuid)
 	}
 	return nil, nil
 }

@@ -76,7 +76,7 @@ func (s *Service) setHostEnabled(ctx context.Context, args json.RawMessage) (any
 	disabled := !a.Enabled
 	s.mu.Lock()
 	if s.serviceRef != nil {
-		_ = s.serviceRef.Set("disabled", disabled)
+		asServiceRecord(s.serviceRef).SetDisabled(disabled)
 		s.serviceRef.Changes = removeString(s.serviceRef.Changes, "disabled") // nova-api saved it already
 	}
 	s.mu.Unlock()

@@ -552,3 +552,32 @@ func (h *harness) eventsContaining(s string) []string {
 	}
 	return out
 }
+
+// intField reads an integer field for assertions, 0 when absent, None or not an integer.
+func intField(o *vo.Object, field string) int64 {
+	n, _, _ := vo.Get[int64](o, field)
+	return n
+}
+
+// fieldString renders a scalar field as a string for assertions ("" when unset or null). Service code reads
+// fields through the typed views of views.go, which tell absent from null from undecodable.
+func fieldString(o *vo.Object, field string) string {
+	if o == nil {
+		return ""
+	}
+	raw, ok := o.Data[field]
+	if !ok || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// systemMetadata reads system_metadata for assertions (empty when it does not decode).
+func systemMetadata(inst *vo.Object) map[string]string {
+	sm, _ := asInstance(inst).SystemMetadata()
+	return sm
+}

@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
@@ -39,8 +40,14 @@ func (s *Service) imageCacheManagerPass(ctx context.Context) error {
 	}
 	inUse := map[string]bool{}
 	for _, inst := range insts {
-		for _, field := range []string{"image_ref", "kernel_id", "ramdisk_id"} {
-			if id := fieldString(inst, field); id != "" {
+		v := asInstance(inst)
+		for _, read := range []func() (string, error){v.ImageRef, v.KernelID, v.RamdiskID} {
+			id, err := read()
+			if err != nil {
+				// Eviction must never remove an image an instance may use: an unreadable record stops it.
+				return fmt.Errorf("image cache: %w", err)
+			}
+			if id != "" {
 				inUse[id] = true
 			}
 		}

@@ -199,7 +199,7 @@ func TestImageCacheManager(t *testing.T) {
 	put := func(uuid, host string, fields map[string]any) {
 		inst := instanceFromWire(t, uuid)
 		fields["host"] = host
-		if err := setFields(inst, fields); err != nil {
+		if err := setAll(inst, fields); err != nil {
 			t.Fatal(err)
 		}
 		h.cond.put(inst)

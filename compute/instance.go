@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -38,7 +37,12 @@ type flavor struct {
 	ExtraSpecs  map[string]string `json:"extra_specs"`
 }
 
-func instanceUUID(inst *vo.Object) string { return fieldString(inst, "uuid") }
+// instanceUUID is the instance's uuid, "" when absent, None or undecodable: handlers check the instance first
+// (instance.check), so for them "" only ever means missing; elsewhere it names the instance in logs.
+func instanceUUID(inst *vo.Object) string {
+	u, _ := asInstance(inst).UUID()
+	return u
+}
 
 // checkInstanceUUID accepts only the canonical spelling of a uuid, 8-4-4-4-12 lowercase hex digits, which is
 // how nova (oslo_utils.uuidutils.generate_uuid) writes every instance uuid. uuid.Parse alone would also take
@@ -53,65 +57,13 @@ func checkInstanceUUID(s string) error {
 
 // instanceName is the guest's domain name, "instance-%08x" of the database id.
 func instanceName(inst *vo.Object) string {
-	var id int64
-	if _, err := inst.Get("id", &id); err != nil || id <= 0 {
+	// Without a positive database id (absent or None before create; check refuses a wrong type) the uuid names it.
+	id, ok, _ := asInstance(inst).ID()
+	if !ok || id <= 0 {
 		return "instance-" + instanceUUID(inst)
 	}
 	return fmt.Sprintf(instanceNameTemplate, id)
 }
-
-func intField(o *vo.Object, field string) int64 {
-	var n *int64
-	if _, err := o.Get(field, &n); err != nil || n == nil {
-		return 0
-	}
-	return *n
-}
-
-// flavorOf decodes the instance's flavor.
-func flavorOf(inst *vo.Object) (flavor, error) {
-	fo, err := inst.Object("flavor")
-	if err != nil {
-		return flavor{}, err
-	}
-	if fo == nil {
-		return flavor{}, fmt.Errorf("instance %s carries no flavor", instanceUUID(inst))
-	}
-	var f flavor
-	for field, dst := range map[string]any{"name": &f.Name, "vcpus": &f.VCPUs, "memory_mb": &f.MemoryMB,
-		"root_gb": &f.RootGB, "ephemeral_gb": &f.EphemeralGB, "swap": &f.SwapMB, "extra_specs": &f.ExtraSpecs} {
-		if raw, ok := fo.Data[field]; ok && string(raw) != "null" {
-			if err := json.Unmarshal(raw, dst); err != nil {
-				return flavor{}, fmt.Errorf("instance %s: flavor.%s: %w", instanceUUID(inst), field, err)
-			}
-		}
-	}
-	if f.ExtraSpecs == nil {
-		f.ExtraSpecs = map[string]string{}
-	}
-	return f, nil
-}
-
-// systemMetadata returns system_metadata with null values as "".
-func systemMetadata(inst *vo.Object) map[string]string {
-	var m map[string]*string
-	_, _ = inst.Get("system_metadata", &m)
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if v != nil {
-			out[k] = *v
-		}
-	}
-	return out
-}
-
-// setSystemMetadata replaces system_metadata (Nova saves the whole dict when any key changes).
-func setSystemMetadata(inst *vo.Object, m map[string]string) error {
-	return inst.Set("system_metadata", m)
-}
-
-// setFields sets several fields, recording each as changed.
-func setFields(inst *vo.Object, values map[string]any) error { return setAll(inst, values) }
 
 // nowField renders a datetime field as oslo.versionedobjects does.
 func nowField() string { return time.Now().UTC().Format(vo.DateTimeFormat) }
@@ -174,21 +126,17 @@ func instanceGone(err error) bool {
 }
 
 // nodeID is the integer id of our ComputeNode, which Instance.compute_id carries with node.
-func (s *Service) nodeID() (json.RawMessage, string, bool) {
+func (s *Service) nodeID() (int64, string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.node == nil {
-		return nil, "", false
+		return 0, "", false
 	}
-	id := fieldString(s.node, "id")
-	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-		return nil, "", false
+	n := asComputeNode(s.node)
+	id, ok, _ := n.ID()
+	hn, err := n.HypervisorHostname()
+	if !ok || err != nil {
+		return 0, "", false // a claim then reschedules: this node's record is not usable
 	}
-	return json.RawMessage(id), fieldString(s.node, "hypervisor_hostname"), true
-}
-
-// clearHost is nova's _nil_out_instance_obj_host_and_node: node and compute_id change together (2.8 rule).
-func clearHost(inst *vo.Object) error {
-	return setFields(inst, map[string]any{"host": nil, "node": nil, "compute_id": nil, "launched_on": nil,
-		"availability_zone": nil})
+	return id, hn, true
 }

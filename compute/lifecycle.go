@@ -125,22 +125,24 @@ func (t *tracker) update(inst *vo.Object) {
 	if t == nil {
 		return
 	}
-	uuid := instanceUUID(inst)
-	vm, task := fieldString(inst, "vm_state"), fieldString(inst, "task_state")
+	// The tracker sees instances after a handler checked them or as the conductor returned them; one whose
+	// states do not decode reads them as "" (no state), which keeps it counted rather than silently dropped.
+	uuid, v := instanceUUID(inst), asInstance(inst)
+	vm, task := checkedRead(v.VMState()), checkedRead(v.TaskState())
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	host := fieldString(inst, "host")
+	host := checkedRead(v.Host())
 	if (t.host != "" && host != t.host) || vm == vmDeleted || (vm == vmShelvedOffloaded && task != taskSpawning) {
 		delete(t.instances, uuid)
 		return
 	}
 	cur := t.instances[uuid]
-	if f, err := flavorOf(inst); err == nil {
+	if f, err := v.Flavor(); err == nil { // an unreadable flavor leaves the last known size counted
 		cur.vcpus, cur.memoryMB = int64(f.VCPUs), int64(f.MemoryMB)
 		cur.diskGB = int64(f.RootGB + f.EphemeralGB)
 	}
 	cur.vmState, cur.taskState = vm, task
-	cur.osType, cur.projectID = fieldString(inst, "os_type"), fieldString(inst, "project_id")
+	cur.osType, cur.projectID = checkedRead(v.OSType()), checkedRead(v.ProjectID())
 	t.instances[uuid] = cur
 }
 

@@ -45,8 +45,8 @@ func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Ob
 		id, _, err := LocalNodeID(dirs, cfg.Default.StatePath, s.log)
 		return id, err
 	}
-	var version int
-	if _, err := svc.Get("version", &version); err != nil {
+	version, err := asServiceRecord(svc).Version()
+	if err != nil {
 		return "", err
 	}
 	if version >= nodeIdentityVersion {
@@ -63,7 +63,10 @@ func (s *Service) nodeIdentity(ctx context.Context, cfg *conf.Config, svc *vo.Ob
 	case 0:
 		return "", &StartupError{"no compute node record found for host " + cfg.Default.Host + " to take the identity from"}
 	case 1:
-		id := fieldString(nodes[0], "uuid")
+		id, err := asComputeNode(nodes[0]).UUID()
+		if err != nil {
+			return "", err
+		}
 		if err := WriteNodeID(cfg.Default.StatePath, id); err != nil {
 			return "", err
 		}
@@ -107,11 +110,19 @@ func (s *Service) checkExistingNode(ctx context.Context, cfg *conf.Config) error
 	}
 	hostname := hypervisorHostname(cfg)
 	for _, n := range nodes {
-		if hn := fieldString(n, "hypervisor_hostname"); hn != hostname {
+		hn, err := asComputeNode(n).HypervisorHostname()
+		if err != nil {
+			return err
+		}
+		if hn != hostname {
 			return &StartupError{fmt.Sprintf("compute node %s has hypervisor hostname %q but this host is %q: "+
 				"possible rename detected, refusing to start", s.nodeUUID, hn, hostname)}
 		}
-		if h := fieldString(n, "host"); h != cfg.Default.Host {
+		h, err := asComputeNode(n).Host()
+		if err != nil {
+			return err
+		}
+		if h != cfg.Default.Host {
 			return &StartupError{fmt.Sprintf("compute node %s belongs to host %q, not %q: possible rename detected, "+
 				"refusing to start", s.nodeUUID, h, cfg.Default.Host)}
 		}
@@ -191,18 +202,26 @@ func (s *Service) updateAvailableResource(ctx context.Context, startup bool) err
 func (s *Service) serviceDisabled() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var disabled bool
-	if s.serviceRef != nil {
-		_, _ = s.serviceRef.Get("disabled", &disabled)
-	}
+	// An undecodable disabled reads as enabled, as before: the record is the conductor's and was read at start.
+	disabled, _ := asServiceRecord(s.serviceRef).Disabled()
 	return disabled
 }
 
 // computeNode returns our ComputeNode with the audit's values set (changes recorded), creating it on first run.
 func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *conf.Config, res *resources) (*vo.Object, bool, error) {
 	s.mu.Lock()
-	node, svcID := s.node, fieldString(s.serviceRef, "id")
+	node, svc := s.node, asServiceRecord(s.serviceRef)
 	s.mu.Unlock()
+	// ensureServiceRecord ran first, so the row has an id; should it not, the node gets no service (None)
+	// rather than service 0, which names no row.
+	svcID, hasSvc, err := svc.ID()
+	if err != nil {
+		return nil, false, err
+	}
+	var svcValue any
+	if hasSvc {
+		svcValue = svcID
+	}
 	if node == nil {
 		deleted := *rc
 		deleted.ReadDeleted = "yes"
@@ -225,7 +244,7 @@ func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *
 		node = vo.New("ComputeNode", s.release.ObjectVersion("ComputeNode"))
 		values["uuid"] = s.nodeUUID
 		values["host"] = cfg.Default.Host
-		values["service_id"] = json.Number(svcID)
+		values["service_id"] = svcValue
 		values["cpu_allocation_ratio"] = ratio(cfg.Default.CPUAllocationRatio, cfg.Default.InitialCPUAllocationRatio)
 		values["ram_allocation_ratio"] = ratio(cfg.Default.RAMAllocationRatio, cfg.Default.InitialRAMAllocationRatio)
 		values["disk_allocation_ratio"] = ratio(cfg.Default.DiskAllocationRatio, cfg.Default.InitialDiskAllocationRatio)
@@ -243,17 +262,29 @@ func (s *Service) computeNode(ctx context.Context, rc *rpc.RequestContext, cfg *
 		s.log.Info("Created the compute node record", "node_uuid", s.nodeUUID, "hypervisor_hostname", values["hypervisor_hostname"])
 		return node, true, nil
 	}
-	var deleted bool
-	if _, err := node.Get("deleted", &deleted); err == nil && deleted {
+	deleted, err := asComputeNode(node).Deleted()
+	if err != nil {
+		return nil, false, err
+	}
+	if deleted {
 		values["deleted"] = false
 		values["deleted_at"] = nil
 		s.log.Info("Restoring the soft-deleted compute node record", "node_uuid", s.nodeUUID)
 	}
-	if fieldString(node, "host") != cfg.Default.Host {
+	cn := asComputeNode(node)
+	host, err := cn.Host()
+	if err != nil {
+		return nil, false, err
+	}
+	if host != cfg.Default.Host {
 		values["host"] = cfg.Default.Host
 	}
-	if fieldString(node, "service_id") != svcID {
-		values["service_id"] = json.Number(svcID)
+	nodeSvc, nodeHasSvc, err := cn.ServiceID()
+	if err != nil {
+		return nil, false, err
+	}
+	if nodeSvc != svcID || nodeHasSvc != hasSvc {
+		values["service_id"] = svcValue
 	}
 	// Ratios are only overwritten by explicitly configured values (ResourceTracker._copy_resources).
 	for name, v := range map[string]*float64{"cpu_allocation_ratio": cfg.Default.CPUAllocationRatio,
@@ -473,22 +504,6 @@ func objectList(raw json.RawMessage) ([]*vo.Object, error) {
 		return nil, err
 	}
 	return list.Objects()
-}
-
-// fieldString renders a scalar field as a string ("" when unset or null).
-func fieldString(o *vo.Object, field string) string {
-	if o == nil {
-		return ""
-	}
-	raw, ok := o.Data[field]
-	if !ok || string(raw) == "null" {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return string(raw)
 }
 
 func jsonUnmarshal(raw json.RawMessage, v any) error { return json.Unmarshal(raw, v) }

@@ -26,7 +26,14 @@ func decodeInstance(args json.RawMessage, dst any, inst func() *vo.Object) error
 		return err
 	}
 	o := inst()
-	if o == nil || instanceUUID(o) == "" {
+	if o == nil {
+		return &rpc.ArgsError{Err: errors.New("instance is missing")}
+	}
+	// A malformed instance is refused before anything reads it: nova fails the same message at deserialization.
+	if err := asInstance(o).check(); err != nil {
+		return &rpc.ArgsError{Err: err}
+	}
+	if instanceUUID(o) == "" {
 		return &rpc.ArgsError{Err: errors.New("instance is missing")}
 	}
 	return checkInstanceUUID(instanceUUID(o))
@@ -67,10 +74,7 @@ func (s *Service) doStop(ctx context.Context, rc *rpc.RequestContext, inst *vo.O
 			!errors.Is(err, hypervisor.ErrInvalidState) {
 			return translateEngineError(inst, err)
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmStopped,
-			"task_state": nil}); err != nil {
-			return err
-		}
+		asInstance(inst).SetStates(s.powerState(ctx, g), vmStopped)
 		return s.saveInstance(ctx, rc, inst, expected...)
 	})
 }
@@ -81,7 +85,10 @@ func (s *Service) shutdownTimeout(inst *vo.Object, clean bool) time.Duration {
 	if !clean {
 		return 0
 	}
-	if v, err := strconv.Atoi(systemMetadata(inst)["image_os_shutdown_timeout"]); err == nil && v >= 0 {
+	// The instance was checked on receipt, so its system_metadata decodes; a value that is not a count of
+	// seconds falls back to shutdown_timeout, so that the stop still goes ahead.
+	sm, _ := asInstance(inst).SystemMetadata()
+	if v, err := strconv.Atoi(sm["image_os_shutdown_timeout"]); err == nil && v >= 0 {
 		return seconds(v)
 	}
 	return seconds(s.cfg.Load().Default.ShutdownTimeout)
@@ -106,10 +113,7 @@ func (s *Service) doStart(ctx context.Context, rc *rpc.RequestContext, inst *vo.
 			s.powerState(ctx, g) == powerRunning) {
 			return translateEngineError(inst, err)
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmActive,
-			"task_state": nil}); err != nil {
-			return err
-		}
+		asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
 		return s.saveInstance(ctx, rc, inst, taskPoweringOn)
 	})
 }
@@ -144,15 +148,13 @@ func (s *Service) doReboot(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		if hard {
 			pending, started, expected = taskRebootPendingHard, taskRebootStartedHard, hardRebootStates
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "task_state": pending}); err != nil {
-			return err
-		}
+		v := asInstance(inst)
+		v.SetPowerState(s.powerState(ctx, g))
+		v.SetTaskState(pending)
 		if err := s.saveInstance(ctx, rc, inst, expected...); err != nil {
 			return err
 		}
-		if err := inst.Set("task_state", started); err != nil {
-			return err
-		}
+		v.SetTaskState(started)
 		if err := s.saveInstance(ctx, rc, inst, pending); err != nil {
 			return err
 		}
@@ -173,13 +175,14 @@ func (s *Service) doReboot(ctx context.Context, rc *rpc.RequestContext, inst *vo
 			}
 			s.addFault(ctx, rc, inst, err)
 		}
-		vm := vmActive
-		if fieldString(inst, "vm_state") == vmRescued {
-			vm = vmRescued
+		vm, verr := v.VMState()
+		if verr != nil {
+			return verr
 		}
-		if err := setFields(inst, map[string]any{"power_state": ps, "task_state": nil, "vm_state": vm}); err != nil {
-			return err
+		if vm != vmRescued {
+			vm = vmActive
 		}
+		v.SetStates(ps, vm)
 		if err := s.saveInstance(ctx, rc, inst); err != nil && !isRemote(err, "InstanceNotFound") {
 			return err
 		}
@@ -204,10 +207,7 @@ func (s *Service) simpleTransition(ctx context.Context, args json.RawMessage, ev
 		if err := do(ctx, g); err != nil {
 			return translateEngineError(inst, err)
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vm,
-			"task_state": nil}); err != nil {
-			return err
-		}
+		asInstance(inst).SetStates(s.powerState(ctx, g), vm)
 		return s.saveInstance(ctx, rc, inst, expect)
 	})
 }
@@ -231,19 +231,23 @@ func (s *Service) suspendInstance(ctx context.Context, args json.RawMessage) (an
 		if err != nil {
 			return err
 		}
-		prev := fieldString(inst, "vm_state")
-		sm := systemMetadata(inst)
+		v := asInstance(inst)
+		prev, err := v.VMState()
+		if err != nil {
+			return err
+		}
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
 		sm["old_vm_state"] = prev
-		if err := setSystemMetadata(inst, sm); err != nil {
+		if err := v.SetSystemMetadata(sm); err != nil {
 			return err
 		}
 		if err := s.lc.eng.driver.Suspend(ctx, g); err != nil {
 			return s.errorOutOnException(ctx, rc, inst, prev, translateEngineError(inst, err))
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vmSuspended,
-			"task_state": nil}); err != nil {
-			return err
-		}
+		v.SetStates(s.powerState(ctx, g), vmSuspended)
 		return s.saveInstance(ctx, rc, inst, taskSuspending)
 	})
 }
@@ -259,22 +263,27 @@ func (s *Service) resumeInstance(ctx context.Context, args json.RawMessage) (any
 		if err != nil {
 			return err
 		}
-		if err := s.lc.eng.driver.Resume(ctx, g); err != nil {
-			return s.errorOutOnException(ctx, rc, inst, fieldString(inst, "vm_state"), translateEngineError(inst, err))
+		v := asInstance(inst)
+		prev, err := v.VMState()
+		if err != nil {
+			return err
 		}
-		sm := systemMetadata(inst)
+		if err := s.lc.eng.driver.Resume(ctx, g); err != nil {
+			return s.errorOutOnException(ctx, rc, inst, prev, translateEngineError(inst, err))
+		}
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
 		vm := sm["old_vm_state"]
 		if vm == "" {
 			vm = vmActive
 		}
 		delete(sm, "old_vm_state")
-		if err := setSystemMetadata(inst, sm); err != nil {
+		if err := v.SetSystemMetadata(sm); err != nil {
 			return err
 		}
-		if err := setFields(inst, map[string]any{"power_state": s.powerState(ctx, g), "vm_state": vm,
-			"task_state": nil}); err != nil {
-			return err
-		}
+		v.SetStates(s.powerState(ctx, g), vm)
 		return s.saveInstance(ctx, rc, inst, taskResuming)
 	})
 }
@@ -283,10 +292,10 @@ func (s *Service) resumeInstance(ctx context.Context, args json.RawMessage) (any
 // instance back in its previous state; any other failure puts it in ERROR. err is returned either way.
 func (s *Service) errorOutOnException(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, prev string, err error) error {
 	if isRemote(err, "NotImplementedError") || errors.Is(err, hypervisor.ErrUnsupported) {
-		if serr := setFields(inst, map[string]any{"vm_state": prev, "task_state": nil}); serr == nil {
-			if serr := s.saveInstance(ctx, rc, inst); serr != nil {
-				s.log.Warn("Cannot restore instance state", "instance", instanceUUID(inst), "error", serr)
-			}
+		asInstance(inst).SetVMState(prev)
+		asInstance(inst).ClearTaskState()
+		if serr := s.saveInstance(ctx, rc, inst); serr != nil {
+			s.log.Warn("Cannot restore instance state", "instance", instanceUUID(inst), "error", serr)
 		}
 		return err
 	}

@@ -51,8 +51,14 @@ func (s *Service) reconcile(ctx context.Context) error {
 
 // initInstance is _init_instance for one instance.
 func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
-	uuid := instanceUUID(inst)
-	vm, task := fieldString(inst, "vm_state"), fieldString(inst, "task_state")
+	uuid, v := instanceUUID(inst), asInstance(inst)
+	// A record from the conductor that does not decode is left as it is: acting on a guessed state could
+	// delete or reboot a guest.
+	if err := v.check(); err != nil {
+		logInstance(s.log, inst).Error("Skipping a malformed instance at start-up", "error", err)
+		return
+	}
+	vm, task := checkedRead(v.VMState()), checkedRead(v.TaskState())
 	g, err := s.guestOf(inst)
 	if err != nil {
 		// A record no guest can be named after: nothing of it is on this host to reconcile.
@@ -63,11 +69,11 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 		s.lc.eng.vnc.Reserve(uuid, port)
 	}
 	log := logInstance(s.log, inst).With("vm_state", vm, "task_state", task)
-	set := func(values map[string]any) {
-		if err := setFields(inst, values); err == nil {
-			if err := s.saveInstance(ctx, rc, inst); err != nil {
-				log.Error("Cannot save instance at start-up", "error", err)
-			}
+	// set applies the view's setters in change, then saves.
+	set := func(change func()) {
+		change()
+		if err := s.saveInstance(ctx, rc, inst); err != nil {
+			log.Error("Cannot save instance at start-up", "error", err)
 		}
 	}
 	s.lc.tracker.update(inst)
@@ -84,13 +90,13 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 		log.Warn("Instance build was interrupted by a service restart; setting it to ERROR")
 		s.addFault(ctx, rc, inst, novaError("BuildAbortException", 500,
 			"Build of instance %s aborted: the compute service restarted during the build", uuid))
-		set(map[string]any{"vm_state": vmError, "task_state": nil})
+		set(func() { v.SetVMState(vmError); v.ClearTaskState() })
 		return
 	case (vm == vmActive || vm == vmStopped) && rebuildTaskStates[task]:
-		set(map[string]any{"vm_state": vmError})
+		set(func() { v.SetVMState(vmError) })
 		return
 	case snapshotTaskStates[task], task == taskResizePrep:
-		set(map[string]any{"task_state": nil})
+		set(v.ClearTaskState)
 		return
 	case task == taskDeleting:
 		log.Info("Finishing the deletion interrupted by the restart")
@@ -103,26 +109,26 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 	switch task {
 	case taskRebootPending, taskRebootPendingHard, taskRebooting, taskRebootingHard, taskRebootStarted, taskRebootStartedHard:
 		if ps == powerRunning && task != taskRebootPending && task != taskRebootPendingHard {
-			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": ps})
+			set(func() { v.SetStates(ps, vmActive) })
 			return
 		}
 		hard := task == taskRebootPendingHard || task == taskRebootingHard || task == taskRebootStartedHard ||
 			ps != powerRunning
-		if err := setFields(inst, map[string]any{"task_state": map[bool]string{true: taskRebootingHard,
-			false: taskRebooting}[hard]}); err == nil && s.saveInstance(ctx, rc, inst) == nil {
+		v.SetTaskState(map[bool]string{true: taskRebootingHard, false: taskRebooting}[hard])
+		if s.saveInstance(ctx, rc, inst) == nil {
 			_ = s.doReboot(ctx, rc, inst, hard)
 		}
 		return
 	case taskPausing, taskUnpausing:
 		if ps == powerRunning {
-			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": ps})
+			set(func() { v.SetStates(ps, vmActive) })
 			return
 		}
 		if task == taskUnpausing && ps == powerPaused {
 			if err := s.lc.eng.driver.Unpause(ctx, g); err != nil {
 				log.Error("Cannot unpause at start-up", "error", err)
 			}
-			set(map[string]any{"task_state": nil, "vm_state": vmActive, "power_state": s.powerState(ctx, g)})
+			set(func() { v.SetStates(s.powerState(ctx, g), vmActive) })
 		}
 		return
 	case taskPoweringOff:
@@ -132,7 +138,7 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 		_ = s.doStart(ctx, rc, inst)
 		return
 	}
-	if int(intField(inst, "power_state")) == powerRunning && ps != powerRunning &&
+	if dbPower, _, _ := v.PowerState(); dbPower == powerRunning && ps != powerRunning &&
 		s.cfg.Load().Default.ResumeGuestsStateOnHostBoot {
 		log.Info("Rebooting instance after host boot")
 		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil {
@@ -174,9 +180,10 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 			continue
 		}
 		if !gone {
-			var del bool
-			_, _ = inst.Get("deleted", &del)
-			if !del && fieldString(inst, "vm_state") != vmDeleted {
+			// An undecodable deleted or vm_state is not "deleted": the guest stays, as with any doubt here.
+			v := asInstance(inst)
+			del, derr := v.Deleted()
+			if vm, verr := v.VMState(); derr != nil || verr != nil || (!del && vm != vmDeleted) {
 				continue
 			}
 		}
@@ -189,7 +196,7 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 		}
 		name := g.Name
 		stub := vo.New("Instance", s.release.ObjectVersion("Instance"))
-		_ = stub.Set("uuid", uuid)
+		stub.SetString("uuid", uuid)
 		if name != "" && inst != nil {
 			stub = inst
 		}

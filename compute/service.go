@@ -268,20 +268,18 @@ func (s *Service) checkOldComputes(ctx context.Context) error {
 func (s *Service) ensureServiceRecord(ctx context.Context, cfg *conf.Config, svc *vo.Object) error {
 	rc := rpc.AdminContext()
 	if svc == nil {
-		svc = vo.New("Service", s.release.ObjectVersion("Service"))
-		for k, v := range map[string]any{"host": cfg.Default.Host, "binary": Binary, "topic": Topic,
-			"report_count": 0, "version": s.release.ServiceVersion} {
-			if err := svc.Set(k, v); err != nil {
-				return err
-			}
-		}
+		svc = newServiceRecord(s.release.ObjectVersion("Service"), cfg.Default.Host, s.release.ServiceVersion).o
 		if _, err := s.cond.objectAction(ctx, &rc, svc, "create", nil, nil); err != nil {
 			return err
 		}
-		s.log.Info("Created the service record", "service_id", fieldString(svc, "id"))
+		id, _, err := asServiceRecord(svc).ID()
+		if err != nil {
+			return err
+		}
+		s.log.Info("Created the service record", "service_id", id)
 	} else {
-		var have int
-		if _, err := svc.Get("version", &have); err != nil {
+		have, err := asServiceRecord(svc).Version()
+		if err != nil {
 			return err
 		}
 		if have > s.release.ServiceVersion {
@@ -290,9 +288,7 @@ func (s *Service) ensureServiceRecord(ctx context.Context, cfg *conf.Config, svc
 				have, s.release.Name, s.release.ServiceVersion)}
 		}
 		if have != s.release.ServiceVersion {
-			if err := svc.Set("version", s.release.ServiceVersion); err != nil {
-				return err
-			}
+			asServiceRecord(svc).SetVersion(s.release.ServiceVersion)
 			if _, err := s.cond.objectAction(ctx, &rc, svc, "save", nil, nil); err != nil {
 				return err
 			}
@@ -342,14 +338,12 @@ func (s *Service) reportState(ctx context.Context) error {
 	}
 	before := s.serviceRef.Clone()
 	s.mu.Unlock()
-	var count int
-	if _, err := before.Get("report_count", &count); err != nil {
+	count, err := asServiceRecord(before).ReportCount()
+	if err != nil {
 		return err
 	}
 	ref := before.Clone()
-	if err := ref.Set("report_count", count+1); err != nil {
-		return err
-	}
+	asServiceRecord(ref).SetReportCount(count + 1)
 	rc := rpc.AdminContext()
 	cctx, cancel := context.WithTimeout(ctx, seconds(s.cfg.Load().Default.RPCResponseTimeout))
 	defer cancel()

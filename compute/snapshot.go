@@ -79,9 +79,7 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 	after func(ctx context.Context, glance *images.Client) error) error {
 	uuid := instanceUUID(inst)
 	if pending != "" {
-		if err := inst.Set("task_state", task); err != nil {
-			return err
-		}
+		asInstance(inst).SetTaskState(task)
 		if err := s.saveInstance(ctx, rc, inst, pending); err != nil {
 			s.log.Info("Instance changed before snapshot; not snapshotting", "instance", uuid, "error", err)
 			return err
@@ -97,9 +95,8 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		if err != nil {
 			return err
 		}
-		if err := inst.Set("power_state", s.powerState(ctx, g)); err != nil {
-			return err
-		}
+		v := asInstance(inst)
+		v.SetPowerState(s.powerState(ctx, g))
 		if err := s.saveInstance(ctx, rc, inst); err != nil {
 			return err
 		}
@@ -110,9 +107,7 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		if err != nil {
 			return err
 		}
-		if err := inst.Set("task_state", taskImagePendingUpload); err != nil {
-			return err
-		}
+		v.SetTaskState(taskImagePendingUpload)
 		if err := s.saveInstance(ctx, rc, inst, task); err != nil {
 			return err
 		}
@@ -124,17 +119,18 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		defer os.Remove(file)
 		log.Info(fmt.Sprintf("Root disk extracted in %.2f seconds; uploading it", time.Since(extract).Seconds()),
 			"image", imageID, "disk_format", format)
-		if err := inst.Set("task_state", taskImageUploading); err != nil {
-			return err
-		}
+		v.SetTaskState(taskImageUploading)
 		if err := s.saveInstance(ctx, rc, inst, taskImagePendingUpload); err != nil {
 			return err
 		}
-		sm := systemMetadata(inst)
+		sm, err := v.SystemMetadata()
+		if err != nil {
+			return err
+		}
+		// Checked on receipt (decodeInstance), so these reads cannot fail here.
 		upd := images.SnapshotUpload(images.SnapshotFile{Name: meta.Name, FileFormat: format,
-			SourceContainerFormat: sm["image_container_format"], KernelID: fieldString(inst, "kernel_id"),
-			RamdiskID: fieldString(inst, "ramdisk_id"), ProjectID: fieldString(inst, "project_id"),
-			OSType: fieldString(inst, "os_type")})
+			SourceContainerFormat: sm["image_container_format"], KernelID: checkedRead(v.KernelID()),
+			RamdiskID: checkedRead(v.RamdiskID()), ProjectID: checkedRead(v.ProjectID()), OSType: checkedRead(v.OSType())})
 		if _, err := glance.Update(ctx, imageID, upd); err != nil {
 			return err
 		}
@@ -143,9 +139,7 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 			return err
 		}
 		log.Info(fmt.Sprintf("Snapshot image uploaded in %.2f seconds", time.Since(upload).Seconds()), "image", imageID)
-		if err := inst.Set("task_state", nil); err != nil {
-			return err
-		}
+		v.ClearTaskState()
 		if err := s.saveInstance(ctx, rc, inst, taskImageUploading); err != nil {
 			return err
 		}

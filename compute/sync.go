@@ -57,7 +57,7 @@ const (
 // state, then decide whether the instance must be stopped; the stop runs after the lock is released, as a stop
 // cast from nova-api would.
 func (s *Service) syncInstancePowerState(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) {
-	uuid := instanceUUID(inst)
+	uuid, v := instanceUUID(inst), asInstance(inst)
 	unlock := s.lc.locks.lock(uuid)
 	action := func() string {
 		defer unlock()
@@ -71,26 +71,34 @@ func (s *Service) syncInstancePowerState(ctx context.Context, rc *rpc.RequestCon
 			s.log.Debug("Cannot refresh instance for power sync", "instance", uuid, "error", err)
 			return syncNothing
 		}
-		if fieldString(inst, "host") != s.cfg.Load().Default.Host || fieldString(inst, "task_state") != "" {
+		// The refreshed record is the conductor's; one it cannot make sense of is left alone, not acted on.
+		if err := v.check(); err != nil {
+			s.log.Error("Not syncing the power state of a malformed instance", "instance", uuid, "error", err)
 			return syncNothing
 		}
-		if int(intField(inst, "power_state")) != vmPower {
+		host, _ := v.Host()
+		task, _ := v.TaskState()
+		if host != s.cfg.Load().Default.Host || task != "" {
+			return syncNothing
+		}
+		// An unknown (absent or None) DB power state counts as NOSTATE, as nova compares it.
+		if dbPower, _, _ := v.PowerState(); int(dbPower) != vmPower {
 			s.log.Info("Updating power_state in the DB to match the hypervisor", "instance", uuid,
-				"db_power_state", intField(inst, "power_state"), "vm_power_state", vmPower)
-			if err := inst.Set("power_state", vmPower); err == nil {
-				if err := s.saveInstance(ctx, rc, inst); err != nil {
-					s.log.Warn("Cannot save power state", "instance", uuid, "error", err)
-					return syncNothing
-				}
+				"db_power_state", dbPower, "vm_power_state", vmPower)
+			v.SetPowerState(vmPower)
+			if err := s.saveInstance(ctx, rc, inst); err != nil {
+				s.log.Warn("Cannot save power state", "instance", uuid, "error", err)
+				return syncNothing
 			}
 		}
-		return syncDecision(fieldString(inst, "vm_state"), vmPower)
+		vm, _ := v.VMState()
+		return syncDecision(vm, vmPower)
 	}()
 	if action == syncNothing {
 		return
 	}
 	s.log.Warn("Instance's power state contradicts its vm_state; calling the stop API", "instance", uuid,
-		"vm_state", fieldString(inst, "vm_state"), "action", action)
+		"vm_state", checkedRead(v.VMState()), "action", action)
 	if err := s.apiStop(ctx, rc, inst, action == syncStop); err != nil {
 		s.log.Error("Error during power-state sync stop", "instance", uuid, "error", err)
 	}
@@ -121,9 +129,8 @@ func syncDecision(vmState string, vmPower int) string {
 // apiStop does what compute_api.stop / force_stop and the stop_instance cast they send would: task
 // powering-off (only if no other task started meanwhile), an instance action "stop", then stop_instance.
 func (s *Service) apiStop(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, clean bool) error {
-	if err := setFields(inst, map[string]any{"task_state": taskPoweringOff, "progress": 0}); err != nil {
-		return err
-	}
+	asInstance(inst).SetTaskState(taskPoweringOff)
+	asInstance(inst).SetProgress(0)
 	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
 		return err
 	}

@@ -46,10 +46,9 @@ func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, in
 	if err := s.destroyGuest(ctx, inst); err != nil {
 		return err
 	}
-	if err := setFields(inst, map[string]any{"vm_state": vmDeleted, "task_state": nil, "power_state": powerNoState,
-		"terminated_at": nowField()}); err != nil {
-		return err
-	}
+	v := asInstance(inst)
+	v.SetStates(powerNoState, vmDeleted)
+	v.SetTerminatedAt()
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
 		return err
 	}

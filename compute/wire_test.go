@@ -25,7 +25,7 @@ func TestWireArguments(t *testing.T) {
 			if err := json.Unmarshal(a.Image, &img); err != nil || img.ID != "7526aae6-0c22-472b-b75c-af6e385fe849" || img.DiskFormat != "raw" {
 				t.Errorf("image = %+v, %v", img, err)
 			}
-			f, err := flavorOf(a.Instance)
+			f, err := asInstance(a.Instance).Flavor()
 			if err != nil || f.MemoryMB != 128 || f.VCPUs != 1 || f.RootGB != 1 || f.Name != "m1.tiny" {
 				t.Errorf("flavor = %+v, %v", f, err)
 			}

@@ -174,10 +174,15 @@ func (o *Object) Set(field string, v any) error {
 		o.Data = map[string]json.RawMessage{}
 	}
 	o.Data[field] = raw
+	o.markChanged(field)
+	return nil
+}
+
+// markChanged records field in the change set once, as oslo's obj_what_changed does.
+func (o *Object) markChanged(field string) {
 	if !slices.Contains(o.Changes, field) {
 		o.Changes = append(o.Changes, field)
 	}
-	return nil
 }
 
 // Clone returns a copy of o that shares nothing mutable with it (field values are replaced, never modified in
