@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,7 +43,7 @@ func ReadLoad() (Load, error) {
 // linuxUsers is procps' count_users: logind's session count on a systemd host (sd_get_sessions counts the
 // regular files in its sessions directory), else the USER_PROCESS records of utmp (none when it is absent).
 func linuxUsers() int {
-	if fi, err := os.Stat(systemdRunDir); err == nil && fi.IsDir() {
+	if systemdBooted() {
 		entries, err := os.ReadDir(logindSessionsDir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return -1
@@ -64,6 +65,12 @@ func linuxUsers() int {
 	}
 	return CountUtmpUsers(b)
 }
+
+// systemdBooted is sd_booted(), asked once: what init booted the host does not change until the next boot.
+var systemdBooted = sync.OnceValue(func() bool {
+	fi, err := os.Stat(systemdRunDir)
+	return err == nil && fi.IsDir()
+})
 
 // Refresh re-reads the values of h that change while the host runs (memory, uptime), keeping what was
 // discovered once (CPU, topology, hypervisor version), so a periodic audit does not rediscover the host.
