@@ -395,7 +395,7 @@ func (s *Service) usage() usageTotals {
 }
 
 // uptimeOutput is what nova's libvirt driver answers get_host_uptime with: the output of `env LANG=C uptime`
-// (procps 4), e.g. " 13:45:01 up 2 days,  3:04,  1 user,  load average: 0.00, 0.01, 0.05\n", built from the
+// (procps 4.0.7, Debian forky's, where nova 2026.1 runs), e.g. " 13:45:01 up 2 days,  3:04,  1 user,  load average: 0.00, 0.01, 0.05\n", built from the
 // same sources uptime reads rather than by running it.
 func uptimeOutput(now time.Time, l host.Load) string {
 	b := make([]byte, 0, 80)
@@ -414,14 +414,13 @@ func uptimeOutput(now time.Time, l host.Load) string {
 	} else {
 		b = fmt.Appendf(b, "%d min, ", mins)
 	}
-	if l.Users < 0 {
-		b = append(b, " ? "...)
-	} else {
-		unit := "user"
-		if l.Users > 1 {
-			unit = "users"
-		}
-		b = fmt.Appendf(b, "%2d %s, ", l.Users, unit)
+	switch {
+	case l.Users < 0:
+		b = append(b, "? users, "...)
+	case l.Users == 1:
+		b = append(b, " 1 user, "...)
+	default:
+		b = fmt.Appendf(b, "%2d users, ", l.Users)
 	}
 	b = fmt.Appendf(b, " load average: %.2f, %.2f, %.2f\n", l.Averages[0], l.Averages[1], l.Averages[2])
 	return string(b)

@@ -15,7 +15,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/host"
 )
 
-// uptimeRE is procps 4's `uptime` line, as nova's libvirt driver returns it from get_host_uptime.
+// uptimeRE is procps 4's `uptime` line (4.0.2 says "0 user", 4.0.7 "0 users"), as nova's libvirt driver returns it from get_host_uptime.
 var uptimeRE = regexp.MustCompile(`^ (\d{2}):(\d{2}):(\d{2}) up ((?:\d+ days?, )?(?:[ \d]\d:\d{2}|\d+ min)), +(\d+) users?, ` +
 	` load average: \d+\.\d{2}, \d+\.\d{2}, \d+\.\d{2}\n$`)
 
@@ -27,12 +27,12 @@ func TestUptimeOutput(t *testing.T) {
 		users int
 		want  string
 	}{
-		{42 * time.Second, 0, " 03:04:05 up 0 min,  0 user,  load average: 0.00, 0.01, 12.35\n"},
+		{42 * time.Second, 0, " 03:04:05 up 0 min,  0 users,  load average: 0.00, 0.01, 12.35\n"},
 		{59*time.Minute + 59*time.Second, 1, " 03:04:05 up 59 min,  1 user,  load average: 0.00, 0.01, 12.35\n"},
 		{3*time.Hour + 4*time.Minute, 2, " 03:04:05 up  3:04,  2 users,  load average: 0.00, 0.01, 12.35\n"},
 		{24*time.Hour + 5*time.Minute, 12, " 03:04:05 up 1 day, 5 min, 12 users,  load average: 0.00, 0.01, 12.35\n"},
 		{50*time.Hour + 7*time.Minute, 1, " 03:04:05 up 2 days,  2:07,  1 user,  load average: 0.00, 0.01, 12.35\n"},
-		{400*24*time.Hour + 13*time.Hour, -1, " 03:04:05 up 400 days, 13:00,  ?  load average: 0.00, 0.01, 12.35\n"},
+		{400*24*time.Hour + 13*time.Hour, -1, " 03:04:05 up 400 days, 13:00, ? users,  load average: 0.00, 0.01, 12.35\n"},
 	} {
 		got := uptimeOutput(at, host.Load{Uptime: tc.up, Users: tc.users, Averages: avg})
 		if got != tc.want {
