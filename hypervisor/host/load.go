@@ -29,7 +29,7 @@ func LinuxLoadAverage(siLoad uint64) float64 {
 	a := siLoad>>(linuxSILoadShift-linuxFShift) + (1<<linuxFShift)/200
 	whole := a >> linuxFShift
 	frac := ((a & (1<<linuxFShift - 1)) * 100) >> linuxFShift
-	return float64(whole) + float64(frac)/100
+	return float64(whole*100+frac) / 100 // the double nearest the printed hundredths, as procps reads it back
 }
 
 // Record layout of glibc's struct utmp on Linux (x86_64, aarch64; the 64-bit ABIs share it): 384 bytes,
