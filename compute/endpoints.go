@@ -3,6 +3,7 @@ package compute
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/novabsd/novabsd/rpc"
 )
@@ -83,7 +84,7 @@ func (s *Service) setHostEnabled(ctx context.Context, args json.RawMessage) (any
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
 	cfg := s.cfg.Load()
-	res, err := s.discover(cfg)
+	res, err := s.auditedResources(cfg)
 	if err == nil {
 		err = s.syncPlacement(ctx, cfg, res, &disabled)
 	}
@@ -96,15 +97,17 @@ func (s *Service) setHostEnabled(ctx context.Context, args json.RawMessage) (any
 	return "disabled", nil
 }
 
+// getHostUptime answers as nova's libvirt driver does, with uptime(1)'s line, read from the clock, the load
+// averages and the login sessions: no host discovery, no lock.
 func (s *Service) getHostUptime(_ context.Context, args json.RawMessage) (any, error) {
 	if err := rpc.DecodeArgs(args, &struct{}{}); err != nil {
 		return nil, err
 	}
-	res, err := s.discover(s.cfg.Load())
+	l, err := readLoad()
 	if err != nil {
 		return nil, err
 	}
-	return uptimeString(res.host.Uptime), nil
+	return uptimeOutput(time.Now(), l), nil
 }
 
 func removeString(list []string, s string) []string {

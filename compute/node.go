@@ -141,10 +141,20 @@ type resources struct {
 	disk host.Disk
 }
 
+// discoverHost is the whole host discovery (CPU, topology, the hypervisor's version: files, sysctls and a
+// subprocess); refreshHost re-reads only what changes while the host runs. Variables so tests can count calls.
+var (
+	discoverHost = host.Discover
+	refreshHost  = host.Refresh
+	readLoad     = host.ReadLoad
+)
+
+// discover is the audit's view of the host. The whole discovery runs once, at the first audit; later audits
+// refresh only the values that change (memory, uptime) on that cached copy, and read the disk.
 func (s *Service) discover(cfg *conf.Config) (*resources, error) {
-	h, err := host.Discover()
+	h, err := s.hostFacts()
 	if err != nil {
-		return nil, fmt.Errorf("host discovery: %w", err)
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Default.InstancesPath, 0o755); err != nil {
 		return nil, fmt.Errorf("instances_path: %w", err)
@@ -159,6 +169,40 @@ func (s *Service) discover(cfg *conf.Config) (*resources, error) {
 		return nil, err
 	}
 	return &resources{host: h, disk: d}, nil
+}
+
+// auditCache is what the audit keeps between runs, under auditMu.
+type auditCache struct {
+	host *host.Host // the whole discovery, done once: CPU, topology and hypervisor version do not change
+	last *resources // the last audit's view of the host
+}
+
+// auditedResources is the last audit's view of the host, for the handlers that report it again between audits
+// (set_host_enabled); only when no audit has run yet is the host read now. Called under auditMu.
+func (s *Service) auditedResources(cfg *conf.Config) (*resources, error) {
+	if s.audit.last != nil {
+		return s.audit.last, nil
+	}
+	return s.discover(cfg)
+}
+
+// hostFacts returns a fresh copy of the cached host with its changing values re-read, discovering the host
+// the first time. Called under auditMu, which also guards the cache.
+func (s *Service) hostFacts() (*host.Host, error) {
+	if s.audit.host == nil {
+		h, err := discoverHost()
+		if err != nil {
+			return nil, fmt.Errorf("host discovery: %w", err)
+		}
+		s.audit.host = h
+		c := *h
+		return &c, nil
+	}
+	c := *s.audit.host
+	if err := refreshHost(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // zfsPool is the pool instance disks live on, or "" for file storage.
@@ -179,6 +223,7 @@ func (s *Service) updateAvailableResource(ctx context.Context, startup bool) err
 		}
 		return err
 	}
+	s.audit.last = res
 	rc := rpc.AdminContext()
 	node, created, err := s.computeNode(ctx, &rc, cfg, res)
 	if err != nil {
@@ -370,6 +415,38 @@ func (s *Service) usage() usageTotals {
 	u := s.lc.tracker.totals()
 	u.failedBuilds = int(s.lc.failedBuilds.Load())
 	return u
+}
+
+// uptimeOutput is what nova's libvirt driver answers get_host_uptime with: the output of `env LANG=C uptime`
+// (procps 4.0.7, Debian forky's, where nova 2026.1 runs), e.g. " 13:45:01 up 2 days,  3:04,  1 user,  load average: 0.00, 0.01, 0.05\n", built from the
+// same sources uptime reads rather than by running it.
+func uptimeOutput(now time.Time, l host.Load) string {
+	b := make([]byte, 0, 80)
+	b = fmt.Appendf(b, " %02d:%02d:%02d up ", now.Hour(), now.Minute(), now.Second())
+	secs := int64(l.Uptime / time.Second)
+	days, hours, mins := secs/86400, secs/3600%24, secs/60%60
+	if days > 0 {
+		unit := "day"
+		if days > 1 {
+			unit = "days"
+		}
+		b = fmt.Appendf(b, "%d %s, ", days, unit)
+	}
+	if hours > 0 {
+		b = fmt.Appendf(b, "%2d:%02d, ", hours, mins)
+	} else {
+		b = fmt.Appendf(b, "%d min, ", mins)
+	}
+	switch {
+	case l.Users < 0:
+		b = append(b, "? users, "...)
+	case l.Users == 1:
+		b = append(b, " 1 user, "...)
+	default:
+		b = fmt.Appendf(b, "%2d users, ", l.Users)
+	}
+	b = fmt.Appendf(b, " load average: %.2f, %.2f, %.2f\n", l.Averages[0], l.Averages[1], l.Averages[2])
+	return string(b)
 }
 
 // uptimeString renders uptime as the hypervisor API shows it (the "up" part of uptime(1)).

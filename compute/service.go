@@ -55,6 +55,7 @@ type Service struct {
 	auditMu    sync.Mutex // one resource audit at a time (periodic, startup, set_host_enabled)
 	// unknownTraits is the last set of host traits Placement did not know, as logged (under auditMu).
 	unknownTraits string
+	audit         auditCache // the host as discovered once and the last audit's resources (node.go), under auditMu
 	lc            *lifecycle // instance lifecycle (lifecycle.go), set up by initHost
 
 	// providerConfigs are [compute] provider_config_location's files, read once by New (nil: none).

@@ -9,3 +9,9 @@ func Discover() (*Host, error) { return nil, ErrUnsupported }
 func DiscoverDisk(path string) (Disk, error) {
 	return Disk{}, &DiskError{What: path, Err: ErrUnsupported}
 }
+
+// ReadLoad is not implemented on this operating system.
+func ReadLoad() (Load, error) { return Load{}, ErrUnsupported }
+
+// Refresh is not implemented on this operating system.
+func Refresh(*Host) error { return ErrUnsupported }
