@@ -4,7 +4,8 @@
 #
 # The caller defines ROOT, WORK (its scratch directory: apt log, daemons' pid files), LOG (the daemons' log
 # directory), TAG, IN_ROOT_ETC and IN_ROOT_DIR (paths inside the root), HOST_PY (the host name libvirt reports),
-# and the helpers say, die and in_root. Stopping the daemons is the caller's (their pid files are in WORK).
+# and the helpers say, die and in_root. Stopping the daemons is the caller's (their pid files are in WORK), with
+# stop_tree below.
 PACKAGES=(python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-log libvirt-clients qemu-system-x86)
 
 # 1. packages, inside the root only.
@@ -91,4 +92,22 @@ start_libvirt() {
 		sleep 0.2
 	done
 	die "libvirtd does not answer on $ROOT/run/libvirt/libvirt-sock after 20 s (log $LOG/libvirtd-$TAG.log)"
+}
+
+# tree_pids PID: the process and its descendants; stop_tree PIDFILE stops such a tree (the benchmarks' services).
+tree_pids() { local p=$1 c; echo "$p"; for c in $(pgrep -P "$p" || true); do tree_pids "$c"; done; }
+stop_tree() { # stop_tree PIDFILE: TERM the tree, KILL what is left after 10 s
+	local f=$1 pids i
+	[[ -f $f ]] || return 0
+	pids=$(tree_pids "$(cat "$f")")
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for i in $(seq 50); do
+		# shellcheck disable=SC2086
+		kill -0 $pids 2>/dev/null || break
+		sleep 0.2
+	done
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null || true
+	rm -f "$f"
 }

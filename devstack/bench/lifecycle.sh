@@ -300,22 +300,6 @@ delete_servers() {
 
 # ---------------------------------------------------------------------------------------------------------------
 # 6. cleanup, whatever happened: servers, images, processes, services, providers, state.
-tree_pids() { local p=$1 c; echo "$p"; for c in $(pgrep -P "$p" || true); do tree_pids "$c"; done; }
-stop_tree() { # stop_tree PIDFILE: TERM the tree, KILL what is left after 10 s
-	local f=$1 pids i
-	[[ -f $f ]] || return 0
-	pids=$(tree_pids "$(cat "$f")")
-	# shellcheck disable=SC2086
-	kill -TERM $pids 2>/dev/null || true
-	for i in $(seq 50); do
-		# shellcheck disable=SC2086
-		kill -0 $pids 2>/dev/null || break
-		sleep 0.2
-	done
-	# shellcheck disable=SC2086
-	kill -KILL $pids 2>/dev/null || true
-	rm -f "$f"
-}
 cleanup() {
 	local rc=$? id h dom
 	trap - EXIT INT TERM
