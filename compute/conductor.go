@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/novabsd/novabsd/rpc"
@@ -59,9 +60,14 @@ func (c *conductor) waitUntilReady(ctx context.Context, log *slog.Logger) error 
 }
 
 // classAction calls a remotable classmethod (object_class_action_versions). The manifest names the objects of
-// the result's tree, so the conductor backports them to the versions this release understands.
+// the result's tree, so the conductor backports them to the versions this release understands; the class
+// itself is always in it, as in oslo.versionedobjects' remotable_classmethod, because the conductor finds the
+// class by object_versions[objname] (a KeyError without it, whatever the method returns).
 func (c *conductor) classAction(ctx context.Context, rc *rpc.RequestContext, objname, method string,
 	manifest []string, args []any, kwargs map[string]any) (json.RawMessage, error) {
+	if !slices.Contains(manifest, objname) {
+		manifest = append(slices.Clip(manifest), objname)
+	}
 	if args == nil {
 		args = []any{}
 	}

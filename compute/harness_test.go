@@ -80,6 +80,7 @@ type fakeConductor struct {
 	faults    map[string][]string
 	actions   []string
 	reschedul []json.RawMessage
+	consoles  []string // instances whose console tokens were cleaned
 }
 
 func newFakeConductor() *fakeConductor {
@@ -220,13 +221,20 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 
 func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (any, error) {
 	var a struct {
-		Objname   string            `json:"objname"`
-		Objmethod string            `json:"objmethod"`
-		Args      []json.RawMessage `json:"args"`
-		Kwargs    map[string]any    `json:"kwargs"`
+		Objname        string            `json:"objname"`
+		Objmethod      string            `json:"objmethod"`
+		ObjectVersions map[string]string `json:"object_versions"`
+		Args           []json.RawMessage `json:"args"`
+		Kwargs         map[string]any    `json:"kwargs"`
 	}
 	if err := json.Unmarshal(args, &a); err != nil {
 		return nil, err
+	}
+	// nova's ConductorManager.object_class_action_versions looks the class up as
+	// obj_class_from_name(objname, object_versions[objname]): a manifest without the class itself is a
+	// KeyError, whatever the method (seen against a real 2026.2 conductor).
+	if _, ok := a.ObjectVersions[a.Objname]; !ok {
+		return nil, rpc.NewRemoteError("builtins", "KeyError", "'"+a.Objname+"'", nil)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -252,6 +260,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 		f.actions = append(f.actions, arg(0)+" "+arg(1))
 		return nil, nil
 	case "ConsoleAuthToken.clean_console_auths_for_instance":
+		f.consoles = append(f.consoles, arg(0))
 		return nil, nil
 	case "InstanceList.get_by_host":
 		var objs []*vo.Object

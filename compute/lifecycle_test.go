@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,6 +282,9 @@ func TestTerminateRemovesEverything(t *testing.T) {
 	}
 	if !h.cond.deleted[uuid] {
 		t.Error("Instance.destroy was not called")
+	}
+	if !slices.Equal(h.cond.consoles, []string{uuid}) {
+		t.Errorf("console tokens cleaned for %q, want [%s]", h.cond.consoles, uuid)
 	}
 	if h.allocDel.Load() != 1 {
 		t.Errorf("allocation deletes = %d, want 1", h.allocDel.Load())
