@@ -10,6 +10,7 @@
 // (NOVABSD_E2E_STOP=1 stops it at the end). With CI=true a rig that cannot come up fails every
 // test; otherwise the tests skip, saying why.
 //
-// NOVABSD_E2E_RELEASE picks the rig: forky (Nova 2026.1, the default) or trixie (Nova 2025.1,
-// `rig.sh --release trixie`). The rigs share their ports, so the other one must be stopped first.
+// NOVABSD_E2E_RELEASE picks the rig: forky (Nova 2026.1, the default), trixie (Nova 2025.1,
+// `rig.sh --release trixie`) or sid (Nova 2026.2, `rig.sh --release sid`). The rigs share their
+// ports, so the other one must be stopped first.
 package e2e

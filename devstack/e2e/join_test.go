@@ -208,6 +208,9 @@ update_resources_interval = 10
 				t.Errorf("trait %s missing from %v", want, traits)
 			}
 		}
+		if want := rigReleases[rigRelease]; slices.Contains(traits, "OWNER_NOVA") != want.ownerNova {
+			t.Errorf("OWNER_NOVA in %v: %v, want %v (Nova %s)", traits, !want.ownerNova, want.ownerNova, want.name)
+		}
 	})
 
 	t.Run("disable and enable follow COMPUTE_STATUS_DISABLED", func(t *testing.T) {

@@ -32,12 +32,14 @@ type novaRelease struct {
 	serviceVersion int    // the conductors' service version, which novabsd reports too
 	computeRPC     string // compute RPC version served
 	altTopic       bool   // compute-alt.<host> is served (RPC 6.5)
+	ownerNova      bool   // the node's provider carries OWNER_NOVA (service version 73+; 2026.2's scheduler requires it)
 }
 
 // rigReleases are the Debian releases the suite runs against and the Nova each ships.
 var rigReleases = map[string]novaRelease{
 	"forky":  {name: "2026.1", serviceVersion: 72, computeRPC: "6.5", altTopic: true},
 	"trixie": {name: "2025.1", serviceVersion: 68, computeRPC: "6.4", altTopic: false},
+	"sid":    {name: "2026.2", serviceVersion: 74, computeRPC: "6.5", altTopic: true, ownerNova: true},
 }
 
 func TestMain(m *testing.M) {
@@ -51,7 +53,7 @@ func TestMain(m *testing.M) {
 	}
 	if _, ok := rigReleases[rigRelease]; !ok {
 		// A mistyped release is the caller's error, not a missing control plane: never a skip.
-		fmt.Fprintf(os.Stderr, "e2e: NOVABSD_E2E_RELEASE=%q: want forky (Nova 2026.1) or trixie (Nova 2025.1)\n", rigRelease)
+		fmt.Fprintf(os.Stderr, "e2e: NOVABSD_E2E_RELEASE=%q: want forky (Nova 2026.1), trixie (Nova 2025.1) or sid (Nova 2026.2)\n", rigRelease)
 		os.Exit(2)
 	}
 	info, err := rigCommand(context.Background(), "info").Output()
