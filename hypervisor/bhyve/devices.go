@@ -12,10 +12,12 @@ import (
 )
 
 // plain refuses values that would be re-parsed by bhyve's option syntax
-// (commas separate options) or are empty.
+// (commas separate options, and bhyve's legacy option parser reads an
+// option holding "=" as key=value instead of as the positional value) or
+// are empty.
 func plain(what, v string) error {
-	if v == "" || strings.ContainsAny(v, ",\n\x00") {
-		return &hypervisor.PropertyError{Property: what, Value: v, Driver: "bhyve", Reason: "must be non-empty without commas"}
+	if v == "" || strings.ContainsAny(v, ",=\n\x00") {
+		return &hypervisor.PropertyError{Property: what, Value: v, Driver: "bhyve", Reason: "must be non-empty without commas or '='"}
 	}
 	return nil
 }

@@ -135,7 +135,10 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	a.cpuMem(dom)
 	a.firmware(dom)
 	a.path("QMP socket", rt.QMPSocket)
-	a.add("-qmp", "unix:"+optEscape(rt.QMPSocket)+",server=on,wait=off")
+	// The monitor's socket as a chardev with an explicit path= key, as libvirt writes it: -qmp's legacy
+	// "unix:PATH" form gives PATH the implied first key, and a path holding "=" would be read as a key of its own.
+	a.add("-chardev", "socket,id=charmonitor,path="+optEscape(rt.QMPSocket)+",server=on,wait=off")
+	a.add("-mon", "chardev=charmonitor,id=monitor,mode=control")
 	if rt.PIDFile != "" {
 		a.path("pid file", rt.PIDFile)
 		a.add("-pidfile", rt.PIDFile)

@@ -113,7 +113,16 @@ func fakeQEMU(mode string, args []string) int {
 				"EAX=00000000 EBX=00000000 ECX=00000000 EDX=00000663\n")
 		}
 	}
-	qmp, _, _ := strings.Cut(strings.TrimPrefix(argAfter(args, "-qmp"), "unix:"), ",")
+	var qmp string // the monitor's socket: -chardev socket,id=charmonitor,path=P,... (no commas in the tests' paths)
+	for i, a := range args {
+		if a == "-chardev" && i+1 < len(args) && strings.HasPrefix(args[i+1], "socket,id=charmonitor,") {
+			for _, kv := range strings.Split(args[i+1], ",") {
+				if p, ok := strings.CutPrefix(kv, "path="); ok {
+					qmp = p
+				}
+			}
+		}
+	}
 	l, err := net.Listen("unix", qmp)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fake qemu: %v\n", err)

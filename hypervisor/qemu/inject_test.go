@@ -39,7 +39,7 @@ var noArgFlags = map[string]bool{"-no-user-config": true, "-nodefaults": true}
 // optFlags take a QEMU option list; the others take one plain value.
 var optFlags = map[string]bool{
 	"-name": true, "-machine": true, "-accel": true, "-sandbox": true, "-run-with": true, "-smp": true,
-	"-drive": true, "-qmp": true, "-rtc": true, "-boot": true, "-device": true, "-netdev": true,
+	"-drive": true, "-mon": true, "-rtc": true, "-boot": true, "-device": true, "-netdev": true,
 	"-chardev": true, "-vnc": true, "-object": true,
 }
 
@@ -168,10 +168,8 @@ func checkNoInjection(t testing.TB, argv []string, allowed parsedArgv, machine s
 			}
 		}
 	}
-	for _, v := range p.vals["-qmp"][""] {
-		if !strings.HasPrefix(v, "unix:/") {
-			t.Fatalf("-qmp %q: %q", v, argv)
-		}
+	if got := p.vals["-mon"]["chardev"]; !slices.Equal(got, []string{"charmonitor"}) {
+		t.Fatalf("-mon chardev=%q, want the one monitor socket: %q", got, argv)
 	}
 }
 
@@ -376,7 +374,7 @@ func TestArgvEscapesPaths(t *testing.T) {
 	checkNoInjection(t, argv, allowedArgv(t), "q35")
 	p := parseArgv(t, argv)
 	for _, want := range []struct{ flag, key, val string }{
-		{"-qmp", "", "unix:" + dir + "/qmp,sock"},
+		{"-chardev", "path", dir + "/qmp,sock"},
 		{"-drive", "file", dir + "/disk,format=qcow2"},
 		{"-drive", "file", dir + "/" + hypervisor.NVRAMFile},
 		{"-chardev", "logfile", dir + "/console,log"},
