@@ -77,7 +77,8 @@ func TestProviderConfig(t *testing.T) {
 
 	t.Run("a bad file stops the service at start", func(t *testing.T) {
 		bad := t.TempDir()
-		body := strings.Replace(e2eProviderConfig, "total: 4", "total: &four 4", 1)
+		// A duplicate key: PyYAML would keep the last one silently, Nova's schema check too; novabsd refuses it.
+		body := strings.Replace(e2eProviderConfig, "            total: 4\n", "            total: 4\n            total: 5\n", 1)
 		if err := os.WriteFile(filepath.Join(bad, "bad.yaml"), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func TestProviderConfig(t *testing.T) {
 			t.Fatalf("novabsd compute with a bad provider config: %v (context %v), want it to exit with an error\n%s",
 				err, ctx.Err(), out)
 		}
-		if want := "bad.yaml line 10: anchors (&) are not supported"; !strings.Contains(string(out), want) {
+		if want := `bad.yaml line 11: duplicate key "total" (first on line 10)`; !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 		if svc := computeService(t, badHost); svc != nil {
