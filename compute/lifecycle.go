@@ -18,6 +18,7 @@ type lifecycle struct {
 	snapshots chan struct{}
 	tracker   *tracker
 	work      sync.WaitGroup // builds and snapshots running in the background
+	inflight  atomic.Int64   // how many works are in l.work: a stop with nothing running must not warn
 	// workCtx ends when the work in the background must stop: at the shutdown's deadline (cancelWork).
 	workCtx      context.Context
 	cancelWork   context.CancelFunc
@@ -43,8 +44,10 @@ func (l *lifecycle) startWork(ctx context.Context, slots chan struct{}, fn func(
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(l.workCtx, cancel)
 	l.work.Add(1)
+	l.inflight.Add(1)
 	go func() {
 		defer l.work.Done()
+		defer l.inflight.Add(-1)
 		defer cancel()
 		defer stop()
 		select {
@@ -65,7 +68,9 @@ func (l *lifecycle) waitWork(ctx context.Context) bool {
 	case <-done:
 		return true
 	case <-ctx.Done():
-		return false
+		// A context that has already ended (manager_shutdown_timeout 0) races the Wait above; nothing in
+		// flight means all of it finished.
+		return l.inflight.Load() == 0
 	}
 }
 

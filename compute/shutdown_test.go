@@ -116,3 +116,25 @@ func TestShutdownFinishesWorkInProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitWorkWithNothingRunning: with manager_shutdown_timeout 0 the wait's context has ended before it starts;
+// with no work in flight the stop must still see that all work finished (it warned that work was cancelled).
+func TestWaitWorkWithNothingRunning(t *testing.T) {
+	l := newLifecycle(nil, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 100 {
+		if !l.waitWork(ctx) {
+			t.Fatalf("run %d: an ended context with nothing running reported unfinished work", i)
+		}
+	}
+	gate := make(chan struct{})
+	l.startWork(context.Background(), l.builds, func(context.Context) { <-gate })
+	if l.waitWork(ctx) {
+		t.Error("a running work was reported finished")
+	}
+	close(gate)
+	if !l.waitWork(context.Background()) {
+		t.Error("the work did not finish")
+	}
+}
