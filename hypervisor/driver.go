@@ -102,6 +102,7 @@ type Capabilities struct {
 	Migration      bool // the driver implements Migrator
 	PCIPassthru    bool // host PCI devices can be given to guests
 	USBPassthru    bool // host USB devices can be given to guests
+	NICHotplug     bool // the driver implements NICHotplugger (NICs added to and removed from a running guest)
 	// Values lists the domain property values the driver accepts;
 	// hypervisor/domain rejects others with a *PropertyError.
 	Values Supported
@@ -157,6 +158,28 @@ type Migrator interface {
 	MigrateSend(ctx context.Context, g Guest, w io.Writer, opts MigrationOptions) error
 	// MigrateReceive starts g from dom with state read from r.
 	MigrateReceive(ctx context.Context, g Guest, dom *libvirtxml.Domain, r io.Reader, opts MigrationOptions) error
+}
+
+// NICHotplugger is implemented by drivers that can add a network interface
+// to a running guest and remove one from it. Use AsNICHotplugger so absent
+// support is an *UnsupportedError.
+type NICHotplugger interface {
+	// AttachNIC adds nic (its tap already exists and is plugged) to the
+	// running guest g and records it in g.Dir/DomainFile so later starts
+	// keep it. Attaching a NIC whose MAC the guest already has is an error.
+	AttachNIC(ctx context.Context, g Guest, nic NIC) error
+	// DetachNIC removes the NIC with nic.MAC from g, waits until the guest
+	// released it, and drops it from g.Dir/DomainFile. A guest without that
+	// NIC is not an error.
+	DetachNIC(ctx context.Context, g Guest, nic NIC) error
+}
+
+// AsNICHotplugger returns d's NIC hot-plug support or an *UnsupportedError.
+func AsNICHotplugger(d Driver) (NICHotplugger, error) {
+	if h, ok := d.(NICHotplugger); ok && d.Capabilities().NICHotplug {
+		return h, nil
+	}
+	return nil, &UnsupportedError{Driver: d.Name(), Op: "network interface hot-plug"}
 }
 
 // AsCheckpointer returns d's checkpoint support or an *UnsupportedError.
