@@ -3,11 +3,13 @@ package plug
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -78,6 +80,14 @@ func (pl *Plugger) vsctl(ctx context.Context, timeout time.Duration, noWait bool
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+3*time.Second)
 	defer cancel()
 	_, err := pl.run(ctx, argv)
+	// ovs-vsctl enforces --timeout with alarm(2): SIGALRM is its timeout, which (the database having answered)
+	// usually means ovs-vswitchd is not applying changes.
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGALRM {
+			return fmt.Errorf("%w after %ds (is ovs-vswitchd running?): %w", ErrSwitchTimeout, secs, err)
+		}
+	}
 	return err
 }
 

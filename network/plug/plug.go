@@ -61,6 +61,10 @@ var ErrInvalid = errors.New("invalid value")
 // ErrSwitchUnreachable is wrapped by Check's error when ovs-vsctl cannot reach the switch's database.
 var ErrSwitchUnreachable = errors.New("open vswitch database unreachable")
 
+// ErrSwitchTimeout is wrapped when ovs-vsctl gave up at its timeout: the database took the change but
+// ovs-vswitchd did not apply it in time (it is stopped or stuck).
+var ErrSwitchTimeout = errors.New("open vswitch timed out")
+
 // Error is what Plug, Unplug and Check return: the operation, the tap it was about and the cause.
 type Error struct {
 	Op  string // "plug", "unplug" or "check"
@@ -70,9 +74,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Tap == "" {
-		return fmt.Sprintf("plug: %s: %v", e.Op, e.Err)
+		return fmt.Sprintf("%s switch: %v", e.Op, e.Err)
 	}
-	return fmt.Sprintf("plug: %s %s: %v", e.Op, e.Tap, e.Err)
+	return fmt.Sprintf("%s %s: %v", e.Op, e.Tap, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -132,11 +136,14 @@ func (pl *Plugger) Plug(ctx context.Context, p Port) error {
 	case KindOVS:
 		if created {
 			// ovs-vsctl commits before it waits for ovs-vswitchd, so a timed-out plug may have left its row;
-			// a row for a tap that did not exist before this plug is stale either way, so it goes too.
+			// a row for a tap that did not exist before this plug is stale either way, so it goes too. Its
+			// failure is not reported: it fails only when the database cannot be reached, which the plug's own
+			// error already says, and then no row was written.
 			r.Add(func() error {
 				c, cancel := undoCtx()
 				defer cancel()
-				return pl.vsctl(c, pl.timeout(), true, delPortArgs(p.Tap))
+				_ = pl.vsctl(c, pl.timeout(), true, delPortArgs(p.Tap))
+				return nil
 			})
 		}
 		err = pl.vsctl(ctx, pl.timeout(), false, addPortArgs(p))
