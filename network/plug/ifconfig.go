@@ -92,7 +92,8 @@ func (d *ifconfigDevice) show(ctx context.Context, name string) (info ifInfo, ok
 	return parseIfconfig(out), true, nil
 }
 
-func (d *ifconfigDevice) ensureTap(ctx context.Context, name string, mtu, _ int) (bool, error) {
+func (d *ifconfigDevice) ensureTap(ctx context.Context, p Port) (bool, error) {
+	name, mtu := p.Tap, p.MTU
 	info, ok, err := d.show(ctx, name)
 	if err != nil {
 		return false, err

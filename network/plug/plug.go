@@ -120,7 +120,7 @@ func (pl *Plugger) Plug(ctx context.Context, p Port) error {
 		return &Error{Op: "plug", Tap: p.Tap, Err: err}
 	}
 
-	created, err := pl.dev.ensureTap(ctx, p.Tap, p.MTU, p.Owner)
+	created, err := pl.dev.ensureTap(ctx, p)
 	if err != nil {
 		return fail(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,7 +88,8 @@ func (d *tunDevice) link(name string) (link, error) {
 
 func (l link) isTap() bool { return l.tun && l.flags&unix.IFF_TAP != 0 }
 
-func (d *tunDevice) ensureTap(_ context.Context, name string, mtu, owner int) (bool, error) {
+func (d *tunDevice) ensureTap(_ context.Context, p Port) (bool, error) {
+	name, mtu, owner := p.Tap, p.MTU, p.Owner
 	l, err := d.link(name)
 	if err != nil {
 		return false, err
@@ -106,7 +108,18 @@ func (d *tunDevice) ensureTap(_ context.Context, name string, mtu, owner int) (b
 		}
 	}
 	if !l.exists {
-		r.Add(func() error { return delLink(name) })
+		r.Add(func() error { return rtnl(unix.RTM_DELLINK, name, nil) })
+		// libvirt's rule: the host side gets the guest's MAC with the first byte 0xfe, so a Linux bridge,
+		// which takes the lowest of its ports' addresses, never takes a tap's and changes as guests come and
+		// go, and so the host's side never answers for the guest's address.
+		mac, err := net.ParseMAC(p.MAC)
+		if err != nil {
+			return false, err
+		}
+		mac[0] = 0xfe
+		if err := rtnl(unix.RTM_SETLINK, name, attr(unix.IFLA_ADDRESS, mac)); err != nil {
+			return false, fmt.Errorf("setting %s's address %s: %w", name, mac, err)
+		}
 	}
 	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -186,15 +199,26 @@ func (d *tunDevice) deleteTap(_ context.Context, name string) error {
 	if !l.isTap() {
 		return fmt.Errorf("interface %s is not a tap: not deleting it", name)
 	}
-	if err := delLink(name); err != nil && !errors.Is(err, unix.ENODEV) {
+	if err := rtnl(unix.RTM_DELLINK, name, nil); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("deleting tap %s: %w", name, err)
 	}
 	return nil
 }
 
-// delLink deletes an interface by name with one rtnetlink RTM_DELLINK, as ip-link(8) does. Unlike clearing
-// TUNSETPERSIST it works while a process still holds the tap open.
-func delLink(name string) error {
+// attr is one rtnetlink attribute, header and value, padded to 4 bytes.
+func attr(typ uint16, val []byte) []byte {
+	l := unix.SizeofRtAttr + len(val)
+	a := make([]byte, (l+3)&^3)
+	binary.NativeEndian.PutUint16(a[0:], uint16(l))
+	binary.NativeEndian.PutUint16(a[2:], typ)
+	copy(a[unix.SizeofRtAttr:], val)
+	return a
+}
+
+// rtnl sends one rtnetlink link request about the interface called name (RTM_DELLINK deletes it, RTM_SETLINK
+// sets extra, an attribute) and returns the kernel's answer, as ip-link(8) does. Deleting this way, unlike
+// clearing TUNSETPERSIST, works while a process still holds the tap open.
+func rtnl(typ uint16, name string, extra []byte) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink socket: %w", err)
@@ -203,20 +227,17 @@ func delLink(name string) error {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("netlink bind: %w", err)
 	}
-	// nlmsghdr (16 bytes), ifinfomsg (16 bytes, index 0: the name says which), rtattr IFLA_IFNAME with the
-	// NUL-terminated name, padded to 4 bytes.
-	attrLen := unix.SizeofRtAttr + len(name) + 1
-	msg := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg+(attrLen+3)&^3)
+	// nlmsghdr (16 bytes), ifinfomsg (16 bytes, index 0: the name says which), IFLA_IFNAME with the
+	// NUL-terminated name, then extra.
+	msg := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg)
 	ne := binary.NativeEndian
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], unix.RTM_DELLINK)
+	ne.PutUint16(msg[4:], typ)
 	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
 	ne.PutUint32(msg[8:], 1) // sequence
 	msg[unix.NLMSG_HDRLEN] = unix.AF_UNSPEC
-	a := msg[unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg:]
-	ne.PutUint16(a[0:], uint16(attrLen))
-	ne.PutUint16(a[2:], unix.IFLA_IFNAME)
-	copy(a[unix.SizeofRtAttr:], name)
+	msg = append(msg, attr(unix.IFLA_IFNAME, append([]byte(name), 0))...)
+	msg = append(msg, extra...)
+	ne.PutUint32(msg[0:], uint32(len(msg)))
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("netlink send: %w", err)
 	}
@@ -240,7 +261,11 @@ func delLink(name string) error {
 				}
 				return nil
 			}
-			b = b[(l+3)&^3:]
+			if next := (l + 3) &^ 3; next < len(b) {
+				b = b[next:]
+			} else {
+				break
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -126,6 +127,9 @@ func TestLinuxPlugOVS(t *testing.T) {
 	}
 	if got := sys(p.Tap, "mtu"); got != "1442" {
 		t.Errorf("tap mtu %q, want 1442", got)
+	}
+	if got := sys(p.Tap, "address"); got != "fe:16:3e:5d:7a:01" {
+		t.Errorf("tap address %q, want the port's MAC with 0xfe first (fe:16:3e:5d:7a:01)", got)
 	}
 	if f, _ := strconv.ParseUint(sys(p.Tap, "flags"), 0, 32); f&unix.IFF_UP == 0 {
 		t.Errorf("tap flags %q: not up", sys(p.Tap, "flags"))
@@ -379,5 +383,59 @@ func TestLinuxVswitchdStopped(t *testing.T) {
 	}
 	if _, _, ok := o.iface(p.Tap); ok {
 		t.Error("OVS row left")
+	}
+}
+
+// TestLinuxPlugConcurrentAndOwner: ports plugged at once each get their tap and row; a re-plug for a new guest
+// user hands the existing tap over.
+func TestLinuxPlugConcurrentAndOwner(t *testing.T) {
+	o := startOVS(t)
+	pl := o.plugger()
+	ctx := ctxT(t)
+	ids := []string{
+		"0a1b2c3d-0000-4000-8000-000000000001", "1a1b2c3d-0000-4000-8000-000000000002",
+		"2a1b2c3d-0000-4000-8000-000000000003", "3a1b2c3d-0000-4000-8000-000000000004",
+	}
+	ports := make([]Port, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		p := testPort(KindOVS, testBridge)
+		p.PortID, p.Tap, p.Owner = id, "tap"+id[:11], guestUID
+		ports[i] = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = pl.Plug(ctx, p)
+		}()
+	}
+	wg.Wait()
+	for i, p := range ports {
+		if errs[i] != nil {
+			t.Errorf("concurrent Plug %s: %v", p.Tap, errs[i])
+			continue
+		}
+		if got, _, ok := o.iface(p.Tap); !ok || got["iface-id"] != p.PortID || !exists(p.Tap) {
+			t.Errorf("%s: row %v (ok %v), tap there %v", p.Tap, got, ok, exists(p.Tap))
+		}
+	}
+
+	p := ports[0]
+	p.Owner = otherUID
+	index := sys(p.Tap, "ifindex")
+	if err := pl.Plug(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if sys(p.Tap, "owner") != strconv.Itoa(otherUID) || sys(p.Tap, "ifindex") != index {
+		t.Errorf("re-plug for uid %d: owner %s, ifindex %s (was %s); want the same tap handed over",
+			otherUID, sys(p.Tap, "owner"), sys(p.Tap, "ifindex"), index)
+	}
+	for _, p := range ports {
+		if err := pl.Unplug(ctx, p); err != nil {
+			t.Error(err)
+		}
+	}
+	if out, _ := o.vsctl("list-ports", testBridge); out != "" {
+		t.Errorf("ports left: %q", out)
 	}
 }

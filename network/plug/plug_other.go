@@ -14,6 +14,6 @@ type noDevice struct{}
 
 func newDevice(runFunc) device { return noDevice{} }
 
-func (noDevice) ensureTap(context.Context, string, int, int) (bool, error) { return false, errNoHost }
-func (noDevice) deleteTap(context.Context, string) error                   { return errNoHost }
-func (noDevice) joinBridge(context.Context, string, string) error          { return errNoHost }
+func (noDevice) ensureTap(context.Context, Port) (bool, error)    { return false, errNoHost }
+func (noDevice) deleteTap(context.Context, string) error          { return errNoHost }
+func (noDevice) joinBridge(context.Context, string, string) error { return errNoHost }

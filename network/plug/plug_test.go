@@ -46,8 +46,8 @@ func (r *recorder) run(_ context.Context, argv []string) ([]byte, error) {
 	return nil, nil
 }
 
-func (r *recorder) ensureTap(_ context.Context, name string, mtu, owner int) (bool, error) {
-	r.calls = append(r.calls, "ensureTap "+name)
+func (r *recorder) ensureTap(_ context.Context, p Port) (bool, error) {
+	r.calls = append(r.calls, "ensureTap "+p.Tap)
 	return true, nil
 }
 
