@@ -142,7 +142,7 @@ func (pl *Plugger) Plug(ctx context.Context, p Port) error {
 			r.Add(func() error {
 				c, cancel := undoCtx()
 				defer cancel()
-				_ = pl.vsctl(c, pl.timeout(), true, delPortArgs(p.Tap))
+				_ = pl.vsctl(c, min(pl.timeout(), checkTimeout), true, delPortArgs(p.Tap))
 				return nil
 			})
 		}
@@ -159,7 +159,8 @@ func (pl *Plugger) Plug(ctx context.Context, p Port) error {
 
 // Unplug disconnects and deletes p.Tap. A tap or switch port that is already gone is not an error.
 // Only p.Kind, p.Tap and p.Bridge are used; when the switch cannot be reached the tap is still deleted and the
-// switch's error returned.
+// switch's error returned. The port's row is removed without waiting for ovs-vswitchd (--no-wait): the database
+// is what OVN reads, and a stopped ovs-vswitchd must not hold a server's delete for ovs_vsctl_timeout.
 func (pl *Plugger) Unplug(ctx context.Context, p Port) error {
 	if err := p.validateUnplug(); err != nil {
 		return &Error{Op: "unplug", Tap: p.Tap, Err: err}
@@ -169,7 +170,7 @@ func (pl *Plugger) Unplug(ctx context.Context, p Port) error {
 		if err := pl.cfg.validate(); err != nil {
 			return &Error{Op: "unplug", Tap: p.Tap, Err: err}
 		}
-		if err := pl.vsctl(ctx, pl.timeout(), false, delPortArgs(p.Tap)); err != nil {
+		if err := pl.vsctl(ctx, pl.timeout(), true, delPortArgs(p.Tap)); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -439,3 +439,25 @@ func TestLinuxPlugConcurrentAndOwner(t *testing.T) {
 		t.Errorf("ports left: %q", out)
 	}
 }
+
+// TestLinuxUnplugVswitchdStopped: with only the database up, an unplug removes the row and the tap at once.
+func TestLinuxUnplugVswitchdStopped(t *testing.T) {
+	o := startOVS(t)
+	pl := New(Config{OVSDB: "unix:" + o.sock, Vsctl: o.bin["ovs-vsctl"], Timeout: 20 * time.Second})
+	ctx := ctxT(t)
+	p := testPort(KindOVS, testBridge)
+	if err := pl.Plug(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	o.stop("ovs-vswitchd")
+	start := time.Now()
+	if err := pl.Unplug(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Unplug took %v: it waited for the stopped ovs-vswitchd", d)
+	}
+	if _, _, ok := o.iface(p.Tap); ok || exists(p.Tap) {
+		t.Errorf("after unplug: row there %v, tap there %v", ok, exists(p.Tap))
+	}
+}
