@@ -655,3 +655,23 @@ func TestNewClientRejectsBadConfig(t *testing.T) {
 		t.Errorf("NewClient(good) = %v", err)
 	}
 }
+
+func TestBadAnswers(t *testing.T) {
+	f := newFakeNeutron(t)
+	f.userPort("port-b", "10.0.0.8")
+	f.fail = func(c fakeCall) int { return -2 }
+	c := f.client(t, nil)
+	for name, call := range map[string]func() error{
+		"show":       func() error { _, err := c.Show(context.Background(), "port-b"); return err },
+		"refresh":    func() error { _, err := c.Refresh(context.Background(), fakeInstance, nil); return err },
+		"deallocate": func() error { return c.Deallocate(context.Background(), fakeInstance, nil) },
+		"allocate": func() error {
+			_, err := c.Allocate(context.Background(), binding(), []Request{{NetworkID: fakeNet}})
+			return err
+		},
+	} {
+		if err := call(); !errors.Is(err, ErrBadResponse) {
+			t.Errorf("%s = %v, want ErrBadResponse", name, err)
+		}
+	}
+}

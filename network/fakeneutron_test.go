@@ -35,7 +35,8 @@ type fakeNeutron struct {
 	seq      int
 	calls    []fakeCall
 	// fail, when set, is asked before each Neutron request is handled: a status makes the fake answer it
-	// with a NeutronError; -1 drops the connection without an answer.
+	// with a NeutronError; -1 drops the connection without an answer; -2 answers 200 with a body that is not
+	// the documented one.
 	fail func(c fakeCall) int
 }
 
@@ -250,6 +251,10 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 			if err == nil {
 				_ = conn.Close()
 			}
+			return
+		case status == -2:
+			fakeJSON(w, 200, map[string]any{"port": map[string]any{"id": 5, "fixed_ips": "10.0.0.1"},
+				"network": []any{}, "ports": map[string]any{}})
 			return
 		case status != 0:
 			neutronErr(w, status, "HTTPInternalServerError", "Request Failed: internal server error while processing your request.")
