@@ -31,6 +31,7 @@ type neutronPort struct {
 	VIFDetails   map[string]any   `json:"binding:vif_details"`
 	VNICType     string           `json:"binding:vnic_type"`
 	Profile      map[string]any   `json:"binding:profile"`
+	DNSName      *string          `json:"dns_name"` // nil: Neutron has no dns-integration
 }
 
 func (p neutronPort) project() string {
@@ -56,6 +57,7 @@ type neutronNetwork struct {
 	PhysicalNetwork     *string          `json:"provider:physical_network"`
 	NetworkType         string           `json:"provider:network_type"`
 	Segments            []neutronSegment `json:"segments"`
+	DNSDomain           string           `json:"dns_domain"`
 }
 
 func (n neutronNetwork) project() string {

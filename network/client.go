@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/common/extensions"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 
 	"github.com/novabsd/novabsd/internal/revert"
@@ -51,6 +52,9 @@ type Binding struct {
 	AvailabilityZone string // device_owner is "compute:" + zone ("compute:nova")
 	ProjectID        string // owner of ports created for the instance
 	SecurityGroups   []string
+	// Hostname is the instance's hostname. When Neutron has the dns-integration extension, ports on networks
+	// without a dns_domain get it as dns_name, as nova sets it (OVN's DHCP then hands it to the guest).
+	Hostname string
 }
 
 // Typed errors, so compute/ words faults as nova does.
@@ -76,6 +80,8 @@ type Client struct {
 	mu         sync.Mutex                 // guards sc and connecting, never held across I/O
 	sc         *gophercloud.ServiceClient // nil until the first authentication succeeds
 	connecting chan struct{}              // closed when the authentication in progress ends
+	dnsExt     bool                       // Neutron has dns-integration, as of dnsChecked
+	dnsChecked time.Time                  // zero: not asked yet
 }
 
 // NewClient returns a client for cfg; it authenticates lazily, on first use, and again when the token expires.
@@ -161,10 +167,21 @@ func (c *Client) Allocate(ctx context.Context, b Binding, reqs []Request) (Info,
 		}
 	}
 
+	dns := false
+	if b.Hostname != "" {
+		if dns, err = c.hasDNS(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	// Bind every port to this host and the instance.
 	for i := range rs {
 		r := &rs[i]
 		body := portBody{"device_id": b.InstanceUUID, "device_owner": deviceOwner(b), "binding:host_id": b.Host}
+		if dns && r.network.DNSDomain == "" {
+			// On a network with a dns_domain nova sets dns_name separately with the user's token, for
+			// Designate's records in the user's zone; this client has only the service user's.
+			body["dns_name"] = b.Hostname
+		}
 		if r.before != nil {
 			if len(r.before.Profile) > 0 {
 				body["binding:profile"] = r.before.Profile
@@ -288,6 +305,9 @@ func usable(p neutronPort, id string, b Binding) error {
 		return &Error{Op: "take over", Port: id, Message: "bound to host " + p.HostID, Kind: ErrPortBoundElsewhere}
 	case p.VIFType == vifTypeBindingFailed:
 		return &Error{Op: "take over", Port: id, Kind: ErrBindingFailed}
+	case b.Hostname != "" && p.DNSName != nil && *p.DNSName != "" && *p.DNSName != b.Hostname:
+		return &Error{Op: "take over", Port: id, Kind: ErrPortNotUsable, // nova's PortNotUsableDNS
+			Message: fmt.Sprintf("its dns_name %q is not the instance's hostname %q", *p.DNSName, b.Hostname)}
 	}
 	return nil
 }
@@ -340,8 +360,12 @@ func (c *Client) restore(ctx context.Context, before neutronPort) error {
 	if profile == nil {
 		profile = map[string]any{}
 	}
-	_, err := c.updatePort(ctx, "restore", before.ID, portBody{"device_id": before.DeviceID,
-		"device_owner": before.DeviceOwner, "binding:host_id": host, "binding:profile": profile})
+	body := portBody{"device_id": before.DeviceID, "device_owner": before.DeviceOwner, "binding:host_id": host,
+		"binding:profile": profile}
+	if before.DNSName != nil {
+		body["dns_name"] = *before.DNSName
+	}
+	_, err := c.updatePort(ctx, "restore", before.ID, body)
 	if isNotFound(err) {
 		return nil
 	}
@@ -376,8 +400,23 @@ func (c *Client) unbind(ctx context.Context, instanceUUID, portID string) error 
 	for _, k := range profileKeysOfHost {
 		delete(profile, k)
 	}
-	_, err = c.updatePort(ctx, "unbind", portID, portBody{"device_id": "", "device_owner": "",
-		"binding:host_id": nil, "binding:profile": profile})
+	body := portBody{"device_id": "", "device_owner": "", "binding:host_id": nil, "binding:profile": profile}
+	if p.DNSName != nil && *p.DNSName != "" {
+		dns, err := c.hasDNS(ctx)
+		if err != nil {
+			return err
+		}
+		if dns {
+			n, err := c.showNetwork(ctx, p.NetworkID)
+			if err != nil && !isNotFound(err) {
+				return err
+			}
+			if n.DNSDomain == "" {
+				body["dns_name"] = "" // as nova's _unbind_ports resets it; with a dns_domain, the user's token would
+			}
+		}
+	}
+	_, err = c.updatePort(ctx, "unbind", portID, body)
 	if isNotFound(err) {
 		return nil
 	}
@@ -588,4 +627,32 @@ func (o portOpts) ToPortCreateMap() (map[string]any, error) {
 // ToPortUpdateMap makes portOpts a ports.UpdateOptsBuilder.
 func (o portOpts) ToPortUpdateMap() (map[string]any, error) {
 	return map[string]any{"port": map[string]any(o.body)}, nil
+}
+
+// dnsRecheck is how long what Neutron's extensions are is believed; nova refreshes its extension cache as often.
+const dnsRecheck = 10 * time.Minute
+
+// hasDNS says whether Neutron has the dns-integration extension (ports take a dns_name).
+func (c *Client) hasDNS(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	known, has := !c.dnsChecked.IsZero() && time.Since(c.dnsChecked) < dnsRecheck, c.dnsExt
+	c.mu.Unlock()
+	if known {
+		return has, nil
+	}
+	err := c.idempotent(ctx, "show extension dns-integration", "", "", func(sc *gophercloud.ServiceClient) error {
+		return extensions.Get(ctx, sc, "dns-integration").Err
+	})
+	switch {
+	case err == nil:
+		has = true
+	case isNotFound(err):
+		has = false
+	default:
+		return false, err
+	}
+	c.mu.Lock()
+	c.dnsExt, c.dnsChecked = has, time.Now()
+	c.mu.Unlock()
+	return has, nil
 }

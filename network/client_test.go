@@ -128,6 +128,16 @@ func TestAllocate(t *testing.T) {
 			},
 			reqs: []Request{{PortID: "port-theirs"}}, want: ErrPortNotUsable, naming: "port-theirs",
 		},
+		{
+			name: "dns_name other than the hostname",
+			setup: func(f *fakeNeutron) {
+				f.dns = true
+				f.userPort("port-dns", "")
+				f.setPort("port-dns", "dns_name", "www")
+			},
+			b:    func(b *Binding) { b.Hostname = "vm-1" },
+			reqs: []Request{{PortID: "port-dns"}}, want: ErrPortNotUsable, naming: "port-dns",
+		},
 		{name: "missing port", reqs: []Request{{PortID: "port-none"}}, want: ErrNotFound, naming: "port-none"},
 		{name: "missing network", reqs: []Request{{NetworkID: fakeNet}, {NetworkID: "net-none"}}, want: ErrNotFound, naming: "net-none"},
 		{name: "unknown security group", b: func(b *Binding) { b.SecurityGroups = []string{"nosuch"} },
@@ -673,5 +683,65 @@ func TestBadAnswers(t *testing.T) {
 		if err := call(); !errors.Is(err, ErrBadResponse) {
 			t.Errorf("%s = %v, want ErrBadResponse", name, err)
 		}
+	}
+}
+
+func TestDNSName(t *testing.T) {
+	tests := []struct {
+		name      string
+		dns       bool
+		dnsDomain string
+		wantBind  any // dns_name in the bind PUT; nil: absent
+		wantUnb   any // dns_name in the unbind PUT; nil: absent
+	}{
+		{"no dns-integration", false, "", nil, nil},
+		{"dns-integration", true, "", "vm-1", ""},
+		{"network with a dns_domain", true, "example.org.", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeNeutron(t)
+			f.dns = tc.dns
+			if tc.dnsDomain != "" {
+				f.networks[fakeNet]["dns_domain"] = tc.dnsDomain
+			}
+			f.userPort("port-d", "10.0.0.12")
+			if tc.dns && tc.dnsDomain != "" {
+				f.setPort("port-d", "dns_name", "vm-1")
+			}
+			c := f.client(t, nil)
+			b := binding()
+			b.Hostname = "vm-1"
+			info, err := c.Allocate(context.Background(), b, []Request{{NetworkID: fakeNet}, {PortID: "port-d"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{info[0].ID, "port-d"} {
+				got, ok := putsTo(f, id)[0].Body["dns_name"]
+				if (tc.wantBind == nil) == ok || (ok && got != tc.wantBind) {
+					t.Errorf("bind of %s: dns_name %v (present %v), want %v", id, got, ok, tc.wantBind)
+				}
+			}
+			if _, err := c.Allocate(context.Background(), b, []Request{{NetworkID: fakeNet}}); err != nil {
+				t.Fatal(err)
+			}
+			exts := 0
+			for _, c := range f.callLog() {
+				if strings.Contains(c.Path, "/extensions/") {
+					exts++
+				}
+			}
+			if exts != 1 {
+				t.Errorf("asked for the extension %d times, want once", exts)
+			}
+			if err := c.Deallocate(context.Background(), fakeInstance, info); err != nil {
+				t.Fatal(err)
+			}
+			puts := putsTo(f, "port-d")
+			got, ok := puts[len(puts)-1].Body["dns_name"]
+			if (tc.wantUnb == nil) == ok || (ok && got != tc.wantUnb) {
+				t.Errorf("unbind: dns_name %v (present %v), want %v", got, ok, tc.wantUnb)
+			}
+		})
 	}
 }

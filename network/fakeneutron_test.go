@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -33,6 +34,7 @@ type fakeNeutron struct {
 	fips     []map[string]any
 	sgs      []map[string]any
 	seq      int
+	dns      bool // the dns-integration extension is loaded: ports have dns_name, networks dns_domain
 	calls    []fakeCall
 	// fail, when set, is asked before each Neutron request is handled: a status makes the fake answer it
 	// with a NeutronError; -1 drops the connection without an answer; -2 answers 200 with a body that is not
@@ -144,7 +146,7 @@ func (f *fakeNeutron) newPort(id, network, ip string) map[string]any {
 	if ip != "" {
 		fixed = append(fixed, map[string]any{"subnet_id": subnet, "ip_address": ip})
 	}
-	return map[string]any{"id": id, "name": "", "network_id": network, "tenant_id": fakeProject,
+	p := map[string]any{"id": id, "name": "", "network_id": network, "tenant_id": fakeProject,
 		"project_id": fakeProject, "mac_address": fmt.Sprintf("fa:16:3e:00:00:%02x", f.seq%256),
 		"admin_state_up": true, "status": "DOWN", "device_id": "", "device_owner": "", "fixed_ips": fixed,
 		"allowed_address_pairs": []any{}, "extra_dhcp_opts": []any{}, "security_groups": []any{fakeDefault},
@@ -153,6 +155,10 @@ func (f *fakeNeutron) newPort(id, network, ip string) map[string]any {
 		"port_security_enabled": true, "propagate_uplink_status": false, "qos_network_policy_id": nil,
 		"qos_policy_id": nil, "resource_request": nil, "tags": []any{}, "revision_number": 1,
 		"created_at": "2026-12-07T16:00:00Z", "updated_at": "2026-12-07T16:00:00Z"}
+	if f.dns {
+		p["dns_name"], p["dns_assignment"] = "", []any{}
+	}
+	return p
 }
 
 // port returns a copy of a port's document, nil if it does not exist.
@@ -285,11 +291,25 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 			f.order = slices.DeleteFunc(f.order, func(id string) bool { return id == parts[1] })
 			w.WriteHeader(204)
 		}
+	case parts[0] == "extensions" && len(parts) == 2 && r.Method == http.MethodGet:
+		if parts[1] != "dns-integration" || !f.dns {
+			neutronErr(w, 404, "HTTPNotFound", "Extension with alias "+parts[1]+" does not exist")
+			return
+		}
+		fakeJSON(w, 200, map[string]any{"extension": map[string]any{"alias": "dns-integration",
+			"name": "DNS Integration", "description": "Provides integration with DNS.", "links": []any{},
+			"updated": "2015-08-15T18:00:00-00:00"}})
 	case parts[0] == "networks" && len(parts) == 2 && r.Method == http.MethodGet:
 		n, ok := f.networks[parts[1]]
 		if !ok {
 			neutronErr(w, 404, "NetworkNotFound", "Network "+parts[1]+" could not be found.")
 			return
+		}
+		if f.dns {
+			n = maps.Clone(n)
+			if _, ok := n["dns_domain"]; !ok {
+				n["dns_domain"] = ""
+			}
 		}
 		fakeJSON(w, 200, map[string]any{"network": n})
 	case parts[0] == "subnets" && len(parts) == 1 && r.Method == http.MethodGet:
