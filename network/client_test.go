@@ -628,10 +628,14 @@ func TestAuthAndEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expireToken()
+	f.mu.Lock()
 	before := f.tokens
+	f.mu.Unlock()
 	if _, err := c.Show(context.Background(), "port-x"); err != nil {
 		t.Fatalf("Show after the token expired: %v", err)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.tokens != before+1 {
 		t.Errorf("%d tokens issued after expiry, want 1", f.tokens-before)
 	}
@@ -743,5 +747,104 @@ func TestDNSName(t *testing.T) {
 				t.Errorf("unbind: dns_name %v (present %v), want %v", got, ok, tc.wantUnb)
 			}
 		})
+	}
+}
+
+func TestBuildNetworkBridges(t *testing.T) {
+	long := "br-a-very-long-bridge-name"
+	tests := []struct {
+		name      string
+		vifType   string
+		details   map[string]any
+		network   neutronNetwork
+		bridge    string
+		ovsID     bool
+		create    bool
+		physnet   any
+		tunneled  bool
+		wantError bool
+	}{
+		{name: "ovs without bridge_name uses [neutron] ovs_bridge", vifType: "ovs", bridge: "br-cfg", ovsID: true},
+		{name: "ovs bridge cut to 14", vifType: "ovs", details: map[string]any{"bridge_name": long}, bridge: long[:14], ovsID: true},
+		{name: "linux bridge", vifType: "bridge", bridge: "brqnet-1234567", create: true},
+		{name: "dvs keeps the network id", vifType: "dvs", bridge: "net-123456789012345"},
+		{name: "vhostuser ovs plug", vifType: "vhostuser", details: map[string]any{"vhostuser_ovs_plug": true}, bridge: "br-cfg", ovsID: true},
+		{name: "vhostuser fp plug", vifType: "vhostuser", details: map[string]any{"vhostuser_fp_plug": true}, bridge: "brqnet-1234567"},
+		{name: "unbound has no bridge", vifType: "unbound"},
+		{name: "vlan provider network", vifType: "ovs", bridge: "br-cfg", ovsID: true, physnet: "physnet1",
+			network: neutronNetwork{PhysicalNetwork: new("physnet1"), NetworkType: "vlan"}},
+		{name: "segments: first with a physnet", vifType: "ovs", bridge: "br-cfg", ovsID: true, physnet: "physnet2",
+			network: neutronNetwork{Segments: []neutronSegment{{NetworkType: "geneve"}, {PhysicalNetwork: new("physnet2")}}}},
+		{name: "segments without physnet", vifType: "ovs", wantError: true,
+			network: neutronNetwork{Segments: []neutronSegment{{NetworkType: "geneve"}}}},
+		{name: "vxlan is tunneled", vifType: "ovs", bridge: "br-cfg", ovsID: true, tunneled: true,
+			network: neutronNetwork{NetworkType: "vxlan"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			netID := "net-123456789012345"
+			tc.network.ID = netID
+			in := portInputs{port: neutronPort{ID: "port-1", NetworkID: netID, VIFType: tc.vifType, VIFDetails: tc.details},
+				network: tc.network}
+			v, err := buildVIF(in, "br-cfg")
+			if tc.wantError {
+				if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "port-1") {
+					t.Fatalf("buildVIF = %v, want ErrBadResponse naming the port", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := v.Network
+			if n.Bridge != tc.bridge || (v.OVSInterfaceID == "port-1") != tc.ovsID ||
+				(n.ShouldCreateBridge != nil && *n.ShouldCreateBridge) != tc.create ||
+				n.Meta["physical_network"] != tc.physnet || n.Meta["tunneled"] != tc.tunneled {
+				t.Errorf("network %s, ovs_interfaceid %q", mustJSON(n), v.OVSInterfaceID)
+			}
+		})
+	}
+}
+
+// TestAllocateUndoesAfterCancel: the caller's context ending mid-way is why undo must not use it.
+func TestAllocateUndoesAfterCancel(t *testing.T) {
+	f := newFakeNeutron(t)
+	c := f.client(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f.fail = func(c fakeCall) int {
+		if c.Method == http.MethodPut {
+			cancel()
+			return 500
+		}
+		return 0
+	}
+	_, err := c.Allocate(ctx, binding(), []Request{{NetworkID: fakeNet}})
+	if err == nil {
+		t.Fatal("Allocate succeeded")
+	}
+	if w := f.writes(); !slices.Equal(w[len(w)-1:], []string{"DELETE /networking/v2.0/ports/" + createdIDs(f)[0]}) {
+		t.Errorf("the created port was not deleted after a cancelled allocation: %v", w)
+	}
+}
+
+// TestConcurrentFirstUse: callers racing on a fresh client share one authentication.
+func TestConcurrentFirstUse(t *testing.T) {
+	f := newFakeNeutron(t)
+	f.userPort("port-c", "10.0.0.13")
+	c := f.client(t, nil)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { _, err := c.Show(context.Background(), "port-c"); errs <- err }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tokens != 1 {
+		t.Errorf("%d tokens issued, want 1", f.tokens)
 	}
 }
