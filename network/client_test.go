@@ -848,3 +848,17 @@ func TestConcurrentFirstUse(t *testing.T) {
 		t.Errorf("%d tokens issued, want 1", f.tokens)
 	}
 }
+
+func TestGlobalRequestID(t *testing.T) {
+	f := newFakeNeutron(t)
+	c := f.client(t, nil)
+	ctx := WithGlobalRequestID(context.Background(), "req-8d3b7a52-0000-4000-8000-000000000001")
+	if _, err := c.Allocate(ctx, binding(), []Request{{NetworkID: fakeNet}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range f.callLog() {
+		if !strings.HasPrefix(call.Path, "/identity") && call.RequestID != "req-8d3b7a52-0000-4000-8000-000000000001" {
+			t.Errorf("%s carried request id %q", call, call.RequestID)
+		}
+	}
+}

@@ -45,6 +45,7 @@ type fakeNeutron struct {
 type fakeCall struct {
 	Method, Path string
 	Query        string
+	RequestID    string         // X-OpenStack-Request-ID
 	Body         map[string]any // the "port" object of a port POST/PUT
 }
 
@@ -231,7 +232,8 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	call := fakeCall{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+	call := fakeCall{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		RequestID: r.Header.Get("X-OpenStack-Request-ID")}
 	var body map[string]map[string]any
 	if r.Method == http.MethodPost || r.Method == http.MethodPut {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {

@@ -183,6 +183,27 @@ func (c *Client) service(ctx context.Context) (*gophercloud.ServiceClient, error
 	}
 }
 
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// WithGlobalRequestID returns a context whose Neutron calls carry X-OpenStack-Request-ID, as nova sends its
+// request context's global_request_id, so Neutron's log lines can be matched to the instance's action.
+func WithGlobalRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// forCall is the service client for one call: a shallow copy carrying the context's request id.
+func forCall(ctx context.Context, sc *gophercloud.ServiceClient) *gophercloud.ServiceClient {
+	id, _ := ctx.Value(requestIDKey).(string)
+	if id == "" {
+		return sc
+	}
+	cp := *sc
+	cp.MoreHeaders = map[string]string{"X-OpenStack-Request-ID": id}
+	return &cp
+}
+
 // idempotent runs an idempotent request (GET, PUT, DELETE) with [neutron] http_retries more attempts on
 // connection errors, as neutronclient's retry_request does; any other failure is final at once.
 func (c *Client) idempotent(ctx context.Context, op, portID, networkID string, fn func(sc *gophercloud.ServiceClient) error) error {
@@ -190,6 +211,7 @@ func (c *Client) idempotent(ctx context.Context, op, portID, networkID string, f
 	if err != nil {
 		return err
 	}
+	sc = forCall(ctx, sc)
 	policy := retry.Policy{Attempts: 1 + c.cfg.HTTPRetries, Backoff: retry.Backoff{Initial: c.retryPause}}
 	var last error
 	for range retry.Loop(ctx, policy) {
@@ -210,7 +232,7 @@ func (c *Client) once(ctx context.Context, op, portID, networkID string, fn func
 	if err != nil {
 		return err
 	}
-	if err := fn(sc); err != nil {
+	if err := fn(forCall(ctx, sc)); err != nil {
 		return classify(op, portID, networkID, err)
 	}
 	return nil
