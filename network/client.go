@@ -87,3 +87,15 @@ func (c *Client) Deallocate(ctx context.Context, instanceUUID string, info Info)
 func (c *Client) Refresh(ctx context.Context, instanceUUID string, prev Info) (Info, error) {
 	return nil, errors.New("network: not implemented yet")
 }
+
+// AttachPort creates a port on r's network or takes over r's port, bound to b, for an interface attach, and
+// returns its VIF as Neutron answered after binding. On error nothing it did remains.
+func (c *Client) AttachPort(ctx context.Context, b Binding, r Request) (VIF, error) {
+	return VIF{}, errors.New("network: not implemented yet")
+}
+
+// DetachPort releases one port of the instance after an interface detach: deleted when this service created it
+// (vif.PreserveOnDelete false), unbound otherwise. A port already gone is not an error.
+func (c *Client) DetachPort(ctx context.Context, instanceUUID string, vif VIF) error {
+	return errors.New("network: not implemented yet")
+}
