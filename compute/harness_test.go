@@ -544,7 +544,7 @@ func newHarness(t *testing.T) *harness {
 	s.lc.tracker.host = testHost
 	s.lc.deleteAllocations = func(context.Context, string) error { h.allocDel.Add(1); return nil }
 	h.neutron, h.plugger = newFakeNeutron(), newFakePlugger()
-	s.lc.net = &networking{api: h.neutron, plugger: h.plugger, tapOwner: -1}
+	s.lc.net = &networking{api: h.neutron, plugger: h.plugger}
 	h.s = s
 	return h
 }

@@ -220,6 +220,9 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	if err != nil {
 		return network.VIF{}, failed(err)
 	}
+	if p.Owner, err = s.lc.net.tapOwner(); err != nil {
+		return network.VIF{}, failed(err)
+	}
 	if err := s.plugAndWait(ctx, inst, network.Info{vif}); err != nil {
 		return network.VIF{}, failed(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/hypervisor/qemu"
 	"github.com/novabsd/novabsd/internal/retry"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
@@ -46,9 +47,10 @@ var (
 type networking struct {
 	api     neutronAPI
 	plugger vifPlugger
-	// tapOwner is the uid the engine's guests run as, which must be able to open the taps; -1: root only.
-	tapOwner int
-	events   instanceEvents
+	// tapUser is the user the engine's guests run as, who must be able to open the taps; "": root only. It is
+	// looked up at each plug, so a user created after the start is found.
+	tapUser string
+	events  instanceEvents
 	// cacheLocks serialises the info cache updates of one instance (nova's refresh_cache-<uuid> lock). It is not
 	// the instance lock: a build holds that while it waits for the events whose handling takes this one.
 	cacheLocks keyedLocks
@@ -71,20 +73,29 @@ func newNetworking(cfg *conf.Config, engName string) (*networking, error) {
 	}
 	o := cfg.OSVIFOVS
 	pl := plug.New(plug.Config{OVSDB: o.OVSDBConnection, Timeout: seconds(o.OVSVsctlTimeout)})
-	owner := -1
+	tapUser := ""
 	if engName == "qemu" {
-		name := orDefault(cfg.Qemu.User, "novabsd-qemu")
-		if name != "root" {
-			u, err := user.Lookup(name)
-			if err != nil {
-				return nil, fmt.Errorf("[qemu] user %s: %w", name, err)
-			}
-			if owner, err = strconv.Atoi(u.Uid); err != nil {
-				return nil, fmt.Errorf("[qemu] user %s: uid %q: %w", name, u.Uid, err)
-			}
+		if name := orDefault(cfg.Qemu.User, qemu.DefaultUser); name != "root" {
+			tapUser = name
 		}
 	}
-	return &networking{api: api, plugger: pl, tapOwner: owner}, nil
+	return &networking{api: api, plugger: pl, tapUser: tapUser}, nil
+}
+
+// tapOwner is the uid that must be able to open the taps, -1 for root only.
+func (n *networking) tapOwner() (int, error) {
+	if n.tapUser == "" {
+		return -1, nil
+	}
+	u, err := user.Lookup(n.tapUser)
+	if err != nil {
+		return 0, fmt.Errorf("owner of the taps, [qemu] user %s: %w", n.tapUser, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, fmt.Errorf("owner of the taps, [qemu] user %s: uid %q: %w", n.tapUser, u.Uid, err)
+	}
+	return uid, nil
 }
 
 // checkConfigDriveFormat refuses vfat: this service writes config drives as ISO 9660 volumes only, and a guest
@@ -255,7 +266,7 @@ func (e *unsupportedVIF) Error() string {
 // hostPort is how vif is plugged on this host; an unsupported vif type is an *unsupportedVIF.
 func (s *Service) hostPort(inst *vo.Object, vif network.VIF) (plug.Port, error) {
 	p := plug.Port{PortID: vif.ID, MAC: vif.Address, InstanceUUID: instanceUUID(inst), Tap: network.TapName(vif.ID),
-		MTU: vif.MTU(), Owner: s.lc.net.tapOwner}
+		MTU: vif.MTU()}
 	if vif.Network != nil {
 		p.Bridge = vif.Network.Bridge
 	}
@@ -301,9 +312,14 @@ func (s *Service) plugVIFs(ctx context.Context, inst *vo.Object, info network.In
 	if s.lc.net == nil {
 		return errors.New("this host has no network plugging configured")
 	}
+	owner, err := s.lc.net.tapOwner()
+	if err != nil {
+		return err
+	}
 	var done []plug.Port
 	for _, vif := range info {
 		p, err := s.hostPort(inst, vif)
+		p.Owner = owner
 		if err == nil {
 			err = s.lc.net.plugger.Plug(ctx, p)
 		}

@@ -5,13 +5,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
@@ -560,4 +565,60 @@ func TestEventWaitOrder(t *testing.T) {
 	if len(e.waiters) != 0 {
 		t.Errorf("waiters left: %v", e.waiters)
 	}
+}
+
+// TestNewRefusesVFATConfigDrive: this service writes ISO 9660 drives only, so config_drive_format = vfat stops the
+// start with an error naming the file, the line and the option.
+func TestNewRefusesVFATConfigDrive(t *testing.T) {
+	for _, tt := range []struct{ value, wantErr string }{
+		{"iso9660", ""},
+		{"vfat", `nova.conf:3: [DEFAULT] config_drive_format: "vfat" is not supported`},
+	} {
+		p := filepath.Join(t.TempDir(), "nova.conf")
+		body := "[DEFAULT]\ntransport_url = rabbit://guest:guest@127.0.0.1:5672/\nconfig_drive_format = " + tt.value + "\n"
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := conf.Load(conf.Sources{ConfigFiles: []string{p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Compute.ProviderConfigLocation = ""
+		_, err = New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("config_drive_format = %s: New error %v, want %q", tt.value, err, tt.wantErr)
+		}
+	}
+}
+
+// TestTapOwner: the taps belong to the user the QEMU guests run as; a user that does not exist fails the plug
+// with a message naming the option.
+func TestTapOwner(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user    string
+		want    int
+		wantErr string
+	}{
+		{"", -1, ""},
+		{me.Username, mustAtoi(t, me.Uid), ""},
+		{"novabsd-no-such-user", 0, "[qemu] user novabsd-no-such-user"},
+	} {
+		got, err := (&networking{tapUser: tt.user}).tapOwner()
+		if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) || got != tt.want {
+			t.Errorf("tapOwner(%q) = %d, %v; want %d, %q", tt.user, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
