@@ -183,9 +183,10 @@ func (s *Service) engineCaps() hypervisor.Capabilities {
 	return s.lc.eng.driver.Capabilities()
 }
 
-// capabilityTraits are the COMPUTE_* traits the engine earns.
+// capabilityTraits are the COMPUTE_* traits the engine earns: COMPUTE_NET_ATTACH_INTERFACE with NIC hot-plug (the
+// libvirt driver's supports_attach_interface); tagged attach is refused, so never the _WITH_TAG trait.
 func capabilityTraits(c hypervisor.Capabilities) placement.Capabilities {
-	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false}
+	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false, AttachInterface: c.NICHotplug}
 }
 
 // imageTypes are the Glance disk formats this host boots (COMPUTE_IMAGE_TYPE_*), from what the engine opens: every
