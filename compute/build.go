@@ -234,7 +234,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 		return err
 	}
 	if len(reqs) > 0 && s.lc.net == nil {
-		return reschedule(nil, "this compute node has no Neutron client")
+		return reschedule(nil, "this compute node cannot allocate ports: [neutron] auth_url is not set in its nova.conf")
 	}
 	if err := checkBDMs(a.BlockDeviceMapping); err != nil {
 		return err

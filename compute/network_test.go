@@ -622,3 +622,27 @@ func mustAtoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestBuildWithoutNeutronConfigured: a host whose nova.conf has no [neutron] credentials refuses a build asking for
+// a network with a fault saying so, before claiming anything, and still deletes servers without asking Neutron.
+func TestBuildWithoutNeutronConfigured(t *testing.T) {
+	h := newHarness(t)
+	h.s.lc.net = nil
+	uuid := "44444444-0000-4000-8000-000000000800"
+	got := h.buildWithNetwork(t, uuid, false)
+	if v := fieldString(got, "vm_state"); v != vmError {
+		t.Errorf("vm_state = %q, want error", v)
+	}
+	if f := h.cond.faults[uuid]; len(f) != 1 || !strings.Contains(f[0], "[neutron] auth_url is not set") {
+		t.Errorf("faults = %q", f)
+	}
+	if h.drv.lastSpawn != nil || h.fetches.Load() != 0 {
+		t.Error("the build went on without Neutron")
+	}
+	uuid2 := "44444444-0000-4000-8000-000000000801"
+	inst := h.build(t, uuid2, false)
+	args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
+	if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
+		t.Errorf("delete of a --nic none server without Neutron: %v", err)
+	}
+}

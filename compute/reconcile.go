@@ -22,7 +22,10 @@ func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
 	}
 	s.lc = newLifecycle(eng, cfg.Default.MaxConcurrentBuilds)
 	s.lc.tracker.host = cfg.Default.Host
-	if s.lc.net, err = newNetworking(cfg, engineConfig(cfg).name); err != nil {
+	if cfg.Neutron.AuthURL == "" && cfg.Neutron.EndpointOverride == "" {
+		// Without credentials no port can be made: builds asking for a network reschedule, --nic none works.
+		s.log.Warn("[neutron] auth_url is not set: this host builds only servers without networks (--nic none)")
+	} else if s.lc.net, err = newNetworking(cfg, engineConfig(cfg).name); err != nil {
 		return &StartupError{"networking: " + err.Error()}
 	}
 	s.sweepImageCache(started)
