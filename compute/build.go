@@ -479,11 +479,16 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	}
 	if sn.configDrive != nil {
 		path := filepath.Join(g.Dir, configDriveFile)
-		if err := configdrive.Write(path, *sn.configDrive); err != nil {
+		write := eng.writeConfigDrive
+		if write == nil {
+			write = configdrive.Write
+		}
+		if err := write(path, *sn.configDrive); err != nil {
 			return reschedule(err, "cannot write the config drive")
 		}
 		rv.Add(func() error { return removeIfExists(path) })
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: path, Format: "raw"})
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: path, Format: "raw", CDROM: true,
+			ReadOnly: true})
 	}
 	spec, err := guestSpec(inst, f, g, disks)
 	if err != nil {
@@ -573,7 +578,8 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: filepath.Join(g.Dir, "disk.swap"), Format: "raw"})
 	}
 	if sn.configDrive != nil {
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: filepath.Join(g.Dir, configDriveFile), Format: "raw"})
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: filepath.Join(g.Dir, configDriveFile),
+			Format: "raw", CDROM: true, ReadOnly: true})
 	}
 	spec, err := guestSpec(inst, f, g, disks)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/bhyve"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -36,6 +37,8 @@ type engine struct {
 	imageLocks keyedLocks // one import into the disk store per image at a time
 	qemuImg    string     // for qcow2 snapshots; "" uploads raw
 	vnc        hypervisor.VNCPorts
+	// writeConfigDrive writes a config drive; nil is configdrive.Write (tests put a stand-in here).
+	writeConfigDrive func(path string, c configdrive.Content) error
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
@@ -644,5 +645,72 @@ func TestBuildWithoutNeutronConfigured(t *testing.T) {
 	args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
 	if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
 		t.Errorf("delete of a --nic none server without Neutron: %v", err)
+	}
+}
+
+// TestBuildWithConfigDrive: a forced config drive is written into the instance directory with the instance's
+// data and network_info, attached as a CD-ROM, recorded on the instance, and gone with the instance; a drive that
+// cannot be written fails the build with nothing left.
+func TestBuildWithConfigDrive(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		writeErr error
+		wantVM   string
+	}{
+		{name: "written", wantVM: vmActive},
+		{name: "write fails", writeErr: errors.New("no space left on device"), wantVM: vmError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := *h.s.cfg.Load()
+			cfg.Default.ForceConfigDrive = true
+			h.s.cfg.Store(&cfg)
+			h.neutron.active = true
+			var written configdrive.Content
+			h.s.lc.eng.writeConfigDrive = func(path string, c configdrive.Content) error {
+				if tt.writeErr != nil {
+					return tt.writeErr
+				}
+				written = c
+				return os.WriteFile(path, []byte("CD001"), 0o600)
+			}
+			uuid := "44444444-0000-4000-8000-00000000090" + string(rune('0'+len(tt.name)%10))
+			got := h.buildWithNetwork(t, uuid, false)
+			if v := fieldString(got, "vm_state"); v != tt.wantVM {
+				t.Fatalf("vm_state = %q, want %q (faults %q)", v, tt.wantVM, h.cond.faults[uuid])
+			}
+			path := filepath.Join(h.dir, uuid, configDriveFile)
+			if tt.wantVM != vmActive {
+				if _, err := os.Stat(filepath.Join(h.dir, uuid)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("instance directory left: %v", err)
+				}
+				if h.neutron.boundPorts() != 0 || len(h.plugger.taps()) != 0 {
+					t.Errorf("left %d ports, taps %v", h.neutron.boundPorts(), h.plugger.taps())
+				}
+				return
+			}
+			if written.UUID != uuid || len(written.Network) != 1 || written.Network[0].ID != h.cachedInfo(t, uuid)[0].ID {
+				t.Errorf("drive content = %+v", written)
+			}
+			if fieldString(got, "config_drive") != "True" {
+				t.Errorf("config_drive = %q", fieldString(got, "config_drive"))
+			}
+			found := false
+			for _, d := range h.drv.lastSpawn.Devices.Disks {
+				if d.Source != nil && d.Source.File != nil && d.Source.File.File == path && d.Device == "cdrom" {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("the guest has no CD-ROM on %s", path)
+			}
+			args, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "bdms": nil})
+			if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("config drive left after delete: %v", err)
+			}
+		})
 	}
 }
