@@ -125,13 +125,20 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	if err != nil {
 		return
 	}
-	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil && s.powerState(ctx, g) == powerRunning {
+	running := s.powerState(ctx, g) == powerRunning
+	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil && running {
 		if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
 			log.Warn("Detach interface failed", "port", portID, "error", err)
 			return
 		}
-		s.unplugVIFs(ctx, inst, network.Info{vif})
+		running = false
 	}
+	if running {
+		// The guest still holds the tap (no NIC hot-plug): it goes when the guest is deleted or rebuilt.
+		log.Info("The running guest keeps the deleted port's NIC until it stops", "port", portID)
+		return
+	}
+	s.unplugVIFs(ctx, inst, network.Info{vif})
 }
 
 // attachInterfaceArgs are attach_interface's arguments (compute RPC 6.x).
