@@ -714,3 +714,20 @@ func TestBuildWithConfigDrive(t *testing.T) {
 		})
 	}
 }
+
+// TestInitHostReplugsRunningGuests: at start, the taps of running guests are plugged again (a restarted switch
+// may have lost their ports), as init_host's plug_vifs.
+func TestInitHostReplugsRunningGuests(t *testing.T) {
+	h := newHarness(t)
+	uuid := "44444444-0000-4000-8000-000000000a00"
+	h.neutron.active = true
+	h.buildWithNetwork(t, uuid, false)
+	h.plugger.mu.Lock()
+	clear(h.plugger.plugged)
+	h.plugger.mu.Unlock()
+	rc := rpc.AdminContext()
+	h.s.initInstance(context.Background(), &rc, h.cond.object(uuid))
+	if taps := h.plugger.taps(); len(taps) != 1 || taps[0] != network.TapName(h.cachedInfo(t, uuid)[0].ID) {
+		t.Errorf("taps after init_host = %v", taps)
+	}
+}
