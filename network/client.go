@@ -656,15 +656,3 @@ func (c *Client) hasDNS(ctx context.Context) (bool, error) {
 	c.mu.Unlock()
 	return has, nil
 }
-
-// AttachPort creates a port on r's network or takes over r's port, bound to b, for an interface attach, and
-// returns its VIF as Neutron answered after binding. On error nothing it did remains.
-func (c *Client) AttachPort(ctx context.Context, b Binding, r Request) (VIF, error) {
-	return VIF{}, errors.New("network: not implemented yet")
-}
-
-// DetachPort releases one port of the instance after an interface detach: deleted when this service created it
-// (vif.PreserveOnDelete false), unbound otherwise. A port already gone is not an error.
-func (c *Client) DetachPort(ctx context.Context, instanceUUID string, vif VIF) error {
-	return errors.New("network: not implemented yet")
-}

@@ -199,9 +199,3 @@ func (pl *Plugger) Check(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Check reports whether the host's switch answers (ovsdb-server reachable through cfg.OVSDB), so that a host
-// whose switch is down refuses builds with a clear error instead of half-plugging a tap.
-func (pl *Plugger) Check(ctx context.Context) error {
-	return errors.New("plug: not implemented yet")
-}
