@@ -139,7 +139,11 @@ func hotplugIDs(mac string) (dev, netdev string) {
 // slot), and in either case to g.Dir/DomainFile, so later starts keep it.
 // On a guest that is shut down only the domain file changes, as Nova's
 // libvirt driver changes only the persistent definition then. The tap must
-// exist, owned by [qemu] user: QEMU opens it after it has dropped root.
+// exist, persistent and owned by [qemu] user: QEMU opens it after it has
+// dropped root, and without CAP_NET_ADMIN TUNSETIFF attaches only to a tap
+// its user owns. The sandbox needs no loosening for it: with script=no
+// QEMU opens /dev/net/tun and issues ioctls, never forks or execs
+// (spawn=deny) nor touches scheduling (resourcecontrol=deny).
 // nic.Model empty means virtio; compute/ passes the image's hw_vif_model.
 func (d *Driver) AttachNIC(ctx context.Context, g hypervisor.Guest, nic hypervisor.NIC) error {
 	if err := g.Check(); err != nil {

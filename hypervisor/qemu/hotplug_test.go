@@ -363,6 +363,20 @@ func testNICHotplugLive(t *testing.T, machine string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A tap QEMU's user may not open (root's) fails in netdev_add, and
+	// nothing is left: no netdev, the domain file as it was.
+	tapRoot := fmt.Sprintf("tnb%dR%s", n, suffix)
+	makeTap(t, tapRoot, "root")
+	before := must(os.ReadFile(dir + "/" + hypervisor.DomainFile))
+	if err := h.AttachNIC(ctx, g, hypervisor.NIC{MAC: macB, Tap: tapRoot}); err == nil || !strings.Contains(err.Error(), tapRoot) {
+		t.Fatalf("attach on root's tap: %v, want an error naming %s", err, tapRoot)
+	}
+	if after := must(os.ReadFile(dir + "/" + hypervisor.DomainFile)); string(after) != string(before) {
+		t.Fatalf("failed attach changed the domain file:\n%s", after)
+	}
+	if _, info := liveNICs(t, v.mon); strings.Contains(info, tapRoot) {
+		t.Fatalf("failed attach left a netdev:\n%s", info)
+	}
 	if err := h.AttachNIC(ctx, g, hypervisor.NIC{MAC: macB, Tap: tapB, MTU: 1442}); err != nil {
 		t.Fatalf("attach: %v%s", err, stderrTail(dir))
 	}
@@ -381,6 +395,22 @@ func testNICHotplugLive(t *testing.T, machine string, n int) {
 	}
 	if err := h.AttachNIC(ctx, g, hypervisor.NIC{MAC: macB, Tap: tapB}); !errors.Is(err, hypervisor.ErrInvalidProperty) {
 		t.Fatalf("second attach of %s: %v, want ErrInvalidProperty", macB, err)
+	}
+	// A resume starts QEMU again from the domain file with the saved
+	// state: the recorded addresses must rebuild the layout the state was
+	// saved from, hot-plugged NIC included, or QEMU refuses the state.
+	if err := d.Suspend(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Resume(ctx, g); err != nil {
+		t.Fatalf("resume with the hot-plugged NIC: %v%s", err, stderrTail(dir))
+	}
+	wantState(t, d, g, hypervisor.Running)
+	if v = d.get(ctx, g); v == nil {
+		t.Fatal("no process after resume")
+	}
+	if macs, info = liveNICs(t, v.mon); macs[macA] == "" || macs[macB] == "" || !strings.Contains(info, tapB) {
+		t.Fatalf("after resume QEMU has NICs %v and info network:\n%s", macs, info)
 	}
 
 	if err := h.DetachNIC(ctx, g, hypervisor.NIC{MAC: macB}); err != nil {

@@ -195,7 +195,7 @@ func benignDomain(n uint) *libvirtxml.Domain {
 			},
 			Interfaces: []libvirtxml.DomainInterface{{MAC: &libvirtxml.DomainInterfaceMAC{Address: "fa:16:3e:00:00:01"},
 				Model: &libvirtxml.DomainInterfaceModel{Type: "virtio"}, Target: &libvirtxml.DomainInterfaceTarget{Dev: "tap0"},
-				MTU: &libvirtxml.DomainInterfaceMTU{Size: n % 70000},
+				MTU:     &libvirtxml.DomainInterfaceMTU{Size: n % 70000},
 				Address: &libvirtxml.DomainAddress{PCI: &libvirtxml.DomainAddressPCI{Domain: &zero, Bus: &rootPort, Slot: &zero, Function: &zero}}}},
 			Serials: []libvirtxml.DomainSerial{
 				{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
@@ -208,7 +208,7 @@ func benignDomain(n uint) *libvirtxml.Domain {
 				Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}}}},
 			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "qemu-xhci"},
 				{Type: "pci", Model: "pcie-root-port", Index: &rootPort}},
-			Inputs:      []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}},
+			Inputs: []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}},
 		},
 		CPU: &libvirtxml.DomainCPU{Topology: &libvirtxml.DomainCPUTopology{Sockets: int(n % 5), Cores: int(n % 3), Threads: 1}},
 	}
