@@ -226,6 +226,16 @@ func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error 
 	if err != nil {
 		return err
 	}
+	// A fresh start may lay out what the domain does not record yet (one
+	// saved before NICs were placed, or a NIC added while the guest was
+	// off); a resume never does (Resume starts QEMU itself): its saved
+	// state fixes the layout.
+	if placed := placedCopy(dom, Machine(dom, d.cfg)); !sameLayout(dom, placed) {
+		if err := hypervisor.SaveDomain(g.Dir, placed); err != nil {
+			return err
+		}
+		dom = placed
+	}
 	v, err := d.launch(ctx, g, dom)
 	if err != nil {
 		return err

@@ -97,6 +97,23 @@ func placedCopy(dom *libvirtxml.Domain, machine string) *libvirtxml.Domain {
 	return &cp
 }
 
+// sameLayout reports whether placing a changed nothing: the same
+// controllers and every interface already addressed.
+func sameLayout(a, b *libvirtxml.Domain) bool {
+	if a.Devices == nil || b.Devices == nil {
+		return a.Devices == b.Devices
+	}
+	if len(a.Devices.Controllers) != len(b.Devices.Controllers) {
+		return false
+	}
+	for i := range a.Devices.Interfaces {
+		if (a.Devices.Interfaces[i].Address == nil) != (b.Devices.Interfaces[i].Address == nil) {
+			return false
+		}
+	}
+	return true
+}
+
 func usedPorts(d *libvirtxml.DomainDeviceList) map[uint]bool {
 	used := map[uint]bool{}
 	for _, n := range d.Interfaces {
@@ -203,8 +220,12 @@ func (d *Driver) AttachNIC(ctx context.Context, g hypervisor.Guest, nic hypervis
 		slices.Sort(ports)
 		p, ok := freePort(ports, usedPorts(&old))
 		if !ok {
+			why := fmt.Sprintf("all %d of its PCI Express root ports are in use", len(ports))
+			if len(ports) == 0 {
+				why = "it was started without PCI Express root ports for hot-plug"
+			}
 			return &hypervisor.UnsupportedError{Driver: "qemu", Op: "attaching another interface to " + g.Name,
-				Reason: fmt.Sprintf("all %d of its PCI Express root ports are in use; stop and start it to add one", len(ports))}
+				Reason: why + "; attach the interface while it is stopped, or stop and start it to get spare ports"}
 		}
 		iface.Address = portAddress(p)
 	} else {
@@ -258,6 +279,14 @@ func (d *Driver) AttachNIC(ctx context.Context, g hypervisor.Guest, nic hypervis
 		// Undone with a fresh context: the caller's may be what ended.
 		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		var qe *QMPError
+		if !errors.As(err, &qe) {
+			// No answer (the context ended): QEMU may have added the
+			// device all the same, and then it is attached.
+			if id, _, ferr := findLiveNIC(uctx, v.mon, mac); ferr == nil && id == devID {
+				return nil
+			}
+		}
 		if derr := v.mon.Execute(uctx, "netdev_del", map[string]string{"id": netdev}, nil); derr != nil {
 			err = errors.Join(err, fmt.Errorf("removing netdev %s again: %w", netdev, derr))
 		}

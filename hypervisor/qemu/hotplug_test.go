@@ -357,7 +357,6 @@ func testNICHotplugLive(t *testing.T, machine string, n int) {
 	}
 	// The guest kernel logs each network card it finds on its PCI bus.
 	const found = "class 0x020000"
-	cards := strings.Count(string(must(d.ConsoleOutput(ctx, g, 0))), found)
 
 	h, err := hypervisor.AsNICHotplugger(d)
 	if err != nil {
@@ -377,6 +376,28 @@ func testNICHotplugLive(t *testing.T, machine string, n int) {
 	if _, info := liveNICs(t, v.mon); strings.Contains(info, tapRoot) {
 		t.Fatalf("failed attach left a netdev:\n%s", info)
 	}
+	if machine == "q35" {
+		// A device_add QEMU refuses (the root port the domain file calls
+		// free holds a device put there behind the driver's back) takes
+		// the netdev away again and leaves the domain file as it was.
+		blocker := "fa:16:3e:ff:ff:fe"
+		if err := v.mon.Execute(ctx, "device_add", map[string]any{"driver": "e1000", "id": "blocker", "bus": "pci.2", "addr": "0x0", "mac": blocker}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AttachNIC(ctx, g, hypervisor.NIC{MAC: macB, Tap: tapB}); err == nil {
+			t.Fatal("attach onto an occupied root port succeeded")
+		}
+		if after := must(os.ReadFile(dir + "/" + hypervisor.DomainFile)); string(after) != string(before) {
+			t.Fatalf("failed device_add changed the domain file:\n%s", after)
+		}
+		if _, info := liveNICs(t, v.mon); strings.Contains(info, tapB) {
+			t.Fatalf("failed device_add left its netdev:\n%s", info)
+		}
+		if err := unplugNIC(ctx, v.mon, blocker); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cards := strings.Count(string(must(d.ConsoleOutput(ctx, g, 0))), found)
 	if err := h.AttachNIC(ctx, g, hypervisor.NIC{MAC: macB, Tap: tapB, MTU: 1442}); err != nil {
 		t.Fatalf("attach: %v%s", err, stderrTail(dir))
 	}
@@ -434,4 +455,36 @@ func testNICHotplugLive(t *testing.T, machine string, n int) {
 		t.Fatalf("domain file keeps interfaces %v", at)
 	}
 	wantState(t, d, g, hypervisor.Running)
+}
+
+// TestPowerOnPlacesLegacyDomain: a domain saved before NICs were placed
+// (no root ports) gets them at its next fresh start, and the domain file
+// says so, so NICs can then be hot-plugged.
+func TestPowerOnPlacesLegacyDomain(t *testing.T) {
+	needQEMU(t)
+	h := newFakeHost(t, AccelTCG, fakeKVMOK)
+	g, dom := h.guest(t, 7)
+	dom.Devices.Interfaces = []libvirtxml.DomainInterface{{MAC: &libvirtxml.DomainInterfaceMAC{Address: "fa:16:3e:00:00:07"},
+		Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+		Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}}} // no tap: unplugged, as QEMU allows
+	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := h.d.PowerOn(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, at := ports(saved)
+	if len(p) != 1+hotplugPorts || at["fa:16:3e:00:00:07"] < 1 {
+		t.Fatalf("after power on: ports %v, interfaces at %v", p, at)
+	}
+	runs := h.runs(t)
+	if last := strings.Join(runs[len(runs)-1], " "); !strings.Contains(last, "-device pcie-root-port,id=pci.1,bus=pcie.0,chassis=1") ||
+		!strings.Contains(last, "bus=pci.1,addr=0x0") {
+		t.Fatalf("QEMU ran without the recorded layout: %s", last)
+	}
 }
