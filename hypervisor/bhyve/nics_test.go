@@ -3,6 +3,7 @@ package bhyve
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,5 +65,33 @@ func TestSpawnNovaTaps(t *testing.T) {
 	}
 	if err := r.drv.Destroy(context.Background(), r.g); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVIFModelsAsListed: Capabilities().Values.VIFModel is exactly what
+// bhyve runs on each arch; every other model Nova knows is refused naming
+// hw_vif_model.
+func TestVIFModelsAsListed(t *testing.T) {
+	nova := []string{"virtio", "ne2k_pci", "pcnet", "rtl8139", "e1000", "e1000e", "netfront", "spapr-vlan", "lan9118", "vmxnet", "vmxnet3", "igb"}
+	for _, cfg := range []Config{amd64Config(), arm64Config()} {
+		listed := New(cfg).Capabilities().Values.VIFModel
+		for _, m := range nova {
+			t.Run(cfg.Arch+"/"+m, func(t *testing.T) {
+				s := spec(1, 512)
+				s.Disks = disks("", 1)
+				s.NICs = []hypervisor.NIC{{MAC: "fa:16:3e:00:00:01", Tap: "tap3f2a9c1e-7b4"}}
+				dom, err := domain.Build(s, domain.Props{Image: map[string]string{"hw_vif_model": m}}, DomainOptions(cfg))
+				if err == nil {
+					_, err = BuildPlan(dom, cfg)
+				}
+				var pe *hypervisor.PropertyError
+				switch {
+				case slices.Contains(listed, m) && err != nil:
+					t.Fatalf("listed model refused: %v", err)
+				case !slices.Contains(listed, m) && (!errors.As(err, &pe) || pe.Property != "hw_vif_model"):
+					t.Fatalf("unlisted model: %v, want a PropertyError naming hw_vif_model", err)
+				}
+			})
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +487,38 @@ func TestPowerOnPlacesLegacyDomain(t *testing.T) {
 	if last := strings.Join(runs[len(runs)-1], " "); !strings.Contains(last, "-device pcie-root-port,id=pci.1,bus=pcie.0,chassis=1") ||
 		!strings.Contains(last, "bus=pci.1,addr=0x0") {
 		t.Fatalf("QEMU ran without the recorded layout: %s", last)
+	}
+}
+
+// novaVIFModels is every hw_vif_model Nova knows (nova.objects.fields.VIFModel).
+var novaVIFModels = []string{"virtio", "ne2k_pci", "pcnet", "rtl8139", "e1000", "e1000e", "netfront", "spapr-vlan",
+	"lan9118", "vmxnet", "vmxnet3", "igb"}
+
+// TestVIFModelsAsListed: Capabilities().Values.VIFModel is exactly what the
+// driver runs: each listed model reaches the command line as its QEMU
+// device, every other one is refused naming hw_vif_model.
+func TestVIFModelsAsListed(t *testing.T) {
+	listed := tcgDriver(t).Capabilities().Values.VIFModel
+	for _, m := range novaVIFModels {
+		t.Run(m, func(t *testing.T) {
+			spec := baseSpec("/i")
+			spec.NICs = []hypervisor.NIC{{MAC: "fa:16:3e:00:00:01", Tap: "tap0"}}
+			dom, err := domain.Build(spec, domain.Props{Image: map[string]string{"hw_vif_model": m}}, DomainOptions(DefaultConfig(), AccelTCG))
+			if err == nil {
+				_, err = BuildArgv(placedCopy(dom, "q35"), DefaultConfig(), AccelTCG, runtimeFor(dom, DefaultConfig()))
+			}
+			var pe *hypervisor.PropertyError
+			switch {
+			case slices.Contains(listed, m) && err != nil:
+				t.Fatalf("listed model refused: %v", err)
+			case !slices.Contains(listed, m) && (!errors.As(err, &pe) || pe.Property != "hw_vif_model"):
+				t.Fatalf("unlisted model: %v, want a PropertyError naming hw_vif_model", err)
+			}
+		})
+	}
+	for m := range nicDevice {
+		if !slices.Contains(listed, m) {
+			t.Errorf("QEMU device for %s not listed in VIFModel %v", m, listed)
+		}
 	}
 }
