@@ -495,3 +495,12 @@ func notFound(err error) bool {
 	var qe *QMPError
 	return errors.As(err, &qe) && (qe.Class == "DeviceNotFound" || strings.Contains(qe.Desc, "not found"))
 }
+
+// TapOwner returns the uid QEMU's guests run as, which must own a tap QEMU
+// is to open after it has dropped root (a hot-plugged NIC), or -1 when QEMU
+// keeps running as the service's user. The network layer creates taps
+// owned by it (plug.Port.Owner).
+func (d *Driver) TapOwner() (int, error) {
+	uid, _, err := d.qemuUser()
+	return uid, err
+}

@@ -26,6 +26,13 @@ func TestNICHotplugCapability(t *testing.T) {
 	if _, err := hypervisor.AsNICHotplugger(d); err != nil {
 		t.Fatal(err)
 	}
+	u, err := user.Lookup(testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := d.TapOwner(); err != nil || fmt.Sprint(uid) != u.Uid {
+		t.Fatalf("TapOwner = %d, %v; want %s's uid %s", uid, err, testUser, u.Uid)
+	}
 }
 
 // ports returns the pcie-root-port indexes of dom and, per interface MAC,
