@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/user"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
-	"github.com/novabsd/novabsd/hypervisor/qemu"
 	"github.com/novabsd/novabsd/internal/retry"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
@@ -47,17 +44,17 @@ var (
 type networking struct {
 	api     neutronAPI
 	plugger vifPlugger
-	// tapUser is the user the engine's guests run as, who must be able to open the taps; "": root only. It is
-	// looked up at each plug, so a user created after the start is found.
-	tapUser string
-	events  instanceEvents
+	// owner is the engine's hypervisor.TapOwner, asked at each plug (so a user created after the start is
+	// found); nil: the engine opens taps as root.
+	owner  hypervisor.TapOwner
+	events instanceEvents
 	// cacheLocks serialises the info cache updates of one instance (nova's refresh_cache-<uuid> lock). It is not
 	// the instance lock: a build holds that while it waits for the events whose handling takes this one.
 	cacheLocks keyedLocks
 }
 
 // newNetworking builds the Neutron client and the plugger from nova.conf.
-func newNetworking(cfg *conf.Config, engName string) (*networking, error) {
+func newNetworking(cfg *conf.Config, drv hypervisor.Driver) (*networking, error) {
 	n := cfg.Neutron
 	nc := network.Config{AuthURL: n.AuthURL, Username: n.Username, UserDomainName: n.UserDomainName,
 		UserDomainID: n.UserDomainID, Password: n.Password, ProjectName: n.ProjectName,
@@ -73,27 +70,18 @@ func newNetworking(cfg *conf.Config, engName string) (*networking, error) {
 	}
 	o := cfg.OSVIFOVS
 	pl := plug.New(plug.Config{OVSDB: o.OVSDBConnection, Timeout: seconds(o.OVSVsctlTimeout)})
-	tapUser := ""
-	if engName == "qemu" {
-		if name := orDefault(cfg.Qemu.User, qemu.DefaultUser); name != "root" {
-			tapUser = name
-		}
-	}
-	return &networking{api: api, plugger: pl, tapUser: tapUser}, nil
+	owner, _ := drv.(hypervisor.TapOwner)
+	return &networking{api: api, plugger: pl, owner: owner}, nil
 }
 
 // tapOwner is the uid that must be able to open the taps, -1 for root only.
 func (n *networking) tapOwner() (int, error) {
-	if n.tapUser == "" {
+	if n.owner == nil {
 		return -1, nil
 	}
-	u, err := user.Lookup(n.tapUser)
+	uid, err := n.owner.TapOwner()
 	if err != nil {
-		return 0, fmt.Errorf("owner of the taps, [qemu] user %s: %w", n.tapUser, err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return 0, fmt.Errorf("owner of the taps, [qemu] user %s: uid %q: %w", n.tapUser, u.Uid, err)
+		return 0, fmt.Errorf("owner of the taps: %w", err)
 	}
 	return uid, nil
 }

@@ -25,7 +25,7 @@ func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
 	if cfg.Neutron.AuthURL == "" && cfg.Neutron.EndpointOverride == "" {
 		// Without credentials no port can be made: builds asking for a network reschedule, --nic none works.
 		s.log.Warn("[neutron] auth_url is not set: this host builds only servers without networks (--nic none)")
-	} else if s.lc.net, err = newNetworking(cfg, engineConfig(cfg).name); err != nil {
+	} else if s.lc.net, err = newNetworking(cfg, eng.driver); err != nil {
 		return &StartupError{"networking: " + err.Error()}
 	}
 	s.sweepImageCache(started)
