@@ -58,6 +58,7 @@ type neutronNetwork struct {
 	NetworkType         string           `json:"provider:network_type"`
 	Segments            []neutronSegment `json:"segments"`
 	DNSDomain           string           `json:"dns_domain"`
+	External            bool             `json:"router:external"`
 }
 
 func (n neutronNetwork) project() string {

@@ -37,9 +37,13 @@ type Config struct {
 	OVSBridge         string        // [neutron] ovs_bridge, the integration bridge when a binding names none
 }
 
-// Request is one entry of the requested networks of a build or an interface attach.
+// Request is one entry of the requested networks of a build or an interface attach, as nova's NetworkRequest.
+//
+// NetworkID may also be one of nova-api's two words, each only as the sole request (as nova-api sends them,
+// from `--nic auto` / `--nic none`): NetworkAuto picks the project's one available network, asking Neutron
+// to auto-allocate one when there is none; NetworkNone asks for no port at all.
 type Request struct {
-	NetworkID string // empty when PortID is given
+	NetworkID string // a network id, NetworkAuto or NetworkNone; empty when PortID is given
 	PortID    string // a port the user created (--port); taken over, never deleted
 	FixedIP   string // requested address on NetworkID; empty: Neutron picks
 	Tag       string // device tag
@@ -69,6 +73,12 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnavailable: Neutron cannot be reached or answers 5xx.
 	ErrUnavailable = errors.New("neutron unavailable")
+	// ErrNetworkAmbiguous: NetworkAuto was requested and the project has more than one network available
+	// (NetworkAmbiguous).
+	ErrNetworkAmbiguous = errors.New("multiple possible networks found, use a network id to be more specific")
+	// ErrCannotAutoAllocate: NetworkAuto was requested, the project has no network available, and Neutron
+	// cannot make one: it lacks the auto-allocated-topology extension or refused (UnableToAutoAllocateNetwork).
+	ErrCannotAutoAllocate = errors.New("unable to automatically allocate a network")
 )
 
 // Client is Nova's network API for one compute host. Its methods are safe for concurrent use.
@@ -77,11 +87,16 @@ type Client struct {
 	http       *http.Client
 	retryPause time.Duration // between retries of idempotent requests; neutronclient's retry_interval
 
-	mu         sync.Mutex                 // guards sc and connecting, never held across I/O
+	mu         sync.Mutex                 // guards sc, connecting and exts, never held across I/O
 	sc         *gophercloud.ServiceClient // nil until the first authentication succeeds
 	connecting chan struct{}              // closed when the authentication in progress ends
-	dnsExt     bool                       // Neutron has dns-integration, as of dnsChecked
-	dnsChecked time.Time                  // zero: not asked yet
+	exts       map[string]extension       // what Neutron said of each extension asked about, by alias
+}
+
+// extension is whether Neutron has one extension, as of when it was asked.
+type extension struct {
+	has     bool
+	checked time.Time
 }
 
 // NewClient returns a client for cfg; it authenticates lazily, on first use, and again when the token expires.
@@ -98,7 +113,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, http: hc, retryPause: time.Second}, nil
+	return &Client{cfg: cfg, http: hc, retryPause: time.Second, exts: map[string]extension{}}, nil
 }
 
 // requested is one request after validation: its network and, for a port request, the port as it was.
@@ -111,10 +126,21 @@ type requested struct {
 
 // Allocate creates a port on each requested network and takes over each requested port, all bound to b, and
 // returns network_info in request order (the ports as Neutron answered after binding). On error nothing it did
-// remains: ports it created are deleted and ports it took over are released to how they were.
+// remains: ports it created are deleted and ports it took over are released to how they were. A network Neutron
+// auto-allocated for NetworkAuto stays, as nova leaves it: it is the project's, for its next instances too.
+//
+// No requests, or the single request NetworkNone, is no port and no call to Neutron. This differs from
+// nova-compute, which given no list or an empty one attaches the project's one available network (as for "auto",
+// without auto-allocation). nova-api sends no list only for a request older than microversion 2.37, which made
+// "networks" required ("auto", "none" or a list); the nearest request is NetworkAuto, which also has Neutron
+// auto-allocate a network where nova's old default gives none.
 func (c *Client) Allocate(ctx context.Context, b Binding, reqs []Request) (Info, error) {
 	if b.InstanceUUID == "" || b.ProjectID == "" || b.Host == "" {
 		return nil, &Error{Op: "allocate", Message: "the binding needs an instance, a project and a host", Kind: ErrInvalidInput}
+	}
+	reqs, err := c.resolve(ctx, b, reqs)
+	if err != nil {
+		return nil, err
 	}
 	if len(reqs) == 0 {
 		return Info{}, nil
@@ -533,8 +559,12 @@ func (c *Client) Show(ctx context.Context, portID string) (VIF, error) {
 	return newInfoCache(c).vif(ctx, p, nil)
 }
 
-// AttachPort allocates one more port for a running instance (interface attach), by Allocate's rules.
+// AttachPort allocates one more port for a running instance (interface attach), by Allocate's rules; NetworkNone
+// is refused, as an attach is a port.
 func (c *Client) AttachPort(ctx context.Context, b Binding, r Request) (VIF, error) {
+	if r.PortID == "" && r.NetworkID == NetworkNone {
+		return VIF{}, &Error{Op: "attach", Message: "network \"none\" requests no port", Kind: ErrInvalidInput}
+	}
 	info, err := c.Allocate(ctx, b, []Request{r})
 	if err != nil {
 		return VIF{}, err
@@ -629,30 +659,36 @@ func (o portOpts) ToPortUpdateMap() (map[string]any, error) {
 	return map[string]any{"port": map[string]any(o.body)}, nil
 }
 
-// dnsRecheck is how long what Neutron's extensions are is believed; nova refreshes its extension cache as often.
-const dnsRecheck = 10 * time.Minute
+// extensionRecheck is how long what Neutron's extensions are is believed; nova refreshes its extension cache as
+// often.
+const extensionRecheck = 10 * time.Minute
 
 // hasDNS says whether Neutron has the dns-integration extension (ports take a dns_name).
 func (c *Client) hasDNS(ctx context.Context) (bool, error) {
+	return c.hasExtension(ctx, "dns-integration")
+}
+
+// hasExtension says whether Neutron has the extension of that alias, asking it at most every extensionRecheck.
+func (c *Client) hasExtension(ctx context.Context, alias string) (bool, error) {
 	c.mu.Lock()
-	known, has := !c.dnsChecked.IsZero() && time.Since(c.dnsChecked) < dnsRecheck, c.dnsExt
+	e, ok := c.exts[alias]
 	c.mu.Unlock()
-	if known {
-		return has, nil
+	if ok && time.Since(e.checked) < extensionRecheck {
+		return e.has, nil
 	}
-	err := c.idempotent(ctx, "show extension dns-integration", "", "", func(sc *gophercloud.ServiceClient) error {
-		return extensions.Get(ctx, sc, "dns-integration").Err
+	err := c.idempotent(ctx, "show extension "+alias, "", "", func(sc *gophercloud.ServiceClient) error {
+		return extensions.Get(ctx, sc, alias).Err
 	})
+	has := false
 	switch {
 	case err == nil:
 		has = true
 	case isNotFound(err):
-		has = false
 	default:
 		return false, err
 	}
 	c.mu.Lock()
-	c.dnsExt, c.dnsChecked = has, time.Now()
+	c.exts[alias] = extension{has: has, checked: time.Now()}
 	c.mu.Unlock()
 	return has, nil
 }

@@ -35,7 +35,12 @@ type fakeNeutron struct {
 	sgs      []map[string]any
 	seq      int
 	dns      bool // the dns-integration extension is loaded: ports have dns_name, networks dns_domain
-	calls    []fakeCall
+	// autoTopology: the auto-allocated-topology extension is loaded. autoFailure, when set, is the reason
+	// Neutron cannot make a project's topology (no default external network, no default subnet pool).
+	autoTopology bool
+	autoFailure  string
+	autoNets     map[string]string // project → its auto-allocated network
+	calls        []fakeCall
 	// fail, when set, is asked before each Neutron request is handled: a status makes the fake answer it
 	// with a NeutronError; -1 drops the connection without an answer; -2 answers 200 with a body that is not
 	// the documented one.
@@ -294,13 +299,17 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(204)
 		}
 	case parts[0] == "extensions" && len(parts) == 2 && r.Method == http.MethodGet:
-		if parts[1] != "dns-integration" || !f.dns {
+		loaded := map[string]bool{"dns-integration": f.dns, "auto-allocated-topology": f.autoTopology}
+		if !loaded[parts[1]] {
 			neutronErr(w, 404, "HTTPNotFound", "Extension with alias "+parts[1]+" does not exist")
 			return
 		}
-		fakeJSON(w, 200, map[string]any{"extension": map[string]any{"alias": "dns-integration",
-			"name": "DNS Integration", "description": "Provides integration with DNS.", "links": []any{},
-			"updated": "2015-08-15T18:00:00-00:00"}})
+		fakeJSON(w, 200, map[string]any{"extension": map[string]any{"alias": parts[1],
+			"name": parts[1], "description": "", "links": []any{}, "updated": "2015-08-15T18:00:00-00:00"}})
+	case parts[0] == "auto-allocated-topology" && len(parts) == 2 && r.Method == http.MethodGet && f.autoTopology:
+		f.autoAllocate(w, parts[1])
+	case parts[0] == "networks" && len(parts) == 1 && r.Method == http.MethodGet:
+		f.listNetworks(w, r)
 	case parts[0] == "networks" && len(parts) == 2 && r.Method == http.MethodGet:
 		n, ok := f.networks[parts[1]]
 		if !ok {
@@ -315,7 +324,7 @@ func (f *fakeNeutron) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		fakeJSON(w, 200, map[string]any{"network": n})
 	case parts[0] == "subnets" && len(parts) == 1 && r.Method == http.MethodGet:
-		var out []any
+		out := []any{} // Neutron lists none as [], never null
 		for _, id := range slices.Sorted(mapKeys(f.subnets)) {
 			if s := f.subnets[id]; r.URL.Query().Get("network_id") == "" || s["network_id"] == r.URL.Query().Get("network_id") {
 				out = append(out, s)
@@ -351,6 +360,51 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// listNetworks filters as Neutron does on tenant_id, shared and admin_state_up, in id order.
+func (f *fakeNeutron) listNetworks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out := []any{}
+	for _, id := range slices.Sorted(mapKeys(f.networks)) {
+		n, ok := f.networks[id], true
+		for _, k := range []string{"tenant_id", "shared", "admin_state_up"} {
+			if v, set := q[k]; set && fmt.Sprint(n[k]) != strings.ToLower(v[0]) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, n)
+		}
+	}
+	fakeJSON(w, 200, map[string]any{"networks": out})
+}
+
+// autoAllocate answers GET auto-allocated-topology/<project> as Neutron does: the first request makes the
+// project a network (with a subnet and a router), later ones answer the same; a deployment without a default
+// external network or subnet pool is a 409 AutoAllocationFailure.
+func (f *fakeNeutron) autoAllocate(w http.ResponseWriter, project string) {
+	if f.autoFailure != "" {
+		neutronErr(w, 409, "AutoAllocationFailure", "Deployment error: "+f.autoFailure+".")
+		return
+	}
+	if f.autoNets == nil {
+		f.autoNets = map[string]string{}
+	}
+	id, ok := f.autoNets[project]
+	if !ok {
+		id, sub := "net-auto-"+project, "subnet-auto-"+project
+		f.addNetwork(id, "auto_allocated_network", 1442, []string{sub})
+		f.networks[id]["tenant_id"], f.networks[id]["project_id"] = project, project
+		f.subnets[sub] = map[string]any{"id": sub, "network_id": id, "tenant_id": project, "ip_version": 4,
+			"cidr": "10.0.9.0/28", "gateway_ip": "10.0.9.1", "enable_dhcp": true, "dns_nameservers": []any{},
+			"host_routes": []any{}, "ipv6_address_mode": nil}
+		f.autoNets[project] = id
+		f.autoAllocate(w, project)
+		return
+	}
+	fakeJSON(w, 200, map[string]any{"auto_allocated_topology": map[string]any{"id": id, "tenant_id": project,
+		"project_id": project}})
 }
 
 func (f *fakeNeutron) listPorts(w http.ResponseWriter, r *http.Request) {

@@ -297,6 +297,19 @@ func (c *Client) showNetwork(ctx context.Context, id string) (neutronNetwork, er
 	return out, err
 }
 
+func (c *Client) listNetworks(ctx context.Context, op string, opts networks.ListOpts) ([]neutronNetwork, error) {
+	var out []neutronNetwork
+	err := c.idempotent(ctx, op, "", "", func(sc *gophercloud.ServiceClient) error {
+		out = nil
+		page, err := networks.List(sc, opts).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		return networks.ExtractNetworksInto(page, &out)
+	})
+	return out, err
+}
+
 func (c *Client) listSubnets(ctx context.Context, networkID string) ([]neutronSubnet, error) {
 	var out []neutronSubnet
 	err := c.idempotent(ctx, "list subnets", "", networkID, func(sc *gophercloud.ServiceClient) error {
