@@ -160,7 +160,9 @@ func allocateError(err error) error {
 	case errors.Is(err, network.ErrBindingFailed):
 		return reschedule(err, "Failed to allocate the network(s): binding failed on this host")
 	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere),
-		errors.Is(err, network.ErrNotFound):
+		errors.Is(err, network.ErrNotFound), errors.Is(err, network.ErrNetworkAmbiguous),
+		errors.Is(err, network.ErrCannotAutoAllocate), errors.Is(err, network.ErrInvalidInput):
+		// Every host would get the same answer from Neutron for these.
 		return abort(err, "Failed to allocate the network(s), not rescheduling.")
 	}
 	return reschedule(err, "Failed to allocate the network(s)")

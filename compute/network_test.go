@@ -725,3 +725,30 @@ func TestInitHostReplugsRunningGuests(t *testing.T) {
 		t.Errorf("taps after init_host = %v", taps)
 	}
 }
+
+// TestAllocateError: what Neutron answers decides between a reschedule (another host may bind the port or reach
+// Neutron) and an abort (every host would get the same answer), as nova's build does.
+func TestAllocateError(t *testing.T) {
+	for _, tt := range []struct {
+		err        error
+		reschedule bool
+	}{
+		{network.ErrUnavailable, true},
+		{network.ErrBindingFailed, true},
+		{errors.New("something else"), true},
+		{network.ErrPortInUse, false},
+		{network.ErrPortBoundElsewhere, false},
+		{network.ErrNotFound, false},
+		{network.ErrNetworkAmbiguous, false},
+		{network.ErrCannotAutoAllocate, false},
+		{network.ErrInvalidInput, false},
+	} {
+		var be *buildError
+		if !errors.As(allocateError(errors.Join(errors.New("port p"), tt.err)), &be) {
+			t.Fatalf("allocateError(%v) is not a build error", tt.err)
+		}
+		if be.Reschedule != tt.reschedule || !errors.Is(be, tt.err) {
+			t.Errorf("allocateError(%v): reschedule %v (wraps: %v), want %v", tt.err, be.Reschedule, errors.Is(be, tt.err), tt.reschedule)
+		}
+	}
+}
