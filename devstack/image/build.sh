@@ -8,7 +8,8 @@
 #   SHA256SUMS      checksums of the above;  .inputs  what they were built from
 #
 # The guest prints NOVABSD-TINY-GUEST-READY on ttyS0 once its power button works, then a
-# heartbeat line every 5 s; the ACPI power button powers it off, `reboot` reboots it.
+# heartbeat line every 5 s; the ACPI power button powers it off, `reboot` reboots it. It brings every NIC up
+# with DHCP (hot-plugged ones too) and reads a config drive or the metadata service: README.md lists its lines.
 # No loop devices and no mounts: the FAT image is filled with mtools and syslinux's mtools installer.
 # Rerunning with up-to-date outputs only verifies and prints the checksums.
 set -euo pipefail
