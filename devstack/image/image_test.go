@@ -427,3 +427,59 @@ func TestBootMetadataService(t *testing.T) {
 		t.Errorf("requests to the metadata service: %q (%v)", req, err)
 	}
 }
+
+// TestConfigDriveOtherBuses reads the config drive on the other CD-ROM buses the QEMU engine offers
+// (hw_cdrom_bus scsi on q35, ide on pc), attached as hypervisor/qemu/argv.go attaches them.
+func TestConfigDriveOtherBuses(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	for _, tc := range []struct {
+		bus     string
+		devices []string
+	}{
+		{"scsi", []string{"-machine", "q35", "-device", "virtio-scsi-pci,id=scsi0",
+			"-device", "scsi-cd,bus=scsi0.0,channel=0,scsi-id=0,lun=0,drive=drive-sda,id=sda"}},
+		{"ide", []string{"-machine", "pc", "-device", "ide-cd,bus=ide.0,drive=drive-hda,id=hda"}},
+	} {
+		t.Run(tc.bus, func(t *testing.T) {
+			dir := t.TempDir()
+			iso := filepath.Join(dir, "disk.config")
+			uuid := "0d15ea5e-0000-4000-8000-00000000000" + map[string]string{"scsi": "1", "ide": "2"}[tc.bus]
+			if err := configdrive.Write(iso, configdrive.Content{UUID: uuid}); err != nil {
+				t.Fatal(err)
+			}
+			serial := filepath.Join(dir, "serial.log")
+			id := "drive-sda"
+			if tc.bus == "ide" {
+				id = "drive-hda"
+			}
+			args := append([]string{"-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
+				"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+				"-drive", "if=none,id=" + id + ",format=raw,file=" + iso + ",readonly=on",
+				"-serial", "file:" + serial}, tc.devices...)
+			cmd := exec.Command("qemu-system-x86_64", args...)
+			out := &strings.Builder{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				_ = cmd.Process.Kill()
+			}()
+			err := waitFor(serial, "config drive lines", func(log []byte) bool { return len(Lines(log, UserDataPrefix)) > 0 }, 120*time.Second, exited)
+			log, _ := os.ReadFile(serial)
+			if err != nil {
+				t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+			}
+			if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 1 || got[0] != uuid {
+				t.Errorf("config drive uuid lines %q, want [%q]", got, uuid)
+			}
+			if got := Lines(log, UserDataPrefix); len(got) != 1 || got[0] != NoUserData {
+				t.Errorf("user-data lines %q, want [%q]", got, NoUserData)
+			}
+		})
+	}
+}
