@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novabsd/novabsd/configdrive"
 )
 
 // needOrSkip fails under CI and skips otherwise when a host component is missing.
@@ -210,4 +213,273 @@ func qmpCommand(sock, command string) error {
 		}
 	}
 	return nil
+}
+
+// waitFor polls the serial log until ok accepts it.
+func waitFor(path string, what string, ok func(log []byte) bool, timeout time.Duration, exited <-chan error) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && ok(b) {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("qemu exited (%v) before %s", err, what)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no %s on the console within %v", what, timeout)
+}
+
+// TestBootNetworkAndConfigDrive boots the kernel and initramfs under TCG the way the QEMU engine builds a guest
+// (q35; the config drive a read-only CD-ROM on the AHCI controller, the engine's default hw_cdrom_bus sata) with
+// a QEMU user-mode NIC, and checks the guest's DHCP address line, the config drive's uuid and user data (written
+// by the configdrive package, read by the guest's kernel), then an e1000 NIC hot-plugged on a PCIe root port and
+// unplugged again, and finally the ACPI power off.
+func TestBootNetworkAndConfigDrive(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "disk.config")
+	const uuid = "5c0ffee0-1234-4abc-8def-0123456789ab"
+	err = configdrive.Write(iso, configdrive.Content{
+		UUID: uuid, Name: "tiny", Hostname: "tiny", UserData: []byte("hello from the config drive\nsecond line\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "serial.log")
+	qmp := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-machine", "q35", "-nodefaults",
+		"-display", "none", "-no-reboot",
+		"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=fa:16:3e:00:00:01",
+		"-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1",
+		// As hypervisor/qemu/argv.go attaches a config drive on sata.
+		"-drive", "if=none,id=drive-sda,format=raw,file="+iso+",readonly=on",
+		"-device", "ich9-ahci,id=sata0", "-device", "ide-cd,bus=sata0.0,drive=drive-sda,id=sda",
+		"-serial", "file:"+serial, "-qmp", "unix:"+qmp+",server=on,wait=off")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	fail := func(err error) {
+		t.Helper()
+		log, _ := os.ReadFile(serial)
+		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+	}
+	hasAddress := func(nic, mac, addr string) func([]byte) bool {
+		return func(log []byte) bool {
+			for _, a := range Addresses(log) {
+				if a.NIC == nic && a.MAC.String() == mac && a.Prefix.String() == addr {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	start := time.Now()
+	if err := waitFor(serial, "DHCP address of eth0", hasAddress("eth0", "fa:16:3e:00:00:01", "10.0.2.15/24"), 150*time.Second, exited); err != nil {
+		fail(err)
+	}
+	t.Logf("eth0's address after %v", time.Since(start).Round(100*time.Millisecond))
+	if err := waitFor(serial, "config drive lines", func(log []byte) bool {
+		return len(Lines(log, UserDataPrefix)) > 0
+	}, 60*time.Second, exited); err != nil {
+		fail(err)
+	}
+	log, _ := os.ReadFile(serial)
+	if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 1 || got[0] != uuid {
+		t.Errorf("config drive uuid lines %q, want [%q]", got, uuid)
+	}
+	if got := Lines(log, UserDataPrefix); len(got) != 1 || got[0] != "hello from the config drive" {
+		t.Errorf("user-data lines %q, want [%q]", got, "hello from the config drive")
+	}
+	if got := Lines(log, MetadataUUIDPrefix); len(got) != 0 {
+		t.Errorf("the guest asked the metadata service although it has a config drive: %q", got)
+	}
+
+	// Hot plug: the new NIC (an e1000, hw_vif_model's other common model) gets its address; hot unplug: the guest
+	// says it is gone.
+	if err := qmpRun(qmp, `{"execute":"netdev_add","arguments":{"type":"user","id":"n1"}}`,
+		`{"execute":"device_add","arguments":{"driver":"e1000","netdev":"n1","id":"nic1","bus":"rp1","mac":"fa:16:3e:00:00:02"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(serial, "DHCP address of the hot-plugged eth1", hasAddress("eth1", "fa:16:3e:00:00:02", "10.0.2.15/24"), 90*time.Second, exited); err != nil {
+		fail(err)
+	}
+	if err := qmpRun(qmp, `{"execute":"device_del","arguments":{"id":"nic1"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(serial, `"eth1 gone"`, func(log []byte) bool { return slices.Contains(Gone(log), "eth1") }, 90*time.Second, exited); err != nil {
+		fail(err)
+	}
+	if got := Gone(log); len(got) != 0 {
+		t.Errorf("NICs gone before the unplug: %q", got)
+	}
+
+	if err := qmpCommand(qmp, "system_powerdown"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("qemu exited with %v after powerdown: %s", err, out)
+		}
+	case <-time.After(60 * time.Second):
+		fail(fmt.Errorf("guest ignored the ACPI power button for 60s"))
+	}
+}
+
+// qmpRun connects to a QMP socket, negotiates capabilities and runs each command (raw JSON), failing on an error.
+func qmpRun(sock string, commands ...string) error {
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return fmt.Errorf("connecting to QMP %s: %w", sock, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	dec := json.NewDecoder(conn)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		return fmt.Errorf("QMP greeting: %w", err)
+	}
+	for _, c := range append([]string{`{"execute":"qmp_capabilities"}`}, commands...) {
+		if _, err := fmt.Fprintln(conn, c); err != nil {
+			return fmt.Errorf("QMP %s: %w", c, err)
+		}
+		for {
+			var msg map[string]any
+			if err := dec.Decode(&msg); err != nil {
+				return fmt.Errorf("QMP %s reply: %w", c, err)
+			}
+			if e, ok := msg["error"]; ok {
+				return fmt.Errorf("QMP %s: %v", c, e)
+			}
+			if _, ok := msg["return"]; ok {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// TestBootMetadataService boots with no config drive on a user-mode network moved to 169.254.0.0/16, whose
+// guestfwd answers 169.254.169.254:80 with a canned meta_data.json, and checks the guest asked for
+// openstack/latest/meta_data.json and printed the uuid it got.
+func TestBootMetadataService(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	dir := t.TempDir()
+	const uuid = "abcdef01-2345-4678-9abc-def012345678"
+	requests := filepath.Join(dir, "requests")
+	responder := filepath.Join(dir, "metadata.sh")
+	// QEMU runs the command for each connection, the connection on its stdin and stdout.
+	script := "#!/bin/sh\nread -r request\necho \"$request\" >>" + requests + "\n" +
+		"body='{\"uuid\": \"" + uuid + "\", \"name\": \"tiny\"}'\n" +
+		"printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' \"${#body}\" \"$body\"\n"
+	if err := os.WriteFile(responder, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "serial.log")
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-machine", "q35", "-nodefaults",
+		"-display", "none", "-no-reboot",
+		"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+		"-netdev", "user,id=n0,net=169.254.0.0/16,guestfwd=tcp:169.254.169.254:80-cmd:"+responder,
+		"-device", "virtio-net-pci,netdev=n0",
+		"-serial", "file:"+serial)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	// The guest looks for a config drive for 15 s first.
+	err = waitFor(serial, "metadata uuid line", func(log []byte) bool { return len(Lines(log, MetadataUUIDPrefix)) > 0 }, 180*time.Second, exited)
+	log, _ := os.ReadFile(serial)
+	if err != nil {
+		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+	}
+	if got := Lines(log, MetadataUUIDPrefix); len(got) != 1 || got[0] != uuid {
+		t.Errorf("metadata uuid lines %q, want [%q]", got, uuid)
+	}
+	if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 0 {
+		t.Errorf("config drive lines without a config drive: %q", got)
+	}
+	if a := Addresses(log); len(a) != 1 || a[0].NIC != "eth0" || a[0].Prefix.String() != "169.254.2.15/16" {
+		t.Errorf("address lines %+v, want eth0 169.254.2.15/16", a)
+	}
+	req, err := os.ReadFile(requests)
+	if err != nil || !strings.HasPrefix(string(req), "GET /openstack/latest/meta_data.json HTTP/1.") {
+		t.Errorf("requests to the metadata service: %q (%v)", req, err)
+	}
+}
+
+// TestConfigDriveOtherBuses reads the config drive on the other CD-ROM buses the QEMU engine offers
+// (hw_cdrom_bus scsi on q35, ide on pc), attached as hypervisor/qemu/argv.go attaches them.
+func TestConfigDriveOtherBuses(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	for _, tc := range []struct {
+		bus     string
+		devices []string
+	}{
+		{"scsi", []string{"-machine", "q35", "-device", "virtio-scsi-pci,id=scsi0",
+			"-device", "scsi-cd,bus=scsi0.0,channel=0,scsi-id=0,lun=0,drive=drive-sda,id=sda"}},
+		{"ide", []string{"-machine", "pc", "-device", "ide-cd,bus=ide.0,drive=drive-hda,id=hda"}},
+	} {
+		t.Run(tc.bus, func(t *testing.T) {
+			dir := t.TempDir()
+			iso := filepath.Join(dir, "disk.config")
+			uuid := "0d15ea5e-0000-4000-8000-00000000000" + map[string]string{"scsi": "1", "ide": "2"}[tc.bus]
+			if err := configdrive.Write(iso, configdrive.Content{UUID: uuid}); err != nil {
+				t.Fatal(err)
+			}
+			serial := filepath.Join(dir, "serial.log")
+			id := "drive-sda"
+			if tc.bus == "ide" {
+				id = "drive-hda"
+			}
+			args := append([]string{"-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
+				"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+				"-drive", "if=none,id=" + id + ",format=raw,file=" + iso + ",readonly=on",
+				"-serial", "file:" + serial}, tc.devices...)
+			cmd := exec.Command("qemu-system-x86_64", args...)
+			out := &strings.Builder{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				_ = cmd.Process.Kill()
+			}()
+			err := waitFor(serial, "config drive lines", func(log []byte) bool { return len(Lines(log, UserDataPrefix)) > 0 }, 120*time.Second, exited)
+			log, _ := os.ReadFile(serial)
+			if err != nil {
+				t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+			}
+			if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 1 || got[0] != uuid {
+				t.Errorf("config drive uuid lines %q, want [%q]", got, uuid)
+			}
+			if got := Lines(log, UserDataPrefix); len(got) != 1 || got[0] != NoUserData {
+				t.Errorf("user-data lines %q, want [%q]", got, NoUserData)
+			}
+		})
+	}
 }
