@@ -310,6 +310,31 @@ find_drive() {
 	return 1
 }
 uuid_of() { grep -o '"uuid": *"[^"]*"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+# User data lines "ping A.B.C.D" make the guest ping that address once it has one of its own (up to 60 s, until
+# an answer), printing "novabsd-tiny: ping A.B.C.D ok" or "... failed": how e2e tests prove two guests reach each
+# other. Anything but a dotted quad is ignored, so user data never reaches a command line.
+pings() {
+	grep -E '^ping [0-9]{1,3}(\.[0-9]{1,3}){3}$' "$1" | while read -r _ ip; do
+		(
+			i=0
+			until ls /run/net/*.addr >/dev/null 2>&1; do
+				sleep 1
+				i=$((i + 1))
+				[ $i -lt 60 ] || break
+			done
+			i=0
+			while [ $i -lt 30 ]; do
+				if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then
+					echo "novabsd-tiny: ping $ip ok"
+					exit 0
+				fi
+				i=$((i + 1))
+			done
+			echo "novabsd-tiny: ping $ip failed"
+		) &
+	done
+	wait
+}
 # Disks and CD-ROMs are probed asynchronously (AHCI's link reset is slow under TCG): look for up to 15 s.
 i=0
 while [ $i -lt 30 ]; do
@@ -321,6 +346,7 @@ while [ $i -lt 30 ]; do
 			[ ! -f /mnt/config/openstack/latest/user_data ] ||
 				ud=$(head -n 1 /mnt/config/openstack/latest/user_data | tr -d '\000-\037\177' | cut -c 1-200)
 			echo "novabsd-tiny: user-data $ud"
+			[ ! -f /mnt/config/openstack/latest/user_data ] || pings /mnt/config/openstack/latest/user_data
 			exit 0
 		fi
 		echo "novabsd-tiny: cannot mount the config drive $dev"
