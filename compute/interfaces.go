@@ -75,27 +75,15 @@ func (s *Service) externalInstanceEvent(ctx context.Context, args json.RawMessag
 	return nil, nil
 }
 
-// refreshInfoCache is the network-changed handling: the ports are read again from Neutron and the cache saved.
+// refreshInfoCache is the network-changed handling: the ports are read again from Neutron and the cache saved
+// when they changed.
 func (s *Service) refreshInfoCache(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, log *slog.Logger) {
-	uuid := instanceUUID(inst)
-	unlock := s.lc.net.cacheLocks.lock(uuid)
-	defer unlock()
-	cur, err := s.networkInfo(ctx, rc, inst)
-	if err != nil {
-		log.Warn("Cannot read the network info cache; rebuilding it from Neutron", "error", err)
-		cur = network.Info{}
-	}
-	info, err := s.lc.net.api.Refresh(ctx, uuid, cur)
-	if errors.Is(err, network.ErrNotFound) {
+	_, err := s.refreshNetworkInfo(ctx, rc, inst, log)
+	switch {
+	case errors.Is(err, network.ErrNotFound):
 		log.Info("Failed to process external instance event", "error", err)
-		return
-	}
-	if err != nil {
+	case err != nil:
 		log.Warn("Cannot refresh the network info cache", "error", err)
-		return
-	}
-	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {
-		log.Warn("Cannot save the network info cache", "error", err)
 	}
 }
 

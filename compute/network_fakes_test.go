@@ -24,6 +24,12 @@ type fakeNeutron struct {
 	calls    []string
 	// refresh, when set, is what Refresh answers.
 	refresh network.Info
+	// refreshBy, when it has the instance, is what Refresh answers for it (before refresh).
+	refreshBy map[string]network.Info
+	// refreshErr, when set, is Refresh's error.
+	refreshErr error
+	// refreshed are the instance uuids Refresh was asked about, in order.
+	refreshed []string
 	// deallocErrs are returned by the next Deallocate calls, in turn.
 	deallocErrs []error
 }
@@ -80,10 +86,17 @@ func (n *fakeNeutron) Deallocate(_ context.Context, uuid string, _ network.Info)
 	return nil
 }
 
-func (n *fakeNeutron) Refresh(_ context.Context, _ string, prev network.Info) (network.Info, error) {
+func (n *fakeNeutron) Refresh(_ context.Context, uuid string, prev network.Info) (network.Info, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls = append(n.calls, "refresh")
+	n.refreshed = append(n.refreshed, uuid)
+	if n.refreshErr != nil {
+		return nil, n.refreshErr
+	}
+	if info, ok := n.refreshBy[uuid]; ok {
+		return info, nil
+	}
 	if n.refresh != nil {
 		return n.refresh, nil
 	}
