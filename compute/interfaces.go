@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/internal/revert"
@@ -113,20 +116,55 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	if err != nil {
 		return
 	}
-	running := s.powerState(ctx, g) == powerRunning
-	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil && running {
-		if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
+	nic := hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}
+	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil {
+		// As the libvirt driver: the NIC leaves the guest, live or not (DetachNIC drops it from the domain
+		// file too), then its tap goes.
+		if err := hot.DetachNIC(ctx, g, nic); err != nil {
 			log.Warn("Detach interface failed", "port", portID, "error", err)
 			return
 		}
-		running = false
-	}
-	if running {
-		// The guest still holds the tap (no NIC hot-plug): it goes when the guest is deleted or rebuilt.
-		log.Info("The running guest keeps the deleted port's NIC until it stops", "port", portID)
+		s.unplugVIFs(ctx, inst, network.Info{vif})
 		return
 	}
-	s.unplugVIFs(ctx, inst, network.Info{vif})
+	switch ps := s.powerState(ctx, g); ps {
+	case powerShutdown, powerCrashed:
+		// No process holds the NIC: it leaves the domain file, so the next start agrees with the info cache,
+		// and its tap goes.
+		if err := dropDomainNIC(g, vif.Address); err != nil {
+			log.Warn("Cannot drop the deleted port's NIC from the guest's domain; it keeps it", "port", portID,
+				"error", err)
+			return
+		}
+		s.unplugVIFs(ctx, inst, network.Info{vif})
+	default:
+		// A live guest (or one suspended with its devices) keeps the NIC: this engine cannot hot-unplug one.
+		// It carries no traffic, its port being gone; the server stays as it is, and the tap is unplugged with
+		// the guest when the server is deleted (the domain file lists it).
+		log.Warn("This hypervisor cannot detach interfaces from a running guest: it keeps the NIC of the port "+
+			"Neutron deleted (without traffic) until the server is deleted", "port", portID, "tap", nic.Tap,
+			"power_state", ps)
+	}
+}
+
+// dropDomainNIC removes the interface with mac from the domain file of g, which is not running; a file without
+// it is left as it is.
+func dropDomainNIC(g hypervisor.Guest, mac string) error {
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return err
+	}
+	if dom.Devices == nil {
+		return nil
+	}
+	n := len(dom.Devices.Interfaces)
+	dom.Devices.Interfaces = slices.DeleteFunc(dom.Devices.Interfaces, func(i libvirtxml.DomainInterface) bool {
+		return i.MAC != nil && strings.EqualFold(i.MAC.Address, mac)
+	})
+	if len(dom.Devices.Interfaces) == n {
+		return nil
+	}
+	return hypervisor.SaveDomain(g.Dir, dom)
 }
 
 // attachInterfaceArgs are attach_interface's arguments (compute RPC 6.x).

@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
@@ -560,4 +564,56 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 		}
 	}
 	return nil
+}
+
+// domainPorts are the taps a guest's domain file lists, as Unplug needs them: a tap in a plain bridge (<source
+// bridge>) is KindBridge; the others are KindOVS, since this host joins them to the integration bridge, and
+// OVS's `--if-exists del-port` needs only the tap's name. Only names this service gives taps are returned, so a
+// domain file naming a host interface cannot make the clean-up delete it.
+func domainPorts(dom *libvirtxml.Domain) []plug.Port {
+	if dom == nil || dom.Devices == nil {
+		return nil
+	}
+	var ports []plug.Port
+	for _, iface := range dom.Devices.Interfaces {
+		if iface.Target == nil || !strings.HasPrefix(iface.Target.Dev, network.TapName("")) {
+			continue
+		}
+		p := plug.Port{Kind: plug.KindOVS, Tap: iface.Target.Dev}
+		if iface.Source != nil && iface.Source.Bridge != nil {
+			p.Kind, p.Bridge = plug.KindBridge, iface.Source.Bridge.Bridge
+		}
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// guestPorts are the taps of inst's guest as its domain file lists them; none when there is no file.
+func (s *Service) guestPorts(inst *vo.Object) []plug.Port {
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return nil
+	}
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return nil
+	}
+	return domainPorts(dom)
+}
+
+// unplugPorts unplugs ports whose tap is not one of info's (those are unplugged with their VIF), logging
+// failures: the taps a guest kept after Neutron deleted their port (an engine without NIC hot-plug), or those of a
+// guest whose instance was deleted while this service was down.
+func (s *Service) unplugPorts(ctx context.Context, uuid string, ports []plug.Port, info network.Info) {
+	if s.lc.net == nil {
+		return
+	}
+	for _, p := range ports {
+		if slices.ContainsFunc(info, func(v network.VIF) bool { return network.TapName(v.ID) == p.Tap }) {
+			continue
+		}
+		if err := s.lc.net.plugger.Unplug(ctx, p); err != nil {
+			s.log.Warn("Cannot unplug a leftover tap", "instance", uuid, "tap", p.Tap, "error", err)
+		}
+	}
 }

@@ -138,6 +138,8 @@ type fakePlugger struct {
 	mu       sync.Mutex
 	plugged  map[string]plug.Port
 	checkErr error
+	// unplugged are the ports Unplug was given, in order.
+	unplugged []plug.Port
 	// onPlug, when set, runs (without mu) after each successful Plug: Neutron's answer to a plugged port.
 	onPlug func(p plug.Port)
 }
@@ -162,6 +164,7 @@ func (p *fakePlugger) Unplug(_ context.Context, port plug.Port) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.plugged, port.Tap)
+	p.unplugged = append(p.unplugged, port)
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/novabsd/novabsd/network/plug"
+
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -43,10 +45,12 @@ func (s *Service) doTerminate(ctx context.Context, rc *rpc.RequestContext, inst 
 // console tokens, the schedulers' delete_instance_info) and the soft delete of the record.
 func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	uuid := instanceUUID(inst)
+	// The domain file goes with the guest; the taps it lists are unplugged with the VIFs.
+	taps := s.guestPorts(inst)
 	if err := s.destroyGuest(ctx, inst); err != nil {
 		return err
 	}
-	if err := s.shutdownNetworks(ctx, rc, inst); err != nil {
+	if err := s.shutdownNetworks(ctx, rc, inst, taps); err != nil {
 		return err
 	}
 	v := asInstance(inst)
@@ -83,8 +87,9 @@ func (s *Service) cleanConsoleTokens(ctx context.Context, rc *rpc.RequestContext
 
 // shutdownNetworks is _shutdown_instance's network part: with the guest gone, its taps are unplugged and its
 // ports released (_try_deallocate_network: retried while Neutron is unreachable; ports already gone are fine). An
-// empty info cache is read again from Neutron first, so no tap is left behind.
-func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+// empty info cache is read again from Neutron first, so no tap is left behind; taps are the guest's as its
+// domain file listed them, which include the NIC of a port Neutron deleted while the guest could not drop it.
+func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, taps []plug.Port) error {
 	if s.lc.net == nil {
 		return nil
 	}
@@ -103,5 +108,6 @@ func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, 
 		}
 	}
 	s.unplugVIFs(ctx, inst, info)
+	s.unplugPorts(ctx, uuid, taps, info)
 	return s.deallocate(ctx, rc, inst, info)
 }

@@ -1,0 +1,147 @@
+package compute
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/network"
+	"github.com/novabsd/novabsd/network/plug"
+	"github.com/novabsd/novabsd/rpc"
+)
+
+// guestInterfaces are the MACs of the interfaces in the guest's domain file.
+func (h *harness) guestInterfaces(t *testing.T, uuid string) []string {
+	t.Helper()
+	g, err := h.s.guestOf(h.cond.object(uuid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var macs []string
+	for _, i := range dom.Devices.Interfaces {
+		macs = append(macs, i.MAC.Address)
+	}
+	return macs
+}
+
+// TestVIFDeletedKeepsStateConsistent: when Neutron deletes a port, the info cache drops it in every case; an
+// engine with NIC hot-plug detaches the NIC and unplugs its tap (libvirt's behaviour); an engine without it (bhyve)
+// drops the NIC from a stopped guest's domain and unplugs the tap, while a running guest keeps both, and the tap
+// goes when the server is deleted. The server never leaves ACTIVE and gets no fault.
+func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
+	for i, tt := range []struct {
+		name      string
+		hot       bool
+		stopped   bool
+		wantNICs  int // interfaces left in the domain file
+		wantTaps  int // taps left plugged
+		wantHotNC int // NICs left in the hot-plug engine's guest
+	}{
+		{name: "hot-plug engine, running", hot: true, wantNICs: 1, wantTaps: 0, wantHotNC: 0},
+		{name: "no hot-plug, running: guest keeps the NIC", wantNICs: 1, wantTaps: 1},
+		{name: "no hot-plug, stopped: NIC leaves the domain", stopped: true, wantNICs: 0, wantTaps: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			var hot *fakeHotDriver
+			if tt.hot {
+				hot = &fakeHotDriver{fakeDriver: h.drv, nics: map[string]hypervisor.NIC{}}
+				h.s.lc.eng.driver = hot
+			}
+			uuid := "66666666-0000-4000-8000-00000000000" + string(rune('0'+i))
+			h.neutron.active = true
+			h.buildWithNetwork(t, uuid, false)
+			vif := h.cachedInfo(t, uuid)[0]
+			if hot != nil {
+				hot.nics[vif.Address] = hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}
+			}
+			g, _ := h.s.guestOf(h.cond.object(uuid))
+			if tt.stopped {
+				h.drv.set(g.Name, hypervisor.Shutdown)
+			}
+			h.sendEvent(t, uuid, "network-vif-deleted", vif.ID, "completed")
+
+			if info := h.cachedInfo(t, uuid); len(info) != 0 {
+				t.Errorf("info cache = %+v, want empty", info)
+			}
+			// The fake hot-plug engine leaves the domain file to the test: only its NIC list tells.
+			if n := len(h.guestInterfaces(t, uuid)); n != tt.wantNICs {
+				t.Errorf("domain interfaces = %d, want %d", n, tt.wantNICs)
+			}
+			if taps := h.plugger.taps(); len(taps) != tt.wantTaps {
+				t.Errorf("taps = %v, want %d", taps, tt.wantTaps)
+			}
+			if hot != nil && len(hot.nics) != tt.wantHotNC {
+				t.Errorf("guest NICs = %v, want %d", hot.nics, tt.wantHotNC)
+			}
+			if vm := fieldString(h.cond.object(uuid), "vm_state"); vm != vmActive || len(h.cond.faults[uuid]) != 0 {
+				t.Errorf("vm_state %s, faults %q: want active and none", vm, h.cond.faults[uuid])
+			}
+			// Deleting the server leaves no tap, the kept one included.
+			inst := h.cond.object(uuid)
+			_ = inst.Set("task_state", taskDeleting)
+			inst.ResetChanges()
+			h.cond.put(inst)
+			rc := rpc.AdminContext()
+			if err := h.s.doTerminate(context.Background(), &rc, inst); err != nil {
+				t.Fatal(err)
+			}
+			if taps := h.plugger.taps(); len(taps) != 0 {
+				t.Errorf("taps after delete = %v", taps)
+			}
+		})
+	}
+}
+
+// TestOrphanTapsUnplugged: at start, the guest of an instance deleted while the service was down is destroyed and
+// the taps its domain file lists are unplugged, each as what it was attached to; an interface that is not one of
+// this service's taps is left alone.
+func TestOrphanTapsUnplugged(t *testing.T) {
+	h := newHarness(t)
+	gone := "77777777-0000-4000-8000-0000000000a1"
+	inst := instanceFromWire(t, gone)
+	h.cond.put(inst)
+	h.cond.deleted[gone] = true
+	dir := filepath.Join(h.dir, gone)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ovsTap, brTap := network.TapName("aaaaaaaa-1111"), network.TapName("bbbbbbbb-2222")
+	dom := &libvirtxml.Domain{Type: "kvm", Name: "instance-000000a1", Devices: &libvirtxml.DomainDeviceList{
+		Interfaces: []libvirtxml.DomainInterface{
+			{Target: &libvirtxml.DomainInterfaceTarget{Dev: ovsTap},
+				Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}},
+			{Target: &libvirtxml.DomainInterfaceTarget{Dev: brTap},
+				Source: &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: "brq1234"}}},
+			{Target: &libvirtxml.DomainInterfaceTarget{Dev: "eth0"},
+				Source: &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}},
+		}}}
+	if err := hypervisor.SaveDomain(dir, dom); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hypervisor.LoadDomain(dir); err != nil {
+		t.Fatal(err)
+	}
+	h.plugger.plugged[ovsTap] = plug.Port{Tap: ovsTap, Kind: plug.KindOVS}
+	h.plugger.plugged[brTap] = plug.Port{Tap: brTap, Kind: plug.KindBridge}
+	if err := h.s.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []plug.Port{{Kind: plug.KindOVS, Tap: ovsTap}, {Kind: plug.KindBridge, Tap: brTap, Bridge: "brq1234"}}
+	if !slices.Equal(h.plugger.unplugged, want) {
+		t.Errorf("unplugged %+v, want %+v", h.plugger.unplugged, want)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan directory left: %v", err)
+	}
+}
