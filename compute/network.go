@@ -429,7 +429,16 @@ func eventKey(name, tag string) string {
 type instanceEvents struct {
 	mu      sync.Mutex
 	waiters map[string]map[string]chan string // instance uuid -> event key -> status
+	// stopped is set by cancelAll: no event can arrive any more, so a new wait fails at once.
+	stopped bool
 }
+
+// statusDeleting is what cancel hands a waiter: not one of Neutron's statuses, it tells the wait that the
+// instance is being deleted.
+const statusDeleting = "\x00deleting"
+
+// errInstanceDeleting ends a wait whose instance is being deleted.
+var errInstanceDeleting = errors.New("the instance is being deleted")
 
 // eventWait is a set of events registered for one instance before the action that causes them.
 type eventWait struct {
@@ -452,10 +461,48 @@ func (e *instanceEvents) prepare(uuid string, keys []string) *eventWait {
 	}
 	for _, k := range keys {
 		ch := make(chan string, 1)
-		e.waiters[uuid][k] = ch
+		if e.stopped {
+			ch <- "failed" // nova: "In shutdown, no new events can be scheduled"
+		} else {
+			e.waiters[uuid][k] = ch
+		}
 		w.chans[k] = ch
 	}
+	if len(e.waiters[uuid]) == 0 {
+		delete(e.waiters, uuid)
+	}
 	return w
+}
+
+// cancel ends the waits for uuid's events at once (clear_events_for_instance, at a delete): they return
+// errInstanceDeleting, so a build or an attach waiting for network-vif-plugged stops instead of holding the
+// instance's lock, and with it the delete, for vif_plugging_timeout. It returns how many waiters it ended.
+func (e *instanceEvents) cancel(uuid string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(e.waiters[uuid])
+	for _, ch := range e.waiters[uuid] {
+		ch <- statusDeleting // buffered, and sent to once: pop and cancel remove the waiter as they send
+	}
+	delete(e.waiters, uuid)
+	return n
+}
+
+// cancelAll is cancel_all_events, at a stop once no event can reach this service any more: every waiter gets a
+// "failed" event, as nova's, and so does every later wait. It returns how many waiters it ended.
+func (e *instanceEvents) cancelAll() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = true
+	n := 0
+	for _, keys := range e.waiters {
+		for _, ch := range keys {
+			ch <- "failed"
+			n++
+		}
+	}
+	e.waiters = nil
+	return n
 }
 
 // pop hands an event to its waiter; false when nobody waits for it.
@@ -500,6 +547,9 @@ func (w *eventWait) wait(ctx context.Context, deadline time.Duration) (failed []
 	for k, ch := range w.chans {
 		select {
 		case status := <-ch:
+			if status == statusDeleting {
+				return failed, errInstanceDeleting
+			}
 			if status != "completed" {
 				failed = append(failed, k)
 			}
@@ -524,7 +574,7 @@ func pluggedEvents(info network.Info) []string {
 	return keys
 }
 
-// virtualInterfaceCreateFailed is nova's VirtualInterfaceCreateException.
+// errVIFCreate is nova's VirtualInterfaceCreateException.
 var errVIFCreate = errors.New("Virtual Interface creation failed")
 
 // plugAndWait plugs info's VIFs with waiters registered first, then waits up to vif_plugging_timeout for Neutron's
@@ -545,6 +595,13 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 	}
 	failed, err := w.wait(ctx, seconds(d.VIFPluggingTimeout))
 	switch {
+	case errors.Is(err, errInstanceDeleting):
+		// What the build's next save would meet (nova's UnexpectedDeletingTaskStateError): the build ends as
+		// one whose instance vanished, without a fault, and the delete proceeds.
+		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
+		return fmt.Errorf("%w (%w)", novaError("UnexpectedDeletingTaskStateError", 409,
+			"Conflict updating instance %s. Expected: {'task_state': ['spawning']}. Actual: {'task_state': 'deleting'}",
+			uuid), err)
 	case err != nil && !errors.Is(err, errEventTimeout):
 		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
 		return err

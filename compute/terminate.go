@@ -21,6 +21,13 @@ func (s *Service) terminateInstance(ctx context.Context, args json.RawMessage) (
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
 		return nil, err
 	}
+	// A build or an attach waiting for network-vif-plugged holds the instance's lock: its wait ends now, so the
+	// delete does not wait vif_plugging_timeout for it.
+	if s.lc.net != nil {
+		if n := s.lc.net.events.cancel(instanceUUID(a.Instance)); n > 0 {
+			logInstance(s.log, a.Instance).Info("Events pending at deletion cancelled", "events", n)
+		}
+	}
 	return nil, s.doTerminate(ctx, requestContext(ctx), a.Instance)
 }
 
