@@ -212,7 +212,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	uuid := instanceUUID(inst)
 	hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver)
 	if err != nil {
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("AttachInterfaceNotSupported", 400,
+		return network.VIF{}, fmt.Errorf("%w (%w)", novaError("AttachInterfaceNotSupported", 400,
 			"Attaching interfaces is not supported for instance %s.", uuid), err)
 	}
 	if req.Tag != "" {
@@ -220,7 +220,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 			"Tagged network interface attachment is not supported for this server instance.")
 	}
 	failed := func(err error) error {
-		return fmt.Errorf("%w (%v)", novaError("InterfaceAttachFailed", 500,
+		return fmt.Errorf("%w (%w)", novaError("InterfaceAttachFailed", 500,
 			"Failed to attach network adapter device to %s", uuid), err)
 	}
 	if s.lc.net == nil {
@@ -238,14 +238,10 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 		}
 	}()
 	vif, err := s.lc.net.api.AttachPort(ctx, s.binding(inst, nil), req)
-	switch {
-	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere):
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("PortInUse", 409, "Port %s is still in use.", req.PortID), err)
-	case errors.Is(err, network.ErrNotFound) && req.PortID != "":
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("PortNotFound", 404, "Port id %s could not be found.", req.PortID), err)
-	case errors.Is(err, network.ErrNotFound):
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("NetworkNotFound", 404, "Network %s could not be found.", req.NetworkID), err)
-	case err != nil:
+	if f := neutronFault(err, req); f != nil {
+		return network.VIF{}, fmt.Errorf("%w (%w)", f, err)
+	}
+	if err != nil {
 		return network.VIF{}, failed(err)
 	}
 	rv.Add(func() error { return s.lc.net.api.DetachPort(cleanup, uuid, vif) })
@@ -325,7 +321,7 @@ func (s *Service) doDetachInterface(ctx context.Context, rc *rpc.RequestContext,
 	}
 	if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
 		s.log.Warn("Detach interface failed", "instance", uuid, "port", portID, "error", err)
-		return fmt.Errorf("%w (%v)", novaError("InterfaceDetachFailed", 400,
+		return fmt.Errorf("%w (%w)", novaError("InterfaceDetachFailed", 400,
 			"Failed to detach network adapter device from %s", uuid), err)
 	}
 	s.unplugVIFs(ctx, inst, network.Info{vif})

@@ -155,14 +155,53 @@ func (s *Service) binding(inst *vo.Object, securityGroups json.RawMessage) netwo
 	return b
 }
 
+// neutronFault is nova's exception for a Neutron failure about req that the API reports as such (PortInUse,
+// PortNotFound, NetworkNotFound, PortBindingFailed), worded as nova's; nil for any other failure. The port or
+// network named is the one Neutron's error names, else the request's.
+func neutronFault(err error, req network.Request) *rpc.RemoteError {
+	port, netw := req.PortID, req.NetworkID
+	var ne *network.Error
+	if errors.As(err, &ne) {
+		port, netw = orDefault(ne.Port, port), orDefault(ne.Network, netw)
+	}
+	switch {
+	case port == "" && netw == "":
+		return nil // nothing to name: the caller's generic wording says more than "Port  is still in use."
+	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere):
+		if port == "" {
+			return nil
+		}
+		return novaError("PortInUse", 409, "Port %s is still in use.", port)
+	case errors.Is(err, network.ErrBindingFailed):
+		if port == "" {
+			return nil
+		}
+		return novaError("PortBindingFailed", 500,
+			"Binding failed for port %s, please check neutron logs for more information.", port)
+	case errors.Is(err, network.ErrNotFound) && port != "":
+		return novaError("PortNotFound", 404, "Port id %s could not be found.", port)
+	case errors.Is(err, network.ErrNotFound):
+		return novaError("NetworkNotFound", 404, "Network %s could not be found.", netw)
+	}
+	return nil
+}
+
 // allocateError words a failed allocation as nova's build does: Neutron being unreachable, or a binding this
-// host's switch could not make, may succeed on another host; a request that is wrong anywhere aborts.
-func allocateError(err error) error {
+// host's switch could not make, may succeed on another host; a request that is wrong anywhere (a port in use, a
+// network or port that does not exist) aborts.
+func allocateError(err error, reqs []network.Request) error {
+	var req network.Request
+	if len(reqs) == 1 {
+		req = reqs[0] // with several, only Neutron's error can tell which one failed
+	}
+	f := neutronFault(err, req)
 	switch {
 	case errors.Is(err, network.ErrUnavailable):
 		return reschedule(err, "Failed to allocate the network(s): Neutron is unreachable")
-	case errors.Is(err, network.ErrBindingFailed):
-		return reschedule(err, "Failed to allocate the network(s): binding failed on this host")
+	case f != nil && f.Class == "PortBindingFailed":
+		return reschedule(err, "%s", f.Message)
+	case f != nil:
+		return abort(err, "%s", f.Message)
 	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere),
 		errors.Is(err, network.ErrNotFound):
 		return abort(err, "Failed to allocate the network(s), not rescheduling.")
@@ -608,7 +647,7 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 	case err != nil && d.VIFPluggingIsFatal:
 		s.log.Warn("Timeout waiting for vif plugging events", "instance", uuid, "error", err)
 		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
-		return fmt.Errorf("%w: %v", errVIFCreate, err)
+		return fmt.Errorf("%w: %w", errVIFCreate, err)
 	case err != nil:
 		s.log.Warn("Timeout waiting for vif plugging events; continuing as vif_plugging_is_fatal is false",
 			"instance", uuid, "error", err)

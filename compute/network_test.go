@@ -128,6 +128,17 @@ func TestBuildWithNetwork(t *testing.T) {
 		{name: "port bound elsewhere aborts", allocErr: network.ErrPortBoundElsewhere, retry: true, timeout: 10,
 			fatal: true, wantVM: vmError, wantFault: "Failed to allocate the network(s), not rescheduling",
 			wantAlloc: true, wantDealoc: true},
+		{name: "port in use is worded as nova's PortInUse", allocErr: &network.Error{Op: "bind",
+			Port: "cccccccc-0000-4000-8000-000000000001", Kind: network.ErrPortInUse}, retry: true, timeout: 10,
+			fatal: true, wantVM: vmError, wantFault: "Port cccccccc-0000-4000-8000-000000000001 is still in use.",
+			wantAlloc: true, wantDealoc: true},
+		{name: "network not found is worded as nova's NetworkNotFound", allocErr: &network.Error{Op: "show network",
+			Network: "net-1", Kind: network.ErrNotFound}, retry: true, timeout: 10, fatal: true, wantVM: vmError,
+			wantFault: "Network net-1 could not be found.", wantAlloc: true, wantDealoc: true},
+		{name: "binding failed reschedules as nova's PortBindingFailed", allocErr: &network.Error{Op: "bind",
+			Port: "cccccccc-0000-4000-8000-000000000002", Kind: network.ErrBindingFailed}, timeout: 10, fatal: true,
+			wantVM: vmError, wantFault: "Binding failed for port cccccccc-0000-4000-8000-000000000002, please check " +
+				"neutron logs for more information.", wantAlloc: true, wantDealoc: true},
 		{name: "switch down reschedules before any port", checkErr: errors.New("ovsdb-server not reachable"),
 			retry: true, timeout: 10, fatal: true, wantVM: vmBuilding, wantResch: 1, wantDealoc: true},
 	}
@@ -723,5 +734,49 @@ func TestInitHostReplugsRunningGuests(t *testing.T) {
 	h.s.initInstance(context.Background(), &rc, h.cond.object(uuid))
 	if taps := h.plugger.taps(); len(taps) != 1 || taps[0] != network.TapName(h.cachedInfo(t, uuid)[0].ID) {
 		t.Errorf("taps after init_host = %v", taps)
+	}
+}
+
+// TestAttachInterfaceNeutronFaults: Neutron's refusals of attach_interface reach the API as nova's exceptions,
+// worded as nova's, with nothing left bound or plugged.
+func TestAttachInterfaceNeutronFaults(t *testing.T) {
+	const port = "dddddddd-0000-4000-8000-000000000001"
+	for i, tt := range []struct {
+		name      string
+		netID     any
+		portID    any
+		err       error
+		wantClass string
+		wantMsg   string
+	}{
+		{"port in use", nil, port, &network.Error{Op: "bind", Port: port, Kind: network.ErrPortInUse}, "PortInUse",
+			"Port " + port + " is still in use."},
+		{"port not found", nil, port, &network.Error{Op: "show port", Port: port, Kind: network.ErrNotFound},
+			"PortNotFound", "Port id " + port + " could not be found."},
+		{"network not found", "net-9", nil, &network.Error{Op: "show network", Network: "net-9",
+			Kind: network.ErrNotFound}, "NetworkNotFound", "Network net-9 could not be found."},
+		{"binding failed", "net-1", nil, &network.Error{Op: "bind", Port: port, Kind: network.ErrBindingFailed},
+			"PortBindingFailed", "Binding failed for port " + port + ", please check neutron logs for more information."},
+		{"other failure", "net-1", nil, errors.New("boom"), "InterfaceAttachFailed", "Failed to attach network adapter"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.s.lc.eng.driver = &fakeHotDriver{fakeDriver: h.drv, nics: map[string]hypervisor.NIC{}}
+			uuid := "44444444-0000-4000-8000-0000000007" + string(rune('0'+i/10)) + string(rune('0'+i%10))
+			inst := h.build(t, uuid, false)
+			h.neutron.allocErr = tt.err
+			args, _ := json.Marshal(attachArgs(inst, tt.netID, tt.portID))
+			_, err := h.s.attachInterface(context.Background(), args)
+			var re *rpc.RemoteError
+			if !errors.As(err, &re) || re.Class != tt.wantClass || !strings.Contains(re.Message, tt.wantMsg) {
+				t.Errorf("attach = %v, want %s %q", err, tt.wantClass, tt.wantMsg)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("attach error %v does not wrap Neutron's", err)
+			}
+			if h.neutron.boundPorts() != 0 || len(h.plugger.taps()) != 0 {
+				t.Errorf("left %d ports bound, taps %v", h.neutron.boundPorts(), h.plugger.taps())
+			}
+		})
 	}
 }
