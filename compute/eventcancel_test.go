@@ -2,7 +2,6 @@ package compute
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -67,12 +66,7 @@ func TestWaitingBuildEndsPromptly(t *testing.T) {
 		wantFault string
 	}{
 		{name: "delete", wantVM: vmDeleted, end: func(h *harness, uuid string) {
-			inst := h.cond.object(uuid)
-			_ = inst.Set("task_state", taskDeleting)
-			inst.ResetChanges()
-			h.cond.put(inst)
-			args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
-			if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
+			if err := h.deleteServer(uuid); err != nil {
 				t.Error(err)
 			}
 		}},

@@ -33,6 +33,18 @@ func (h *harness) putHealInstance(t *testing.T, uuid, host, vm, task string, inf
 	h.cond.put(inst)
 }
 
+// notRefreshed runs change, under the fake database's lock, on the record of each instance Refresh was not asked
+// about yet.
+func (h *harness) notRefreshed(change func(uuid string, rec map[string]json.RawMessage)) {
+	h.cond.mu.Lock()
+	defer h.cond.mu.Unlock()
+	for u, rec := range h.cond.db {
+		if !slices.Contains(h.neutron.refreshed, u) {
+			change(u, rec)
+		}
+	}
+}
+
 // healVIF is a port as a cache would hold it, with one fixed address.
 func healVIF(id, addr string) network.VIF {
 	return network.VIF{ID: id, Address: "fa:16:3e:00:00:01", Type: "ovs", Active: true,
@@ -90,13 +102,7 @@ func TestHealInfoCache(t *testing.T) {
 				h.putHealInstance(t, b, testHost, vmActive, "", network.Info{old})
 			},
 			between: func(h *harness) {
-				h.cond.mu.Lock()
-				for u := range h.cond.db {
-					if !slices.Contains(h.neutron.refreshed, u) {
-						h.cond.deleted[u] = true
-					}
-				}
-				h.cond.mu.Unlock()
+				h.notRefreshed(func(u string, _ map[string]json.RawMessage) { h.cond.deleted[u] = true })
 			},
 			wantHealed: []string{"first"}},
 		{name: "instance moved after the list was made is skipped", turns: 2,
@@ -105,13 +111,9 @@ func TestHealInfoCache(t *testing.T) {
 				h.putHealInstance(t, b, testHost, vmActive, "", network.Info{old})
 			},
 			between: func(h *harness) {
-				h.cond.mu.Lock()
-				for u, rec := range h.cond.db {
-					if !slices.Contains(h.neutron.refreshed, u) {
-						rec["host"] = json.RawMessage(`"other-host"`)
-					}
-				}
-				h.cond.mu.Unlock()
+				h.notRefreshed(func(_ string, rec map[string]json.RawMessage) {
+					rec["host"] = json.RawMessage(`"other-host"`)
+				})
 			},
 			wantHealed: []string{"first"}},
 		{name: "neutron failure is an error, nothing saved", turns: 1, wantErr: true,

@@ -13,7 +13,6 @@ import (
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
-	"github.com/novabsd/novabsd/rpc"
 )
 
 // guestInterfaces are the MACs of the interfaces in the guest's domain file.
@@ -88,12 +87,7 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 				t.Errorf("vm_state %s, faults %q: want active and none", vm, h.cond.faults[uuid])
 			}
 			// Deleting the server leaves no tap, the kept one included.
-			inst := h.cond.object(uuid)
-			_ = inst.Set("task_state", taskDeleting)
-			inst.ResetChanges()
-			h.cond.put(inst)
-			rc := rpc.AdminContext()
-			if err := h.s.doTerminate(context.Background(), &rc, inst); err != nil {
+			if err := h.deleteServer(uuid); err != nil {
 				t.Fatal(err)
 			}
 			if taps := h.plugger.taps(); len(taps) != 0 {

@@ -70,6 +70,18 @@ func (h *harness) sendEvent(t *testing.T, uuid, name, tag, status string) {
 	}
 }
 
+// deleteServer deletes the instance as nova-api does: task_state deleting in the database, then
+// terminate_instance with it.
+func (h *harness) deleteServer(uuid string) error {
+	inst := h.cond.object(uuid)
+	_ = inst.Set("task_state", taskDeleting)
+	inst.ResetChanges()
+	h.cond.put(inst)
+	args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
+	_, err := h.s.terminateInstance(context.Background(), args)
+	return err
+}
+
 // cachedInfo is the network_info the fake database holds for uuid.
 func (h *harness) cachedInfo(t *testing.T, uuid string) network.Info {
 	t.Helper()
@@ -272,12 +284,7 @@ func TestDeleteUnplugsAndDeallocates(t *testing.T) {
 				t.Fatalf("after build: taps %v, %d ports", h.plugger.taps(), h.neutron.boundPorts())
 			}
 			h.neutron.deallocErrs = tt.deallocErrs
-			inst := h.cond.object(uuid)
-			_ = inst.Set("task_state", taskDeleting)
-			inst.ResetChanges()
-			h.cond.put(inst)
-			args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
-			if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
+			if err := h.deleteServer(uuid); err != nil {
 				t.Fatal(err)
 			}
 			if taps := h.plugger.taps(); len(taps) != 0 {
