@@ -50,6 +50,16 @@ func TestEventCancel(t *testing.T) {
 			if len(e.waiters) != 0 {
 				t.Errorf("waiters left: %v", e.waiters)
 			}
+			if !tt.wantOther {
+				// A wait prepared while the delete runs ends at once; after it, waits are ordinary again.
+				if _, err := e.prepare("u", keys[:1]).wait(context.Background(), 5*time.Second); !errors.Is(err, errInstanceDeleting) {
+					t.Errorf("a wait during the delete = %v, want errInstanceDeleting", err)
+				}
+				e.deleted("u")
+				if _, err := e.prepare("u", keys[:1]).wait(context.Background(), 50*time.Millisecond); !errors.Is(err, errEventTimeout) {
+					t.Errorf("a wait after the delete = %v, want a timeout", err)
+				}
+			}
 		})
 	}
 }
@@ -61,10 +71,26 @@ func TestEventCancel(t *testing.T) {
 func TestWaitingBuildEndsPromptly(t *testing.T) {
 	for i, tt := range []struct {
 		name      string
+		early     bool // the delete comes while the build is still allocating, before it waits
 		end       func(h *harness, uuid string)
 		wantVM    string
 		wantFault string
 	}{
+		{name: "delete before the wait", early: true, wantVM: vmDeleted, end: func(h *harness, uuid string) {
+			// The delete waits for the build's lock; the build, let go once the delete has begun, reaches
+			// its wait then.
+			done := make(chan error, 1)
+			go func() { done <- h.deleteServer(uuid) }()
+			waitFor(t, "the delete to begin", func() bool {
+				h.s.lc.net.events.mu.Lock()
+				defer h.s.lc.net.events.mu.Unlock()
+				return h.s.lc.net.events.deleting[uuid]
+			})
+			close(h.neutron.allocGate)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}},
 		{name: "delete", wantVM: vmDeleted, end: func(h *harness, uuid string) {
 			if err := h.deleteServer(uuid); err != nil {
 				t.Error(err)
@@ -86,10 +112,16 @@ func TestWaitingBuildEndsPromptly(t *testing.T) {
 			uuid := "88888888-0000-4000-8000-00000000000" + string(rune('0'+i))
 			inst := instanceFromWire(t, uuid)
 			h.cond.put(inst)
+			if tt.early {
+				h.neutron.allocGate = make(chan struct{})
+			}
 			if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessage(t, inst, false)); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the build to wait for network-vif-plugged", func() bool {
+			waitFor(t, "the build to allocate or wait for network-vif-plugged", func() bool {
+				if tt.early {
+					return len(h.neutron.callList()) > 0
+				}
 				h.s.lc.net.events.mu.Lock()
 				defer h.s.lc.net.events.mu.Unlock()
 				return len(h.s.lc.net.events.waiters[uuid]) == 1

@@ -470,6 +470,9 @@ type instanceEvents struct {
 	waiters map[string]map[string]chan string // instance uuid -> event key -> status
 	// stopped is set by cancelAll: no event can arrive any more, so a new wait fails at once.
 	stopped bool
+	// deleting are the instances whose delete is under way (cancel, until done): a wait prepared meanwhile, by
+	// a build that had not reached it yet, ends at once too.
+	deleting map[string]bool
 }
 
 // statusDeleting is what cancel hands a waiter: not one of Neutron's statuses, it tells the wait that the
@@ -500,9 +503,12 @@ func (e *instanceEvents) prepare(uuid string, keys []string) *eventWait {
 	}
 	for _, k := range keys {
 		ch := make(chan string, 1)
-		if e.stopped {
+		switch {
+		case e.deleting[uuid]:
+			ch <- statusDeleting
+		case e.stopped:
 			ch <- "failed" // nova: "In shutdown, no new events can be scheduled"
-		} else {
+		default:
 			e.waiters[uuid][k] = ch
 		}
 		w.chans[k] = ch
@@ -515,16 +521,28 @@ func (e *instanceEvents) prepare(uuid string, keys []string) *eventWait {
 
 // cancel ends the waits for uuid's events at once (clear_events_for_instance, at a delete): they return
 // errInstanceDeleting, so a build or an attach waiting for network-vif-plugged stops instead of holding the
-// instance's lock, and with it the delete, for vif_plugging_timeout. It returns how many waiters it ended.
+// instance's lock, and with it the delete, for vif_plugging_timeout; so do the waits prepared for it until
+// deleted is called. It returns how many waiters it ended.
 func (e *instanceEvents) cancel(uuid string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.deleting == nil {
+		e.deleting = map[string]bool{}
+	}
+	e.deleting[uuid] = true
 	n := len(e.waiters[uuid])
 	for _, ch := range e.waiters[uuid] {
 		ch <- statusDeleting // buffered, and sent to once: pop and cancel remove the waiter as they send
 	}
 	delete(e.waiters, uuid)
 	return n
+}
+
+// deleted ends what cancel started: the delete of uuid is over (done or failed).
+func (e *instanceEvents) deleted(uuid string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.deleting, uuid)
 }
 
 // cancelAll is cancel_all_events, at a stop once no event can reach this service any more: every waiter gets a

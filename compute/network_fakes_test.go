@@ -30,6 +30,8 @@ type fakeNeutron struct {
 	refreshErr error
 	// refreshed are the instance uuids Refresh was asked about, in order.
 	refreshed []string
+	// allocGate, when set, holds Allocate (without mu) until it is closed.
+	allocGate chan struct{}
 	// deallocErrs are returned by the next Deallocate calls, in turn.
 	deallocErrs []error
 }
@@ -55,8 +57,14 @@ func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 
 func (n *fakeNeutron) Allocate(_ context.Context, b network.Binding, reqs []network.Request) (network.Info, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.calls = append(n.calls, "allocate "+b.Host+" compute:"+b.AvailabilityZone)
+	gate := n.allocGate
+	n.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.allocErr != nil {
 		return nil, n.allocErr
 	}

@@ -24,9 +24,11 @@ func (s *Service) terminateInstance(ctx context.Context, args json.RawMessage) (
 	// A build or an attach waiting for network-vif-plugged holds the instance's lock: its wait ends now, so the
 	// delete does not wait vif_plugging_timeout for it.
 	if s.lc.net != nil {
-		if n := s.lc.net.events.cancel(instanceUUID(a.Instance)); n > 0 {
+		uuid := instanceUUID(a.Instance)
+		if n := s.lc.net.events.cancel(uuid); n > 0 {
 			logInstance(s.log, a.Instance).Info("Events pending at deletion cancelled", "events", n)
 		}
+		defer s.lc.net.events.deleted(uuid)
 	}
 	return nil, s.doTerminate(ctx, requestContext(ctx), a.Instance)
 }
