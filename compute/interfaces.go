@@ -268,7 +268,9 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	if err != nil {
 		return network.VIF{}, failed(err)
 	}
-	info = append(slices.Clone(info), vif)
+	// A network-changed for the new port may have put it in the cache already: it is listed once.
+	info = slices.DeleteFunc(slices.Clone(info), func(v network.VIF) bool { return v.ID == vif.ID })
+	info = append(info, vif)
 	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {
 		return network.VIF{}, failed(err)
 	}

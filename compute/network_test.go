@@ -414,6 +414,15 @@ func TestAttachDetachInterface(t *testing.T) {
 	if info := h.cachedInfo(t, uuid); len(info) != 1 || info[0].ID != vif.ID {
 		t.Errorf("info cache = %+v", info)
 	}
+	// An attach whose port a network-changed already put in the cache lists it once.
+	again, _ := json.Marshal(attachArgs(h.cond.object(uuid), nil, vif.ID))
+	if _, err := h.s.attachInterface(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if info := h.cachedInfo(t, uuid); len(info) != 1 || info[0].ID != vif.ID {
+		t.Errorf("info cache after attaching a cached port = %+v, want it once", info)
+	}
+	delete(hot.nics, vif.Address)
 
 	dargs, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "port_id": vif.ID})
 	if _, err := h.s.detachInterface(context.Background(), dargs); err != nil {
