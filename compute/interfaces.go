@@ -245,11 +245,12 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 		return network.VIF{}, failed(err)
 	}
 	rv.Add(func() error { return s.lc.net.api.DetachPort(cleanup, uuid, vif) })
-	p, err := s.hostPort(inst, vif)
-	if err != nil {
-		return network.VIF{}, failed(err)
-	}
-	if p.Owner, err = s.lc.net.tapOwner(); err != nil {
+	p, err := s.hostPort(inst, vif) // for the undo, which needs no owner; plugAndWait plugs with it
+	var uv *unsupportedVIF
+	switch {
+	case errors.As(err, &uv) && uv.vifType == "binding_failed":
+		return network.VIF{}, fmt.Errorf("%w (%w)", novaError("PortBindingFailed", 500, "%s", uv.Error()), err)
+	case err != nil:
 		return network.VIF{}, failed(err)
 	}
 	if err := s.plugAndWait(ctx, inst, network.Info{vif}); err != nil {

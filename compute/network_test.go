@@ -774,6 +774,7 @@ func TestAttachInterfaceNeutronFaults(t *testing.T) {
 		{"binding failed", "net-1", nil, &network.Error{Op: "bind", Port: port, Kind: network.ErrBindingFailed},
 			"PortBindingFailed", "Binding failed for port " + port + ", please check neutron logs for more information."},
 		{"other failure", "net-1", nil, errors.New("boom"), "InterfaceAttachFailed", "Failed to attach network adapter"},
+		{"bound as binding_failed", "net-1", nil, nil, "PortBindingFailed", "Binding failed for port "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -781,13 +782,16 @@ func TestAttachInterfaceNeutronFaults(t *testing.T) {
 			uuid := "44444444-0000-4000-8000-0000000007" + string(rune('0'+i/10)) + string(rune('0'+i%10))
 			inst := h.build(t, uuid, false)
 			h.neutron.allocErr = tt.err
+			if tt.err == nil {
+				h.neutron.vifType = "binding_failed"
+			}
 			args, _ := json.Marshal(attachArgs(inst, tt.netID, tt.portID))
 			_, err := h.s.attachInterface(context.Background(), args)
 			var re *rpc.RemoteError
 			if !errors.As(err, &re) || re.Class != tt.wantClass || !strings.Contains(re.Message, tt.wantMsg) {
 				t.Errorf("attach = %v, want %s %q", err, tt.wantClass, tt.wantMsg)
 			}
-			if !errors.Is(err, tt.err) {
+			if tt.err != nil && !errors.Is(err, tt.err) {
 				t.Errorf("attach error %v does not wrap Neutron's", err)
 			}
 			if h.neutron.boundPorts() != 0 || len(h.plugger.taps()) != 0 {
