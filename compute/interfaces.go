@@ -91,7 +91,8 @@ func (s *Service) refreshInfoCache(ctx context.Context, rc *rpc.RequestContext, 
 }
 
 // vifDeleted is _process_instance_vif_deleted_event: a port Neutron deleted leaves the cache, and the guest when
-// it still has it (an engine without NIC hot-plug keeps it until the next start).
+// the engine can detach it; a running guest of an engine without NIC hot-plug keeps the NIC (without traffic)
+// until the server is deleted, which unplugs its tap. The server's state never changes for it.
 func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, portID string, log *slog.Logger) {
 	uuid := instanceUUID(inst)
 	unlock := s.lc.net.cacheLocks.lock(uuid)
@@ -131,7 +132,7 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	case powerShutdown, powerCrashed:
 		// No process holds the NIC: it leaves the domain file, so the next start agrees with the info cache,
 		// and its tap goes.
-		if err := dropDomainNIC(g, vif.Address); err != nil {
+		if _, err := dropDomainNICs(g, hasMAC(vif.Address)); err != nil {
 			log.Warn("Cannot drop the deleted port's NIC from the guest's domain; it keeps it", "port", portID,
 				"error", err)
 			return
@@ -147,24 +148,34 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	}
 }
 
-// dropDomainNIC removes the interface with mac from the domain file of g, which is not running; a file without
-// it is left as it is.
-func dropDomainNIC(g hypervisor.Guest, mac string) error {
+// dropDomainNICs removes the interfaces drop chooses from the domain file of g, which is not running, and
+// returns them; a file left as it was is not written.
+func dropDomainNICs(g hypervisor.Guest, drop func(libvirtxml.DomainInterface) bool) ([]libvirtxml.DomainInterface, error) {
 	dom, err := hypervisor.LoadDomain(g.Dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if dom.Devices == nil {
-		return nil
+		return nil, nil
 	}
-	n := len(dom.Devices.Interfaces)
-	dom.Devices.Interfaces = slices.DeleteFunc(dom.Devices.Interfaces, func(i libvirtxml.DomainInterface) bool {
-		return i.MAC != nil && strings.EqualFold(i.MAC.Address, mac)
-	})
-	if len(dom.Devices.Interfaces) == n {
-		return nil
+	var kept, dropped []libvirtxml.DomainInterface
+	for _, i := range dom.Devices.Interfaces {
+		if drop(i) {
+			dropped = append(dropped, i)
+		} else {
+			kept = append(kept, i)
+		}
 	}
-	return hypervisor.SaveDomain(g.Dir, dom)
+	if len(dropped) == 0 {
+		return nil, nil
+	}
+	dom.Devices.Interfaces = kept
+	return dropped, hypervisor.SaveDomain(g.Dir, dom)
+}
+
+// hasMAC chooses the interface with mac.
+func hasMAC(mac string) func(libvirtxml.DomainInterface) bool {
+	return func(i libvirtxml.DomainInterface) bool { return i.MAC != nil && strings.EqualFold(i.MAC.Address, mac) }
 }
 
 // attachInterfaceArgs are attach_interface's arguments (compute RPC 6.x).

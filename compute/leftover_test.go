@@ -2,6 +2,7 @@ package compute
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -45,7 +46,11 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 		wantNICs  int // interfaces left in the domain file
 		wantTaps  int // taps left plugged
 		wantHotNC int // NICs left in the hot-plug engine's guest
+		// thenRestart stops the guest and starts it again after the event: it starts with the cache's NICs.
+		thenRestart bool
 	}{
+		{name: "no hot-plug, running, then stopped and started: the NIC goes at the start", thenRestart: true,
+			wantNICs: 0, wantTaps: 0},
 		{name: "hot-plug engine, running", hot: true, wantNICs: 1, wantTaps: 0, wantHotNC: 0},
 		{name: "no hot-plug, running: guest keeps the NIC", wantNICs: 1, wantTaps: 1},
 		{name: "no hot-plug, stopped: NIC leaves the domain", stopped: true, wantNICs: 0, wantTaps: 0},
@@ -69,6 +74,18 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 				h.drv.set(g.Name, hypervisor.Shutdown)
 			}
 			h.sendEvent(t, uuid, "network-vif-deleted", vif.ID, "completed")
+			if tt.thenRestart {
+				h.drv.set(g.Name, hypervisor.Shutdown)
+				inst := h.cond.object(uuid)
+				_ = inst.Set("task_state", taskPoweringOn)
+				_ = inst.Set("vm_state", vmStopped)
+				inst.ResetChanges()
+				h.cond.put(inst)
+				args, _ := json.Marshal(map[string]any{"instance": inst})
+				if _, err := h.s.startInstance(context.Background(), args); err != nil {
+					t.Fatal(err)
+				}
+			}
 
 			if info := h.cachedInfo(t, uuid); len(info) != 0 {
 				t.Errorf("info cache = %+v, want empty", info)

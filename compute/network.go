@@ -394,7 +394,36 @@ func (s *Service) replugVIFs(ctx context.Context, rc *rpc.RequestContext, inst *
 	if err != nil {
 		return fmt.Errorf("reading network info: %w", err)
 	}
+	if g, err := s.guestOf(inst); err == nil {
+		if ps := s.powerState(ctx, g); ps == powerShutdown || ps == powerCrashed {
+			s.dropStaleNICs(ctx, inst, g, info)
+		}
+	}
 	return s.plugVIFs(ctx, inst, info)
+}
+
+// dropStaleNICs takes out of a stopped guest's domain the NICs whose port the info cache no longer lists, and
+// unplugs their taps: the NIC a running guest kept when Neutron deleted its port (an engine without NIC
+// hot-plug). The guest then starts with the cache's NICs, as the libvirt driver's power-on and hard reboot
+// define the guest from network_info; a tap that vanished meanwhile (host restart) cannot fail the start.
+func (s *Service) dropStaleNICs(ctx context.Context, inst *vo.Object, g hypervisor.Guest, info network.Info) {
+	stale := func(i libvirtxml.DomainInterface) bool {
+		return i.Target != nil && strings.HasPrefix(i.Target.Dev, network.TapName("")) &&
+			!slices.ContainsFunc(info, func(v network.VIF) bool { return network.TapName(v.ID) == i.Target.Dev })
+	}
+	dropped, err := dropDomainNICs(g, stale)
+	if err != nil {
+		logInstance(s.log, inst).Warn("Cannot drop the NICs of deleted ports from the guest's domain", "error", err)
+		return
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	for _, i := range dropped {
+		logInstance(s.log, inst).Info("Dropped the NIC of a port no longer attached before starting the guest",
+			"tap", i.Target.Dev)
+	}
+	s.unplugPorts(ctx, instanceUUID(inst), interfacePorts(dropped), info)
 }
 
 // --- clean-up ---------------------------------------------------------------------------------------------------
@@ -688,8 +717,13 @@ func domainPorts(dom *libvirtxml.Domain) []plug.Port {
 	if dom == nil || dom.Devices == nil {
 		return nil
 	}
+	return interfacePorts(dom.Devices.Interfaces)
+}
+
+// interfacePorts are domainPorts' for a list of interfaces.
+func interfacePorts(ifaces []libvirtxml.DomainInterface) []plug.Port {
 	var ports []plug.Port
-	for _, iface := range dom.Devices.Interfaces {
+	for _, iface := range ifaces {
 		if iface.Target == nil || !strings.HasPrefix(iface.Target.Dev, network.TapName("")) {
 			continue
 		}
