@@ -48,9 +48,12 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 		wantHotNC int // NICs left in the hot-plug engine's guest
 		// thenRestart stops the guest and starts it again after the event: it starts with the cache's NICs.
 		thenRestart bool
+		ports       int // the server's ports (1 when 0); the first is deleted
 	}{
 		{name: "no hot-plug, running, then stopped and started: the NIC goes at the start", thenRestart: true,
-			wantNICs: 0, wantTaps: 0},
+			ports: 2, wantNICs: 1, wantTaps: 1},
+		{name: "no hot-plug, last port: an empty cache drops nothing at the start", thenRestart: true,
+			wantNICs: 1, wantTaps: 1},
 		{name: "hot-plug engine, running", hot: true, wantNICs: 1, wantTaps: 0, wantHotNC: 0},
 		{name: "no hot-plug, running: guest keeps the NIC", wantNICs: 1, wantTaps: 1},
 		{name: "no hot-plug, stopped: NIC leaves the domain", stopped: true, wantNICs: 0, wantTaps: 0},
@@ -64,7 +67,7 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 			}
 			uuid := "66666666-0000-4000-8000-00000000000" + string(rune('0'+i))
 			h.neutron.active = true
-			h.buildWithNetwork(t, uuid, false)
+			h.buildWithPorts(t, uuid, false, max(1, tt.ports))
 			vif := h.cachedInfo(t, uuid)[0]
 			if hot != nil {
 				hot.nics[vif.Address] = hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}
@@ -87,8 +90,12 @@ func TestVIFDeletedKeepsStateConsistent(t *testing.T) {
 				}
 			}
 
-			if info := h.cachedInfo(t, uuid); len(info) != 0 {
-				t.Errorf("info cache = %+v, want empty", info)
+			if info := h.cachedInfo(t, uuid); len(info) != max(1, tt.ports)-1 || slices.ContainsFunc(info,
+				func(v network.VIF) bool { return v.ID == vif.ID }) {
+				t.Errorf("info cache = %+v, want it without %s", info, vif.ID)
+			}
+			if tt.ports > 1 && slices.Contains(h.plugger.taps(), network.TapName(vif.ID)) {
+				t.Errorf("the deleted port's tap %s is still plugged", network.TapName(vif.ID))
 			}
 			// The fake hot-plug engine leaves the domain file to the test: only its NIC list tells.
 			if n := len(h.guestInterfaces(t, uuid)); n != tt.wantNICs {

@@ -395,7 +395,8 @@ func (s *Service) replugVIFs(ctx context.Context, rc *rpc.RequestContext, inst *
 		return fmt.Errorf("reading network info: %w", err)
 	}
 	if g, err := s.guestOf(inst); err == nil {
-		if ps := s.powerState(ctx, g); ps == powerShutdown || ps == powerCrashed {
+		// An empty cache may be a lost one rather than a server without ports: nothing is dropped on its word.
+		if ps := s.powerState(ctx, g); len(info) > 0 && (ps == powerShutdown || ps == powerCrashed) {
 			s.dropStaleNICs(ctx, inst, g, info)
 		}
 	}

@@ -40,7 +40,8 @@ func newFakeNeutron() *fakeNeutron { return &fakeNeutron{bound: map[string]strin
 
 func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 	n.seq++
-	id := fmt.Sprintf("aaaaaaaa-bbbb-4ccc-8ddd-%012d", n.seq)
+	// The sequence number is in the first 11 characters too: a port's tap is named after them (network.TapName).
+	id := fmt.Sprintf("aaaa%04d-bbbb-4ccc-8ddd-%012d", n.seq, n.seq)
 	if r.PortID != "" {
 		id = r.PortID
 	}

@@ -25,15 +25,24 @@ import (
 
 // netBuildMessage is buildMessage with requested_networks asking for one port on network "net-1".
 func netBuildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage {
+	return netBuildMessageN(t, inst, retry, 1)
+}
+
+// netBuildMessageN is buildMessage with requested_networks asking for n ports on network "net-1".
+func netBuildMessageN(t *testing.T, inst *vo.Object, retry bool, n int) json.RawMessage {
 	t.Helper()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(buildMessage(t, inst, retry), &m); err != nil {
 		t.Fatal(err)
 	}
-	req := vo.New("NetworkRequest", "1.3")
-	req.SetString("network_id", "net-1")
-	req.SetNull("port_id")
-	list, err := vo.NewList("NetworkRequestList", "1.1", []*vo.Object{req})
+	var reqs []*vo.Object
+	for range n {
+		req := vo.New("NetworkRequest", "1.3")
+		req.SetString("network_id", "net-1")
+		req.SetNull("port_id")
+		reqs = append(reqs, req)
+	}
+	list, err := vo.NewList("NetworkRequestList", "1.1", reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +54,15 @@ func netBuildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage 
 // buildWithNetwork runs a build asking for one network to its end and returns the instance as the database holds it.
 func (h *harness) buildWithNetwork(t *testing.T, uuid string, retry bool) *vo.Object {
 	t.Helper()
+	return h.buildWithPorts(t, uuid, retry, 1)
+}
+
+// buildWithPorts is buildWithNetwork asking for n ports.
+func (h *harness) buildWithPorts(t *testing.T, uuid string, retry bool, n int) *vo.Object {
+	t.Helper()
 	inst := instanceFromWire(t, uuid)
 	h.cond.put(inst)
-	if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessage(t, inst, retry)); err != nil {
+	if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessageN(t, inst, retry, n)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "build to finish", func() bool {
