@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"github.com/novabsd/novabsd/network/plug"
-
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
