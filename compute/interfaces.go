@@ -118,34 +118,36 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 		return
 	}
 	nic := hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}
-	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil {
-		// As the libvirt driver: the NIC leaves the guest, live or not (DetachNIC drops it from the domain
-		// file too), then its tap goes.
-		if err := hot.DetachNIC(ctx, g, nic); err != nil {
-			log.Warn("Detach interface failed", "port", portID, "error", err)
-			return
-		}
-		s.unplugVIFs(ctx, inst, network.Info{vif})
-		return
-	}
-	switch ps := s.powerState(ctx, g); ps {
-	case powerShutdown, powerCrashed:
-		// No process holds the NIC: it leaves the domain file, so the next start agrees with the info cache,
-		// and its tap goes.
-		if _, err := dropDomainNICs(g, hasMAC(vif.Address)); err != nil {
-			log.Warn("Cannot drop the deleted port's NIC from the guest's domain; it keeps it", "port", portID,
-				"error", err)
-			return
-		}
-		s.unplugVIFs(ctx, inst, network.Info{vif})
-	default:
-		// A live guest (or one suspended with its devices) keeps the NIC: this engine cannot hot-unplug one.
-		// It carries no traffic, its port being gone; the server stays as it is, and the tap is unplugged with
-		// the guest when the server is deleted (the domain file lists it).
+	err = s.detachGuestNIC(ctx, g, nic)
+	switch {
+	case errors.Is(err, hypervisor.ErrUnsupported):
+		// A live guest (or one suspended with its devices) of an engine without NIC hot-plug keeps the NIC. It
+		// carries no traffic, its port being gone; the server stays as it is, the NIC leaves the guest at its
+		// next start (dropStaleNICs), and its tap is unplugged then or when the server is deleted.
 		log.Warn("This hypervisor cannot detach interfaces from a running guest: it keeps the NIC of the port "+
-			"Neutron deleted (without traffic) until the server is deleted", "port", portID, "tap", nic.Tap,
-			"power_state", ps)
+			"Neutron deleted (without traffic) until it is stopped and started again, or deleted", "port", portID,
+			"tap", nic.Tap, "error", err)
+	case err != nil:
+		log.Warn("Detach interface failed", "port", portID, "error", err)
+	default:
+		s.unplugVIFs(ctx, inst, network.Info{vif})
 	}
+}
+
+// detachGuestNIC takes nic out of g as the libvirt driver's detach does, from the live guest and from its
+// definition: through the engine's NIC hot-plug when it has it; otherwise from the domain file of a guest that
+// is stopped, as no process holds the NIC then. A live guest of an engine without hot-plug keeps it: the error
+// wraps hypervisor.ErrUnsupported.
+func (s *Service) detachGuestNIC(ctx context.Context, g hypervisor.Guest, nic hypervisor.NIC) error {
+	hot, herr := hypervisor.AsNICHotplugger(s.lc.eng.driver)
+	if herr == nil {
+		return hot.DetachNIC(ctx, g, nic)
+	}
+	if ps := s.powerState(ctx, g); ps != powerShutdown && ps != powerCrashed {
+		return fmt.Errorf("guest in power state %d: %w", ps, herr)
+	}
+	_, err := dropDomainNICs(g, hasMAC(nic.MAC))
+	return err
 }
 
 // dropDomainNICs removes the interfaces drop chooses from the domain file of g, which is not running, and
@@ -297,7 +299,8 @@ type detachInterfaceArgs struct {
 }
 
 // detachInterface is detach_interface (a cast): the NIC leaves the guest, its tap is unplugged, the port is
-// released (deleted when this service created it) and the info cache saved without it.
+// released (deleted when this service created it) and the info cache saved without it. An engine without NIC
+// hot-plug detaches from a stopped guest only.
 func (s *Service) detachInterface(ctx context.Context, args json.RawMessage) (any, error) {
 	var a detachInterfaceArgs
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
@@ -325,15 +328,15 @@ func (s *Service) doDetachInterface(ctx context.Context, rc *rpc.RequestContext,
 		return novaError("PortNotFound", 404, "Port %s is not attached", portID)
 	}
 	vif := info[i]
-	hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver)
-	if err != nil {
-		return translateEngineError(inst, err)
-	}
 	g, err := s.guestOf(inst)
 	if err != nil {
 		return err
 	}
-	if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
+	err = s.detachGuestNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)})
+	if errors.Is(err, hypervisor.ErrUnsupported) {
+		return translateEngineError(inst, err) // NotImplementedError, as a driver without detach_interface
+	}
+	if err != nil {
 		s.log.Warn("Detach interface failed", "instance", uuid, "port", portID, "error", err)
 		return fmt.Errorf("%w (%w)", novaError("InterfaceDetachFailed", 400,
 			"Failed to detach network adapter device from %s", uuid), err)

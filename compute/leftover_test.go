@@ -163,3 +163,50 @@ func TestOrphanTapsUnplugged(t *testing.T) {
 		t.Errorf("orphan directory left: %v", err)
 	}
 }
+
+// TestDetachInterfaceWithoutHotplug: an engine without NIC hot-plug detaches a port from a stopped guest (its
+// domain loses the NIC, the tap is unplugged, the port released, the cache saved without it) and refuses it for a
+// running guest with NotImplementedError, changing nothing.
+func TestDetachInterfaceWithoutHotplug(t *testing.T) {
+	for i, tt := range []struct {
+		name      string
+		stopped   bool
+		wantClass string // "" for success
+	}{
+		{name: "stopped", stopped: true},
+		{name: "running", wantClass: "NotImplementedError"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			uuid := "66666666-0000-4000-8000-0000000001" + string(rune('0'+i/10)) + string(rune('0'+i%10))
+			h.neutron.active = true
+			h.buildWithNetwork(t, uuid, false)
+			vif := h.cachedInfo(t, uuid)[0]
+			if tt.stopped {
+				g, _ := h.s.guestOf(h.cond.object(uuid))
+				h.drv.set(g.Name, hypervisor.Shutdown)
+			}
+			args, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "port_id": vif.ID})
+			_, err := h.s.detachInterface(context.Background(), args)
+			if tt.wantClass == "" && err != nil || tt.wantClass != "" && !isRemote(err, tt.wantClass) {
+				t.Fatalf("detach = %v, want %q", err, tt.wantClass)
+			}
+			want := 1 // NICs, taps, bound ports and cached VIFs left
+			if tt.wantClass == "" {
+				want = 0
+			}
+			if n := len(h.guestInterfaces(t, uuid)); n != want {
+				t.Errorf("domain interfaces = %d, want %d", n, want)
+			}
+			if taps := h.plugger.taps(); len(taps) != want {
+				t.Errorf("taps = %v, want %d", taps, want)
+			}
+			if n := h.neutron.boundPorts(); n != want {
+				t.Errorf("%d ports bound, want %d", n, want)
+			}
+			if info := h.cachedInfo(t, uuid); len(info) != want {
+				t.Errorf("info cache = %+v, want %d", info, want)
+			}
+		})
+	}
+}
