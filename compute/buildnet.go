@@ -42,7 +42,7 @@ func (s *Service) buildNetworks(ctx context.Context, rc *rpc.RequestContext, a *
 	}
 	info, err := s.lc.net.api.Allocate(ctx, s.binding(inst, a.SecurityGroups), reqs)
 	if err != nil {
-		return spawnNetwork{}, allocateError(err)
+		return spawnNetwork{}, allocateError(err, reqs)
 	}
 	logInstance(s.log, inst).Info("Allocated network", "ports", len(info))
 	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/internal/revert"
@@ -75,32 +78,21 @@ func (s *Service) externalInstanceEvent(ctx context.Context, args json.RawMessag
 	return nil, nil
 }
 
-// refreshInfoCache is the network-changed handling: the ports are read again from Neutron and the cache saved.
+// refreshInfoCache is the network-changed handling: the ports are read again from Neutron and the cache saved
+// when they changed.
 func (s *Service) refreshInfoCache(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, log *slog.Logger) {
-	uuid := instanceUUID(inst)
-	unlock := s.lc.net.cacheLocks.lock(uuid)
-	defer unlock()
-	cur, err := s.networkInfo(ctx, rc, inst)
-	if err != nil {
-		log.Warn("Cannot read the network info cache; rebuilding it from Neutron", "error", err)
-		cur = network.Info{}
-	}
-	info, err := s.lc.net.api.Refresh(ctx, uuid, cur)
-	if errors.Is(err, network.ErrNotFound) {
+	_, err := s.refreshNetworkInfo(ctx, rc, inst, log)
+	switch {
+	case errors.Is(err, network.ErrNotFound):
 		log.Info("Failed to process external instance event", "error", err)
-		return
-	}
-	if err != nil {
+	case err != nil:
 		log.Warn("Cannot refresh the network info cache", "error", err)
-		return
-	}
-	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {
-		log.Warn("Cannot save the network info cache", "error", err)
 	}
 }
 
 // vifDeleted is _process_instance_vif_deleted_event: a port Neutron deleted leaves the cache, and the guest when
-// it still has it (an engine without NIC hot-plug keeps it until the next start).
+// the engine can detach it; a running guest of an engine without NIC hot-plug keeps the NIC (without traffic)
+// until the server is deleted, which unplugs its tap. The server's state never changes for it.
 func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, portID string, log *slog.Logger) {
 	uuid := instanceUUID(inst)
 	unlock := s.lc.net.cacheLocks.lock(uuid)
@@ -125,20 +117,67 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	if err != nil {
 		return
 	}
-	running := s.powerState(ctx, g) == powerRunning
-	if hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver); err == nil && running {
-		if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
-			log.Warn("Detach interface failed", "port", portID, "error", err)
-			return
+	nic := hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}
+	err = s.detachGuestNIC(ctx, g, nic)
+	switch {
+	case errors.Is(err, hypervisor.ErrUnsupported):
+		// A live guest (or one suspended with its devices) of an engine without NIC hot-plug keeps the NIC. It
+		// carries no traffic, its port being gone; the server stays as it is, the NIC leaves the guest at its
+		// next start (dropStaleNICs), and its tap is unplugged then or when the server is deleted.
+		log.Warn("This hypervisor cannot detach interfaces from a running guest: it keeps the NIC of the port "+
+			"Neutron deleted (without traffic) until it is stopped and started again, or deleted", "port", portID,
+			"tap", nic.Tap, "error", err)
+	case err != nil:
+		log.Warn("Detach interface failed", "port", portID, "error", err)
+	default:
+		s.unplugVIFs(ctx, inst, network.Info{vif})
+	}
+}
+
+// detachGuestNIC takes nic out of g as the libvirt driver's detach does, from the live guest and from its
+// definition: through the engine's NIC hot-plug when it has it; otherwise from the domain file of a guest that
+// is stopped, as no process holds the NIC then. A live guest of an engine without hot-plug keeps it: the error
+// wraps hypervisor.ErrUnsupported.
+func (s *Service) detachGuestNIC(ctx context.Context, g hypervisor.Guest, nic hypervisor.NIC) error {
+	hot, herr := hypervisor.AsNICHotplugger(s.lc.eng.driver)
+	if herr == nil {
+		return hot.DetachNIC(ctx, g, nic)
+	}
+	if ps := s.powerState(ctx, g); ps != powerShutdown && ps != powerCrashed {
+		return fmt.Errorf("guest in power state %d: %w", ps, herr)
+	}
+	_, err := dropDomainNICs(g, hasMAC(nic.MAC))
+	return err
+}
+
+// dropDomainNICs removes the interfaces drop chooses from the domain file of g, which is not running, and
+// returns them; a file left as it was is not written.
+func dropDomainNICs(g hypervisor.Guest, drop func(libvirtxml.DomainInterface) bool) ([]libvirtxml.DomainInterface, error) {
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if dom.Devices == nil {
+		return nil, nil
+	}
+	var kept, dropped []libvirtxml.DomainInterface
+	for _, i := range dom.Devices.Interfaces {
+		if drop(i) {
+			dropped = append(dropped, i)
+		} else {
+			kept = append(kept, i)
 		}
-		running = false
 	}
-	if running {
-		// The guest still holds the tap (no NIC hot-plug): it goes when the guest is deleted or rebuilt.
-		log.Info("The running guest keeps the deleted port's NIC until it stops", "port", portID)
-		return
+	if len(dropped) == 0 {
+		return nil, nil
 	}
-	s.unplugVIFs(ctx, inst, network.Info{vif})
+	dom.Devices.Interfaces = kept
+	return dropped, hypervisor.SaveDomain(g.Dir, dom)
+}
+
+// hasMAC chooses the interface with mac.
+func hasMAC(mac string) func(libvirtxml.DomainInterface) bool {
+	return func(i libvirtxml.DomainInterface) bool { return i.MAC != nil && strings.EqualFold(i.MAC.Address, mac) }
 }
 
 // attachInterfaceArgs are attach_interface's arguments (compute RPC 6.x).
@@ -186,7 +225,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	uuid := instanceUUID(inst)
 	hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver)
 	if err != nil {
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("AttachInterfaceNotSupported", 400,
+		return network.VIF{}, fmt.Errorf("%w (%w)", novaError("AttachInterfaceNotSupported", 400,
 			"Attaching interfaces is not supported for instance %s.", uuid), err)
 	}
 	if req.Tag != "" {
@@ -194,7 +233,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 			"Tagged network interface attachment is not supported for this server instance.")
 	}
 	failed := func(err error) error {
-		return fmt.Errorf("%w (%v)", novaError("InterfaceAttachFailed", 500,
+		return fmt.Errorf("%w (%w)", novaError("InterfaceAttachFailed", 500,
 			"Failed to attach network adapter device to %s", uuid), err)
 	}
 	if s.lc.net == nil {
@@ -212,22 +251,19 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 		}
 	}()
 	vif, err := s.lc.net.api.AttachPort(ctx, s.binding(inst, nil), req)
-	switch {
-	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere):
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("PortInUse", 409, "Port %s is still in use.", req.PortID), err)
-	case errors.Is(err, network.ErrNotFound) && req.PortID != "":
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("PortNotFound", 404, "Port id %s could not be found.", req.PortID), err)
-	case errors.Is(err, network.ErrNotFound):
-		return network.VIF{}, fmt.Errorf("%w (%v)", novaError("NetworkNotFound", 404, "Network %s could not be found.", req.NetworkID), err)
-	case err != nil:
-		return network.VIF{}, failed(err)
+	if f := neutronFault(err, req); f != nil {
+		return network.VIF{}, fmt.Errorf("%w (%w)", f, err)
 	}
-	rv.Add(func() error { return s.lc.net.api.DetachPort(cleanup, uuid, vif) })
-	p, err := s.hostPort(inst, vif)
 	if err != nil {
 		return network.VIF{}, failed(err)
 	}
-	if p.Owner, err = s.lc.net.tapOwner(); err != nil {
+	rv.Add(func() error { return s.lc.net.api.DetachPort(cleanup, uuid, vif) })
+	p, err := s.hostPort(inst, vif) // for the undo, which needs no owner; plugAndWait plugs with it
+	var uv *unsupportedVIF
+	switch {
+	case errors.As(err, &uv) && uv.vifType == "binding_failed":
+		return network.VIF{}, fmt.Errorf("%w (%w)", novaError("PortBindingFailed", 500, "%s", uv.Error()), err)
+	case err != nil:
 		return network.VIF{}, failed(err)
 	}
 	if err := s.plugAndWait(ctx, inst, network.Info{vif}); err != nil {
@@ -246,7 +282,9 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	if err != nil {
 		return network.VIF{}, failed(err)
 	}
-	info = append(slices.Clone(info), vif)
+	// A network-changed for the new port may have put it in the cache already: it is listed once.
+	info = slices.DeleteFunc(slices.Clone(info), func(v network.VIF) bool { return v.ID == vif.ID })
+	info = append(info, vif)
 	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {
 		return network.VIF{}, failed(err)
 	}
@@ -261,7 +299,8 @@ type detachInterfaceArgs struct {
 }
 
 // detachInterface is detach_interface (a cast): the NIC leaves the guest, its tap is unplugged, the port is
-// released (deleted when this service created it) and the info cache saved without it.
+// released (deleted when this service created it) and the info cache saved without it. An engine without NIC
+// hot-plug detaches from a stopped guest only.
 func (s *Service) detachInterface(ctx context.Context, args json.RawMessage) (any, error) {
 	var a detachInterfaceArgs
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
@@ -289,17 +328,17 @@ func (s *Service) doDetachInterface(ctx context.Context, rc *rpc.RequestContext,
 		return novaError("PortNotFound", 404, "Port %s is not attached", portID)
 	}
 	vif := info[i]
-	hot, err := hypervisor.AsNICHotplugger(s.lc.eng.driver)
-	if err != nil {
-		return translateEngineError(inst, err)
-	}
 	g, err := s.guestOf(inst)
 	if err != nil {
 		return err
 	}
-	if err := hot.DetachNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)}); err != nil {
+	err = s.detachGuestNIC(ctx, g, hypervisor.NIC{MAC: vif.Address, Tap: network.TapName(vif.ID)})
+	if errors.Is(err, hypervisor.ErrUnsupported) {
+		return translateEngineError(inst, err) // NotImplementedError, as a driver without detach_interface
+	}
+	if err != nil {
 		s.log.Warn("Detach interface failed", "instance", uuid, "port", portID, "error", err)
-		return fmt.Errorf("%w (%v)", novaError("InterfaceDetachFailed", 400,
+		return fmt.Errorf("%w (%w)", novaError("InterfaceDetachFailed", 400,
 			"Failed to detach network adapter device from %s", uuid), err)
 	}
 	s.unplugVIFs(ctx, inst, network.Info{vif})

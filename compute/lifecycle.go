@@ -25,6 +25,8 @@ type lifecycle struct {
 	failedBuilds atomic.Int64
 	// net is the Neutron side (network.go); nil on a host built without it, where only --nic none builds.
 	net *networking
+	// heal is _heal_instance_info_cache's round-robin list (heal.go).
+	heal healQueue
 	// deleteAllocations removes a consumer's Placement allocations; nil uses the service's Placement client.
 	deleteAllocations func(ctx context.Context, consumer string) error
 }

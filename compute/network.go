@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"libvirt.org/go/libvirtxml"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
@@ -151,14 +155,53 @@ func (s *Service) binding(inst *vo.Object, securityGroups json.RawMessage) netwo
 	return b
 }
 
+// neutronFault is nova's exception for a Neutron failure about req that the API reports as such (PortInUse,
+// PortNotFound, NetworkNotFound, PortBindingFailed), worded as nova's; nil for any other failure. The port or
+// network named is the one Neutron's error names, else the request's.
+func neutronFault(err error, req network.Request) *rpc.RemoteError {
+	port, netw := req.PortID, req.NetworkID
+	var ne *network.Error
+	if errors.As(err, &ne) {
+		port, netw = orDefault(ne.Port, port), orDefault(ne.Network, netw)
+	}
+	switch {
+	case port == "" && netw == "":
+		return nil // nothing to name: the caller's generic wording says more than "Port  is still in use."
+	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere):
+		if port == "" {
+			return nil
+		}
+		return novaError("PortInUse", 409, "Port %s is still in use.", port)
+	case errors.Is(err, network.ErrBindingFailed):
+		if port == "" {
+			return nil
+		}
+		return novaError("PortBindingFailed", 500,
+			"Binding failed for port %s, please check neutron logs for more information.", port)
+	case errors.Is(err, network.ErrNotFound) && port != "":
+		return novaError("PortNotFound", 404, "Port id %s could not be found.", port)
+	case errors.Is(err, network.ErrNotFound):
+		return novaError("NetworkNotFound", 404, "Network %s could not be found.", netw)
+	}
+	return nil
+}
+
 // allocateError words a failed allocation as nova's build does: Neutron being unreachable, or a binding this
-// host's switch could not make, may succeed on another host; a request that is wrong anywhere aborts.
-func allocateError(err error) error {
+// host's switch could not make, may succeed on another host; a request that is wrong anywhere (a port in use, a
+// network or port that does not exist) aborts.
+func allocateError(err error, reqs []network.Request) error {
+	var req network.Request
+	if len(reqs) == 1 {
+		req = reqs[0] // with several, only Neutron's error can tell which one failed
+	}
+	f := neutronFault(err, req)
 	switch {
 	case errors.Is(err, network.ErrUnavailable):
 		return reschedule(err, "Failed to allocate the network(s): Neutron is unreachable")
-	case errors.Is(err, network.ErrBindingFailed):
-		return reschedule(err, "Failed to allocate the network(s): binding failed on this host")
+	case f != nil && f.Class == "PortBindingFailed":
+		return reschedule(err, "%s", f.Message)
+	case f != nil:
+		return abort(err, "%s", f.Message)
 	case errors.Is(err, network.ErrPortInUse), errors.Is(err, network.ErrPortBoundElsewhere),
 		errors.Is(err, network.ErrNotFound), errors.Is(err, network.ErrNetworkAmbiguous),
 		errors.Is(err, network.ErrCannotAutoAllocate), errors.Is(err, network.ErrInvalidInput):
@@ -353,7 +396,37 @@ func (s *Service) replugVIFs(ctx context.Context, rc *rpc.RequestContext, inst *
 	if err != nil {
 		return fmt.Errorf("reading network info: %w", err)
 	}
+	if g, err := s.guestOf(inst); err == nil {
+		// An empty cache may be a lost one rather than a server without ports: nothing is dropped on its word.
+		if ps := s.powerState(ctx, g); len(info) > 0 && (ps == powerShutdown || ps == powerCrashed) {
+			s.dropStaleNICs(ctx, inst, g, info)
+		}
+	}
 	return s.plugVIFs(ctx, inst, info)
+}
+
+// dropStaleNICs takes out of a stopped guest's domain the NICs whose port the info cache no longer lists, and
+// unplugs their taps: the NIC a running guest kept when Neutron deleted its port (an engine without NIC
+// hot-plug). The guest then starts with the cache's NICs, as the libvirt driver's power-on and hard reboot
+// define the guest from network_info; a tap that vanished meanwhile (host restart) cannot fail the start.
+func (s *Service) dropStaleNICs(ctx context.Context, inst *vo.Object, g hypervisor.Guest, info network.Info) {
+	stale := func(i libvirtxml.DomainInterface) bool {
+		return i.Target != nil && strings.HasPrefix(i.Target.Dev, network.TapName("")) &&
+			!slices.ContainsFunc(info, func(v network.VIF) bool { return network.TapName(v.ID) == i.Target.Dev })
+	}
+	dropped, err := dropDomainNICs(g, stale)
+	if err != nil {
+		logInstance(s.log, inst).Warn("Cannot drop the NICs of deleted ports from the guest's domain", "error", err)
+		return
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	for _, i := range dropped {
+		logInstance(s.log, inst).Info("Dropped the NIC of a port no longer attached before starting the guest",
+			"tap", i.Target.Dev)
+	}
+	s.unplugPorts(ctx, instanceUUID(inst), interfacePorts(dropped), info)
 }
 
 // --- clean-up ---------------------------------------------------------------------------------------------------
@@ -427,7 +500,19 @@ func eventKey(name, tag string) string {
 type instanceEvents struct {
 	mu      sync.Mutex
 	waiters map[string]map[string]chan string // instance uuid -> event key -> status
+	// stopped is set by cancelAll: no event can arrive any more, so a new wait fails at once.
+	stopped bool
+	// deleting are the instances whose delete is under way (cancel, until done): a wait prepared meanwhile, by
+	// a build that had not reached it yet, ends at once too.
+	deleting map[string]bool
 }
+
+// statusDeleting is what cancel hands a waiter: not one of Neutron's statuses, it tells the wait that the
+// instance is being deleted.
+const statusDeleting = "\x00deleting"
+
+// errInstanceDeleting ends a wait whose instance is being deleted.
+var errInstanceDeleting = errors.New("the instance is being deleted")
 
 // eventWait is a set of events registered for one instance before the action that causes them.
 type eventWait struct {
@@ -450,10 +535,63 @@ func (e *instanceEvents) prepare(uuid string, keys []string) *eventWait {
 	}
 	for _, k := range keys {
 		ch := make(chan string, 1)
-		e.waiters[uuid][k] = ch
+		switch {
+		case e.deleting[uuid]:
+			ch <- statusDeleting
+		case e.stopped:
+			ch <- "failed" // nova: "In shutdown, no new events can be scheduled"
+		default:
+			e.waiters[uuid][k] = ch
+		}
 		w.chans[k] = ch
 	}
+	if len(e.waiters[uuid]) == 0 {
+		delete(e.waiters, uuid)
+	}
 	return w
+}
+
+// cancel ends the waits for uuid's events at once (clear_events_for_instance, at a delete): they return
+// errInstanceDeleting, so a build or an attach waiting for network-vif-plugged stops instead of holding the
+// instance's lock, and with it the delete, for vif_plugging_timeout; so do the waits prepared for it until
+// deleted is called. It returns how many waiters it ended.
+func (e *instanceEvents) cancel(uuid string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.deleting == nil {
+		e.deleting = map[string]bool{}
+	}
+	e.deleting[uuid] = true
+	n := len(e.waiters[uuid])
+	for _, ch := range e.waiters[uuid] {
+		ch <- statusDeleting // buffered, and sent to once: pop and cancel remove the waiter as they send
+	}
+	delete(e.waiters, uuid)
+	return n
+}
+
+// deleted ends what cancel started: the delete of uuid is over (done or failed).
+func (e *instanceEvents) deleted(uuid string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.deleting, uuid)
+}
+
+// cancelAll is cancel_all_events, at a stop once no event can reach this service any more: every waiter gets a
+// "failed" event, as nova's, and so does every later wait. It returns how many waiters it ended.
+func (e *instanceEvents) cancelAll() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = true
+	n := 0
+	for _, keys := range e.waiters {
+		for _, ch := range keys {
+			ch <- "failed"
+			n++
+		}
+	}
+	e.waiters = nil
+	return n
 }
 
 // pop hands an event to its waiter; false when nobody waits for it.
@@ -498,6 +636,9 @@ func (w *eventWait) wait(ctx context.Context, deadline time.Duration) (failed []
 	for k, ch := range w.chans {
 		select {
 		case status := <-ch:
+			if status == statusDeleting {
+				return failed, errInstanceDeleting
+			}
 			if status != "completed" {
 				failed = append(failed, k)
 			}
@@ -522,7 +663,7 @@ func pluggedEvents(info network.Info) []string {
 	return keys
 }
 
-// virtualInterfaceCreateFailed is nova's VirtualInterfaceCreateException.
+// errVIFCreate is nova's VirtualInterfaceCreateException.
 var errVIFCreate = errors.New("Virtual Interface creation failed")
 
 // plugAndWait plugs info's VIFs with waiters registered first, then waits up to vif_plugging_timeout for Neutron's
@@ -543,13 +684,20 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 	}
 	failed, err := w.wait(ctx, seconds(d.VIFPluggingTimeout))
 	switch {
+	case errors.Is(err, errInstanceDeleting):
+		// What the build's next save would meet (nova's UnexpectedDeletingTaskStateError): the build ends as
+		// one whose instance vanished, without a fault, and the delete proceeds.
+		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
+		return fmt.Errorf("%w (%w)", novaError("UnexpectedDeletingTaskStateError", 409,
+			"Conflict updating instance %s. Expected: {'task_state': ['spawning']}. Actual: {'task_state': 'deleting'}",
+			uuid), err)
 	case err != nil && !errors.Is(err, errEventTimeout):
 		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
 		return err
 	case err != nil && d.VIFPluggingIsFatal:
 		s.log.Warn("Timeout waiting for vif plugging events", "instance", uuid, "error", err)
 		s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
-		return fmt.Errorf("%w: %v", errVIFCreate, err)
+		return fmt.Errorf("%w: %w", errVIFCreate, err)
 	case err != nil:
 		s.log.Warn("Timeout waiting for vif plugging events; continuing as vif_plugging_is_fatal is false",
 			"instance", uuid, "error", err)
@@ -562,4 +710,61 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 		}
 	}
 	return nil
+}
+
+// domainPorts are the taps a guest's domain file lists, as Unplug needs them: a tap in a plain bridge (<source
+// bridge>) is KindBridge; the others are KindOVS, since this host joins them to the integration bridge, and
+// OVS's `--if-exists del-port` needs only the tap's name. Only names this service gives taps are returned, so a
+// domain file naming a host interface cannot make the clean-up delete it.
+func domainPorts(dom *libvirtxml.Domain) []plug.Port {
+	if dom == nil || dom.Devices == nil {
+		return nil
+	}
+	return interfacePorts(dom.Devices.Interfaces)
+}
+
+// interfacePorts are domainPorts' for a list of interfaces.
+func interfacePorts(ifaces []libvirtxml.DomainInterface) []plug.Port {
+	var ports []plug.Port
+	for _, iface := range ifaces {
+		if iface.Target == nil || !strings.HasPrefix(iface.Target.Dev, network.TapName("")) {
+			continue
+		}
+		p := plug.Port{Kind: plug.KindOVS, Tap: iface.Target.Dev}
+		if iface.Source != nil && iface.Source.Bridge != nil {
+			p.Kind, p.Bridge = plug.KindBridge, iface.Source.Bridge.Bridge
+		}
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// guestPorts are the taps of inst's guest as its domain file lists them; none when there is no file.
+func (s *Service) guestPorts(inst *vo.Object) []plug.Port {
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return nil
+	}
+	dom, err := hypervisor.LoadDomain(g.Dir)
+	if err != nil {
+		return nil
+	}
+	return domainPorts(dom)
+}
+
+// unplugPorts unplugs ports whose tap is not one of info's (those are unplugged with their VIF), logging
+// failures: the taps a guest kept after Neutron deleted their port (an engine without NIC hot-plug), or those of a
+// guest whose instance was deleted while this service was down.
+func (s *Service) unplugPorts(ctx context.Context, uuid string, ports []plug.Port, info network.Info) {
+	if s.lc.net == nil {
+		return
+	}
+	for _, p := range ports {
+		if slices.ContainsFunc(info, func(v network.VIF) bool { return network.TapName(v.ID) == p.Tap }) {
+			continue
+		}
+		if err := s.lc.net.plugger.Unplug(ctx, p); err != nil {
+			s.log.Warn("Cannot unplug a leftover tap", "instance", uuid, "tap", p.Tap, "error", err)
+		}
+	}
 }

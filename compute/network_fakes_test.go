@@ -24,6 +24,14 @@ type fakeNeutron struct {
 	calls    []string
 	// refresh, when set, is what Refresh answers.
 	refresh network.Info
+	// refreshBy, when it has the instance, is what Refresh answers for it (before refresh).
+	refreshBy map[string]network.Info
+	// refreshErr, when set, is Refresh's error.
+	refreshErr error
+	// refreshed are the instance uuids Refresh was asked about, in order.
+	refreshed []string
+	// allocGate, when set, holds Allocate (without mu) until it is closed.
+	allocGate chan struct{}
 	// deallocErrs are returned by the next Deallocate calls, in turn.
 	deallocErrs []error
 }
@@ -32,7 +40,8 @@ func newFakeNeutron() *fakeNeutron { return &fakeNeutron{bound: map[string]strin
 
 func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 	n.seq++
-	id := fmt.Sprintf("aaaaaaaa-bbbb-4ccc-8ddd-%012d", n.seq)
+	// The sequence number is in the first 11 characters too: a port's tap is named after them (network.TapName).
+	id := fmt.Sprintf("aaaa%04d-bbbb-4ccc-8ddd-%012d", n.seq, n.seq)
 	if r.PortID != "" {
 		id = r.PortID
 	}
@@ -49,8 +58,14 @@ func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 
 func (n *fakeNeutron) Allocate(_ context.Context, b network.Binding, reqs []network.Request) (network.Info, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.calls = append(n.calls, "allocate "+b.Host+" compute:"+b.AvailabilityZone)
+	gate := n.allocGate
+	n.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.allocErr != nil {
 		return nil, n.allocErr
 	}
@@ -80,10 +95,17 @@ func (n *fakeNeutron) Deallocate(_ context.Context, uuid string, _ network.Info)
 	return nil
 }
 
-func (n *fakeNeutron) Refresh(_ context.Context, _ string, prev network.Info) (network.Info, error) {
+func (n *fakeNeutron) Refresh(_ context.Context, uuid string, prev network.Info) (network.Info, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls = append(n.calls, "refresh")
+	n.refreshed = append(n.refreshed, uuid)
+	if n.refreshErr != nil {
+		return nil, n.refreshErr
+	}
+	if info, ok := n.refreshBy[uuid]; ok {
+		return info, nil
+	}
 	if n.refresh != nil {
 		return n.refresh, nil
 	}
@@ -125,6 +147,8 @@ type fakePlugger struct {
 	mu       sync.Mutex
 	plugged  map[string]plug.Port
 	checkErr error
+	// unplugged are the ports Unplug was given, in order.
+	unplugged []plug.Port
 	// onPlug, when set, runs (without mu) after each successful Plug: Neutron's answer to a plugged port.
 	onPlug func(p plug.Port)
 }
@@ -149,6 +173,7 @@ func (p *fakePlugger) Unplug(_ context.Context, port plug.Port) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.plugged, port.Tap)
+	p.unplugged = append(p.unplugged, port)
 	return nil
 }
 

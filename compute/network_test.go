@@ -25,15 +25,24 @@ import (
 
 // netBuildMessage is buildMessage with requested_networks asking for one port on network "net-1".
 func netBuildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage {
+	return netBuildMessageN(t, inst, retry, 1)
+}
+
+// netBuildMessageN is buildMessage with requested_networks asking for n ports on network "net-1".
+func netBuildMessageN(t *testing.T, inst *vo.Object, retry bool, n int) json.RawMessage {
 	t.Helper()
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(buildMessage(t, inst, retry), &m); err != nil {
 		t.Fatal(err)
 	}
-	req := vo.New("NetworkRequest", "1.3")
-	req.SetString("network_id", "net-1")
-	req.SetNull("port_id")
-	list, err := vo.NewList("NetworkRequestList", "1.1", []*vo.Object{req})
+	var reqs []*vo.Object
+	for range n {
+		req := vo.New("NetworkRequest", "1.3")
+		req.SetString("network_id", "net-1")
+		req.SetNull("port_id")
+		reqs = append(reqs, req)
+	}
+	list, err := vo.NewList("NetworkRequestList", "1.1", reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +54,15 @@ func netBuildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage 
 // buildWithNetwork runs a build asking for one network to its end and returns the instance as the database holds it.
 func (h *harness) buildWithNetwork(t *testing.T, uuid string, retry bool) *vo.Object {
 	t.Helper()
+	return h.buildWithPorts(t, uuid, retry, 1)
+}
+
+// buildWithPorts is buildWithNetwork asking for n ports.
+func (h *harness) buildWithPorts(t *testing.T, uuid string, retry bool, n int) *vo.Object {
+	t.Helper()
 	inst := instanceFromWire(t, uuid)
 	h.cond.put(inst)
-	if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessage(t, inst, retry)); err != nil {
+	if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessageN(t, inst, retry, n)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "build to finish", func() bool {
@@ -68,6 +83,18 @@ func (h *harness) sendEvent(t *testing.T, uuid, name, tag, status string) {
 	if _, err := h.s.externalInstanceEvent(context.Background(), args); err != nil {
 		t.Errorf("external_instance_event %s: %v", name, err)
 	}
+}
+
+// deleteServer deletes the instance as nova-api does: task_state deleting in the database, then
+// terminate_instance with it.
+func (h *harness) deleteServer(uuid string) error {
+	inst := h.cond.object(uuid)
+	_ = inst.Set("task_state", taskDeleting)
+	inst.ResetChanges()
+	h.cond.put(inst)
+	args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
+	_, err := h.s.terminateInstance(context.Background(), args)
+	return err
 }
 
 // cachedInfo is the network_info the fake database holds for uuid.
@@ -128,6 +155,17 @@ func TestBuildWithNetwork(t *testing.T) {
 		{name: "port bound elsewhere aborts", allocErr: network.ErrPortBoundElsewhere, retry: true, timeout: 10,
 			fatal: true, wantVM: vmError, wantFault: "Failed to allocate the network(s), not rescheduling",
 			wantAlloc: true, wantDealoc: true},
+		{name: "port in use is worded as nova's PortInUse", allocErr: &network.Error{Op: "bind",
+			Port: "cccccccc-0000-4000-8000-000000000001", Kind: network.ErrPortInUse}, retry: true, timeout: 10,
+			fatal: true, wantVM: vmError, wantFault: "Port cccccccc-0000-4000-8000-000000000001 is still in use.",
+			wantAlloc: true, wantDealoc: true},
+		{name: "network not found is worded as nova's NetworkNotFound", allocErr: &network.Error{Op: "show network",
+			Network: "net-1", Kind: network.ErrNotFound}, retry: true, timeout: 10, fatal: true, wantVM: vmError,
+			wantFault: "Network net-1 could not be found.", wantAlloc: true, wantDealoc: true},
+		{name: "binding failed reschedules as nova's PortBindingFailed", allocErr: &network.Error{Op: "bind",
+			Port: "cccccccc-0000-4000-8000-000000000002", Kind: network.ErrBindingFailed}, timeout: 10, fatal: true,
+			wantVM: vmError, wantFault: "Binding failed for port cccccccc-0000-4000-8000-000000000002, please check " +
+				"neutron logs for more information.", wantAlloc: true, wantDealoc: true},
 		{name: "switch down reschedules before any port", checkErr: errors.New("ovsdb-server not reachable"),
 			retry: true, timeout: 10, fatal: true, wantVM: vmBuilding, wantResch: 1, wantDealoc: true},
 	}
@@ -261,12 +299,7 @@ func TestDeleteUnplugsAndDeallocates(t *testing.T) {
 				t.Fatalf("after build: taps %v, %d ports", h.plugger.taps(), h.neutron.boundPorts())
 			}
 			h.neutron.deallocErrs = tt.deallocErrs
-			inst := h.cond.object(uuid)
-			_ = inst.Set("task_state", taskDeleting)
-			inst.ResetChanges()
-			h.cond.put(inst)
-			args, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
-			if _, err := h.s.terminateInstance(context.Background(), args); err != nil {
+			if err := h.deleteServer(uuid); err != nil {
 				t.Fatal(err)
 			}
 			if taps := h.plugger.taps(); len(taps) != 0 {
@@ -396,6 +429,15 @@ func TestAttachDetachInterface(t *testing.T) {
 	if info := h.cachedInfo(t, uuid); len(info) != 1 || info[0].ID != vif.ID {
 		t.Errorf("info cache = %+v", info)
 	}
+	// An attach whose port a network-changed already put in the cache lists it once.
+	again, _ := json.Marshal(attachArgs(h.cond.object(uuid), nil, vif.ID))
+	if _, err := h.s.attachInterface(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if info := h.cachedInfo(t, uuid); len(info) != 1 || info[0].ID != vif.ID {
+		t.Errorf("info cache after attaching a cached port = %+v, want it once", info)
+	}
+	delete(hot.nics, vif.Address)
 
 	dargs, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "port_id": vif.ID})
 	if _, err := h.s.detachInterface(context.Background(), dargs); err != nil {
@@ -726,6 +768,54 @@ func TestInitHostReplugsRunningGuests(t *testing.T) {
 	}
 }
 
+// TestAttachInterfaceNeutronFaults: Neutron's refusals of attach_interface reach the API as nova's exceptions,
+// worded as nova's, with nothing left bound or plugged.
+func TestAttachInterfaceNeutronFaults(t *testing.T) {
+	const port = "dddddddd-0000-4000-8000-000000000001"
+	for i, tt := range []struct {
+		name      string
+		netID     any
+		portID    any
+		err       error
+		wantClass string
+		wantMsg   string
+	}{
+		{"port in use", nil, port, &network.Error{Op: "bind", Port: port, Kind: network.ErrPortInUse}, "PortInUse",
+			"Port " + port + " is still in use."},
+		{"port not found", nil, port, &network.Error{Op: "show port", Port: port, Kind: network.ErrNotFound},
+			"PortNotFound", "Port id " + port + " could not be found."},
+		{"network not found", "net-9", nil, &network.Error{Op: "show network", Network: "net-9",
+			Kind: network.ErrNotFound}, "NetworkNotFound", "Network net-9 could not be found."},
+		{"binding failed", "net-1", nil, &network.Error{Op: "bind", Port: port, Kind: network.ErrBindingFailed},
+			"PortBindingFailed", "Binding failed for port " + port + ", please check neutron logs for more information."},
+		{"other failure", "net-1", nil, errors.New("boom"), "InterfaceAttachFailed", "Failed to attach network adapter"},
+		{"bound as binding_failed", "net-1", nil, nil, "PortBindingFailed", "Binding failed for port "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.s.lc.eng.driver = &fakeHotDriver{fakeDriver: h.drv, nics: map[string]hypervisor.NIC{}}
+			uuid := "44444444-0000-4000-8000-0000000007" + string(rune('0'+i/10)) + string(rune('0'+i%10))
+			inst := h.build(t, uuid, false)
+			h.neutron.allocErr = tt.err
+			if tt.err == nil {
+				h.neutron.vifType = "binding_failed"
+			}
+			args, _ := json.Marshal(attachArgs(inst, tt.netID, tt.portID))
+			_, err := h.s.attachInterface(context.Background(), args)
+			var re *rpc.RemoteError
+			if !errors.As(err, &re) || re.Class != tt.wantClass || !strings.Contains(re.Message, tt.wantMsg) {
+				t.Errorf("attach = %v, want %s %q", err, tt.wantClass, tt.wantMsg)
+			}
+			if tt.err != nil && !errors.Is(err, tt.err) {
+				t.Errorf("attach error %v does not wrap Neutron's", err)
+			}
+			if h.neutron.boundPorts() != 0 || len(h.plugger.taps()) != 0 {
+				t.Errorf("left %d ports bound, taps %v", h.neutron.boundPorts(), h.plugger.taps())
+			}
+		})
+	}
+}
+
 // TestAllocateError: what Neutron answers decides between a reschedule (another host may bind the port or reach
 // Neutron) and an abort (every host would get the same answer), as nova's build does.
 func TestAllocateError(t *testing.T) {
@@ -744,7 +834,7 @@ func TestAllocateError(t *testing.T) {
 		{network.ErrInvalidInput, false},
 	} {
 		var be *buildError
-		if !errors.As(allocateError(errors.Join(errors.New("port p"), tt.err)), &be) {
+		if !errors.As(allocateError(errors.Join(errors.New("port p"), tt.err), nil), &be) {
 			t.Fatalf("allocateError(%v) is not a build error", tt.err)
 		}
 		if be.Reschedule != tt.reschedule || !errors.Is(be, tt.err) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/network/plug"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -206,8 +207,10 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 		if err != nil {
 			continue // not a candidate: only canonical uuids are
 		}
+		var taps []plug.Port
 		if dom, err := hypervisor.LoadDomain(g.Dir); err == nil {
 			g.Name = dom.Name
+			taps = domainPorts(dom)
 		}
 		name := g.Name
 		stub := vo.New("Instance", s.release.ObjectVersion("Instance"))
@@ -220,6 +223,9 @@ func (s *Service) cleanupOrphans(ctx context.Context, rc *rpc.RequestContext, kn
 			s.log.Error("Cannot destroy orphan guest", "instance", uuid, "error", err)
 			continue
 		}
+		// The guest is gone, so its taps are free: nothing else would unplug them, as the ports were released
+		// by nova-api's local delete.
+		s.unplugPorts(ctx, uuid, taps, nil)
 		if err := s.destroyGuest(ctx, stub); err != nil {
 			s.log.Error("Cannot remove orphan guest files", "instance", uuid, "error", err)
 		}

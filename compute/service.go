@@ -193,12 +193,13 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
-	loops.Add(5)
+	loops.Add(6)
 	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.powerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.schedulerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.imageCacheLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.healInfoCacheLoop(loopCtx) }()
 
 	<-ctx.Done()
 	s.log.Info("Stopping: no new work is taken; operations in progress finish")
@@ -464,6 +465,12 @@ func (s *Service) shutdown(servers []*rpc.Server, cfg *conf.Config) error {
 	if len(servers) > 0 {
 		stop(servers[0])
 	}
+	if len(servers) < 2 {
+		// Without compute-alt (before 2026.1) Neutron's events arrived on compute.<host>, now stopped: a build
+		// waiting for network-vif-plugged would wait in vain, so its wait ends now (cleanup_host's
+		// cancel_all_events).
+		s.cancelEventWaiters()
+	}
 	if s.lc != nil {
 		workCtx, cancelWait := context.WithTimeout(ctx, seconds(managerShutdownTimeout(cfg)))
 		finished := s.lc.waitWork(workCtx)
@@ -471,6 +478,7 @@ func (s *Service) shutdown(servers []*rpc.Server, cfg *conf.Config) error {
 		if !finished {
 			s.log.Warn("Operations still in progress at manager_shutdown_timeout are cancelled; "+
 				"the next start resolves their instances' states", "manager_shutdown_timeout", managerShutdownTimeout(cfg))
+			s.cancelEventWaiters()
 			s.lc.cancelWork()
 			if !s.lc.waitWork(ctx) {
 				errs = append(errs, fmt.Errorf("graceful_shutdown_timeout (%d s): operations still running after "+
@@ -482,6 +490,16 @@ func (s *Service) shutdown(servers []*rpc.Server, cfg *conf.Config) error {
 		stop(srv)
 	}
 	return errors.Join(errs...)
+}
+
+// cancelEventWaiters ends every wait for Neutron's events (cancel_all_events) and logs how many there were.
+func (s *Service) cancelEventWaiters() {
+	if s.lc == nil || s.lc.net == nil {
+		return
+	}
+	if n := s.lc.net.events.cancelAll(); n > 0 {
+		s.log.Info("Canceled in-flight events at shutdown", "events", n)
+	}
 }
 
 // managerShutdownTimeout is how long work in progress may take during a stop, in seconds: nova's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/novabsd/novabsd/network/plug"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -18,6 +19,15 @@ func (s *Service) terminateInstance(ctx context.Context, args json.RawMessage) (
 	var a terminateArgs
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
 		return nil, err
+	}
+	// A build or an attach waiting for network-vif-plugged holds the instance's lock: its wait ends now, so the
+	// delete does not wait vif_plugging_timeout for it.
+	if s.lc.net != nil {
+		uuid := instanceUUID(a.Instance)
+		if n := s.lc.net.events.cancel(uuid); n > 0 {
+			logInstance(s.log, a.Instance).Info("Events pending at deletion cancelled", "events", n)
+		}
+		defer s.lc.net.events.deleted(uuid)
 	}
 	return nil, s.doTerminate(ctx, requestContext(ctx), a.Instance)
 }
@@ -43,10 +53,12 @@ func (s *Service) doTerminate(ctx context.Context, rc *rpc.RequestContext, inst 
 // console tokens, the schedulers' delete_instance_info) and the soft delete of the record.
 func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	uuid := instanceUUID(inst)
+	// The domain file goes with the guest; the taps it lists are unplugged with the VIFs.
+	taps := s.guestPorts(inst)
 	if err := s.destroyGuest(ctx, inst); err != nil {
 		return err
 	}
-	if err := s.shutdownNetworks(ctx, rc, inst); err != nil {
+	if err := s.shutdownNetworks(ctx, rc, inst, taps); err != nil {
 		return err
 	}
 	v := asInstance(inst)
@@ -83,8 +95,9 @@ func (s *Service) cleanConsoleTokens(ctx context.Context, rc *rpc.RequestContext
 
 // shutdownNetworks is _shutdown_instance's network part: with the guest gone, its taps are unplugged and its
 // ports released (_try_deallocate_network: retried while Neutron is unreachable; ports already gone are fine). An
-// empty info cache is read again from Neutron first, so no tap is left behind.
-func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+// empty info cache is read again from Neutron first, so no tap is left behind; taps are the guest's as its
+// domain file listed them, which include the NIC of a port Neutron deleted while the guest could not drop it.
+func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, taps []plug.Port) error {
 	if s.lc.net == nil {
 		return nil
 	}
@@ -103,5 +116,6 @@ func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, 
 		}
 	}
 	s.unplugVIFs(ctx, inst, info)
+	s.unplugPorts(ctx, uuid, taps, info)
 	return s.deallocate(ctx, rc, inst, info)
 }

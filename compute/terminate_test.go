@@ -1,8 +1,6 @@
 package compute
 
 import (
-	"context"
-	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -23,12 +21,7 @@ func TestTerminateCleansConsoleTokens(t *testing.T) {
 			h.s.cfg.Store(&cfg)
 			uuid := "66666666-0000-4000-8000-000000000001"
 			h.build(t, uuid, false)
-			inst := h.cond.object(uuid)
-			_ = inst.Set("task_state", taskDeleting)
-			h.cond.put(inst)
-			inst.ResetChanges()
-			raw, _ := json.Marshal(map[string]any{"instance": inst, "bdms": nil})
-			if _, err := h.s.terminateInstance(context.Background(), raw); err != nil {
+			if err := h.deleteServer(uuid); err != nil {
 				t.Fatal(err)
 			}
 			h.cond.mu.Lock()
