@@ -40,7 +40,7 @@ type novaRelease struct {
 var rigReleases = map[string]novaRelease{
 	"forky":  {name: "2026.1", serviceVersion: 72, computeRPC: "6.5", altTopic: true, neutron: true},
 	"trixie": {name: "2025.1", serviceVersion: 68, computeRPC: "6.4", altTopic: false, neutron: true},
-	"sid":    {name: "2026.2", serviceVersion: 74, computeRPC: "6.5", altTopic: true, ownerNova: true},
+	"sid":    {name: "2026.2", serviceVersion: 74, computeRPC: "6.5", altTopic: true, ownerNova: true, neutron: true},
 }
 
 func TestMain(m *testing.M) {

@@ -32,7 +32,7 @@ const (
 
 // The rig's services stopped by the fault cases (names of their pid files under $STATE/pid).
 var (
-	neutronService = "neutron-server"
+	neutronService = "neutron-api"
 	ovsServices    = []string{"ovs-vswitchd", "ovsdb-server"}
 )
 
@@ -249,10 +249,10 @@ func ovsdb(t *testing.T) string {
 			return strings.TrimSpace(v)
 		}
 	}
-	if db := rigInfo["OVSDB"]; db != "" {
-		return db
+	if sock := rigInfo["OVS_DB_SOCK_HOST"]; sock != "" {
+		return "unix:" + sock
 	}
-	t.Fatalf("neither rig.sh compute-conf ([os_vif_ovs] ovsdb_connection) nor rig.sh info (OVSDB) names the ovsdb")
+	t.Fatalf("neither rig.sh compute-conf ([os_vif_ovs] ovsdb_connection) nor rig.sh info (OVS_DB_SOCK_HOST) names the ovsdb")
 	return ""
 }
 
@@ -261,7 +261,13 @@ func vsctl(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ovs-vsctl", append([]string{"--db=" + ovsdb(t), "--timeout=20"}, args...)...).CombinedOutput()
+	argv := append([]string{"ovs-vsctl", "--db=" + ovsdb(t), "--timeout=20"}, args...)
+	if _, err := exec.LookPath("ovs-vsctl"); err != nil {
+		// The host has no Open vSwitch tools: the root's, on the same database (its socket inside the root).
+		argv = append([]string{"chroot", rigInfo["ROOT"], "ovs-vsctl", "--db=unix:/run/openvswitch/db.sock",
+			"--timeout=20"}, args...)
+	}
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ovs-vsctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -370,9 +376,19 @@ func nicDev(console, mac string) string {
 	return ""
 }
 
+// pingArgv is a command line that pings addr three times: ping(8) where the host has it, else busybox's (the
+// host has busybox-static for the tiny image).
+func pingArgv(addr string) []string {
+	if _, err := exec.LookPath("ping"); err == nil {
+		return []string{"ping", "-c", "3", "-W", "2", addr}
+	}
+	return []string{"busybox", "ping", "-c", "3", "-W", "2", addr}
+}
+
 // hostPing pings addr from the host's namespace (the rig's), where br-ex reaches the provider network.
 func hostPing(addr string) ([]byte, error) {
-	return exec.Command("ping", "-c", "3", "-W", "2", addr).CombinedOutput()
+	argv := pingArgv(addr)
+	return exec.Command(argv[0], argv[1:]...).CombinedOutput()
 }
 
 // metadataNetnsPid finds a process running in the OVN metadata namespace of network netID (the haproxy the

@@ -89,7 +89,8 @@ func TestNetworkPrivate(t *testing.T) {
 			t.Fatalf("no process in the OVN metadata namespace ovnmeta-%s (is the metadata agent running?)", netID)
 		}
 		for _, addr := range []string{addrA, addrB} {
-			if out, err := exec.Command("nsenter", "-t", fmt.Sprint(pid), "-n", "ping", "-c", "3", "-W", "2", addr).CombinedOutput(); err != nil {
+			argv := append([]string{"-t", fmt.Sprint(pid), "-n"}, pingArgv(addr)...)
+			if out, err := exec.Command("nsenter", argv...).CombinedOutput(); err != nil {
 				t.Errorf("ping %s from ovnmeta-%s: %v\n%s", addr, netID, err, out)
 			}
 		}
