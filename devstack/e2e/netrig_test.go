@@ -321,13 +321,16 @@ func checkNoTrace(t *testing.T, host, server string, created, kept []string) {
 var (
 	// nicLine is `novabsd-tiny: ethN MAC ADDR/LEN`, one per address of an up NIC.
 	nicLine = regexp.MustCompile(`novabsd-tiny: (eth[0-9]+) ([0-9a-f]{2}(?::[0-9a-f]{2}){5}) ([0-9a-fA-F.:]+)/([0-9]+)`)
-	// nicGoneLine is `novabsd-tiny: ethN MAC gone`, printed when a NIC is unplugged.
-	nicGoneLine = regexp.MustCompile(`novabsd-tiny: (eth[0-9]+) ([0-9a-f]{2}(?::[0-9a-f]{2}){5}) gone`)
+	// nicGoneLine is `novabsd-tiny: ethN gone`, printed when a NIC is unplugged.
+	nicGoneLine = regexp.MustCompile(`novabsd-tiny: (eth[0-9]+) gone`)
 )
 
 const (
 	configDriveUUIDPrefix = "novabsd-tiny: config-drive uuid "
-	userDataPrefix        = "novabsd-tiny: user-data "
+	userDataPrefix        = "novabsd-tiny: user-data " // the first line of the user data
+	// metadataUUIDPrefix is printed by a guest without a config drive once it read its meta_data.json from
+	// 169.254.169.254 (OVN's metadata port on its network, the metadata agent and nova's metadata API).
+	metadataUUIDPrefix = "novabsd-tiny: metadata uuid "
 )
 
 // guestNIC is one address line of the console.
@@ -408,12 +411,4 @@ func metadataNetnsPid(netID string) int {
 		return pid
 	}
 	return 0
-}
-
-// guestPingUserData is user data asking the tiny guest to ping addr once its network is up.
-func guestPingUserData(addr string) string { return "#novabsd-tiny ping " + addr + "\n" }
-
-// guestPingOK reports whether the guest's console says its ping of addr was answered.
-func guestPingOK(console, addr string) bool {
-	return strings.Contains(console, "novabsd-tiny: ping "+addr+" ok")
 }

@@ -76,13 +76,17 @@ func TestNetworkPrivate(t *testing.T) {
 	waitGuestAddr(t, a, pa.MAC, addrA, 3*time.Minute)
 
 	t.Run("two servers on private reach each other", func(t *testing.T) {
-		// The second guest pings the first from its own init (its user data asks it to) and prints the outcome.
-		ud := userDataFile(t, guestPingUserData(addrA))
-		b, pb := bootNet(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), privateNet, "--user-data", ud)
+		b, pb := bootNet(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), privateNet)
 		addrB := checkBound(t, host, b, privateNet, pb)
 		waitGuestAddr(t, b, pb.MAC, addrB, 3*time.Minute)
-		waitConsole(t, b, "a successful ping of "+addrA, 2*time.Minute, func(c string) bool { return guestPingOK(c, addrA) })
-		// And from the network's own side: OVN's metadata port of the network (the agent's namespace) reaches both.
+		// Each guest reaches another port of the network: OVN's metadata port, through which it reads its
+		// meta_data.json (no config drive here).
+		for _, id := range []string{a, b} {
+			waitConsole(t, id, "its metadata read over "+privateNet, 3*time.Minute, func(c string) bool {
+				return strings.Contains(c, metadataUUIDPrefix+id)
+			})
+		}
+		// And that port's namespace (the metadata agent's ovnmeta-<network>) reaches both guests.
 		netID := field(openstackJSON1(t, "network", "show", privateNet), "id")
 		pid := metadataNetnsPid(netID)
 		if pid == 0 {
@@ -184,11 +188,12 @@ func TestNetworkHotplug(t *testing.T) {
 		t.Errorf("server show lists %v on %s after the attach, want %s among them", got, privateNet, bound.IPs[0])
 	}
 
+	dev := nicDev(consoleLog(t, id), extra.MAC)
 	openstack(t, "server", "remove", "port", id, extra.ID)
 	waitPort(t, extra.ID, "released", 2*time.Minute, func(p port) bool { return p.HostID == "" && p.DeviceID == "" })
-	waitConsole(t, id, "the NIC "+extra.MAC+" gone", 2*time.Minute, func(c string) bool {
+	waitConsole(t, id, "the NIC "+dev+" ("+extra.MAC+") gone", 2*time.Minute, func(c string) bool {
 		for _, m := range nicGoneLine.FindAllStringSubmatch(c, -1) {
-			if strings.EqualFold(m[2], extra.MAC) {
+			if m[1] == dev {
 				return true
 			}
 		}
