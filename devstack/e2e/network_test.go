@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -392,6 +393,8 @@ func TestNetworkFaultOVSDown(t *testing.T) {
 		stopService(t, svc)
 	}
 	id := bootServer(t, host, fmt.Sprintf("e2e-ovs-%d", time.Now().Unix()), "--network", privateNet)
+	// Cleanups run last first: the switch is back before the server's delete unplugs whatever is left.
+	t.Cleanup(func() { _ = rigCommand(context.Background(), "start").Run() })
 	checkFault(t, id, 4*time.Minute, "ovs", "open vswitch", "plug", "br-int")
 	if left := newSince(before.taps, snapHostNet(t, false).taps); len(left) > 0 {
 		t.Errorf("taps left by the failed build: %v", left)
