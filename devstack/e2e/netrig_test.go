@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -411,4 +412,119 @@ func metadataNetnsPid(netID string) int {
 		return pid
 	}
 	return 0
+}
+
+// ofctl runs ovs-ofctl against br-int's management socket (the host's ovs-ofctl, else the root's).
+func ofctl(t *testing.T, args ...string) string {
+	t.Helper()
+	mgmt := filepath.Join(filepath.Dir(strings.TrimPrefix(ovsdb(t), "unix:")), "br-int.mgmt")
+	argv := append([]string{"ovs-ofctl", "-O", "OpenFlow13"}, args[0], "unix:"+mgmt)
+	if _, err := exec.LookPath("ovs-ofctl"); err != nil {
+		argv = append([]string{"chroot", rigInfo["ROOT"], "ovs-ofctl", "-O", "OpenFlow13"}, args[0],
+			"unix:/run/openvswitch/br-int.mgmt")
+	}
+	argv = append(argv, args[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ovs-ofctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// checksum is the Internet checksum (RFC 1071).
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// echoRequest is an Ethernet frame carrying an ICMP echo request from (srcMAC, srcIP) to (dstMAC, dstIP).
+func echoRequest(srcMAC, dstMAC net.HardwareAddr, srcIP, dstIP net.IP, id, seq uint16) []byte {
+	icmp := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq)}
+	icmp = append(icmp, []byte("novabsd-e2e-ping")...)
+	c := checksum(icmp)
+	icmp[2], icmp[3] = byte(c>>8), byte(c)
+	ip := []byte{0x45, 0, 0, 0, byte(id >> 8), byte(id), 0x40, 0, 64, 1, 0, 0}
+	ip = append(append(ip, srcIP.To4()...), dstIP.To4()...)
+	total := len(ip) + len(icmp)
+	ip[2], ip[3] = byte(total>>8), byte(total)
+	c = checksum(ip)
+	ip[10], ip[11] = byte(c>>8), byte(c)
+	frame := append(append(append([]byte{}, dstMAC...), srcMAC...), 0x08, 0x00)
+	return append(append(frame, ip...), icmp...)
+}
+
+// isEchoReply says whether frame is the ICMP echo reply from src to dst for id.
+func isEchoReply(frame []byte, src, dst net.IP, id uint16) bool {
+	if len(frame) < 14+20+8 || frame[12] != 0x08 || frame[13] != 0x00 {
+		return false
+	}
+	ip := frame[14:]
+	hl := int(ip[0]&0x0f) * 4
+	if ip[9] != 1 || len(ip) < hl+8 || !net.IP(ip[12:16]).Equal(src) || !net.IP(ip[16:20]).Equal(dst) {
+		return false
+	}
+	icmp := ip[hl:]
+	return icmp[0] == 0 && uint16(icmp[4])<<8|uint16(icmp[5]) == id
+}
+
+// portPing sends an ICMP echo request into OVN as if guest `from` sent it from its port (an OpenFlow packet-out
+// with in_port = its tap's OpenFlow port, through the whole OVN pipeline: port security, ACLs, the logical
+// switch) to guest `to`, and waits for the echo reply that to's kernel sends back through OVN to from's tap,
+// seen there with a packet socket. The tiny guest offers no way to make it ping by itself.
+func portPing(t *testing.T, from, to port, fromAddr, toAddr string) error {
+	t.Helper()
+	tap := network.TapName(from.ID)
+	ofport := strings.TrimSpace(vsctl(t, "get", "Interface", tap, "ofport"))
+	ifi, err := net.InterfaceByName(tap)
+	if err != nil {
+		return err
+	}
+	srcMAC, err1 := net.ParseMAC(from.MAC)
+	dstMAC, err2 := net.ParseMAC(to.MAC)
+	srcIP, dstIP := net.ParseIP(fromAddr).To4(), net.ParseIP(toAddr).To4()
+	if err1 != nil || err2 != nil || srcIP == nil || dstIP == nil {
+		return fmt.Errorf("bad MAC or address: %v %v %s %s", err1, err2, fromAddr, toAddr)
+	}
+	const ethPAll = 0x0003
+	proto := int(ethPAll<<8&0xff00 | ethPAll>>8) // network byte order
+	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, proto)
+	if err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index}); err != nil {
+		return fmt.Errorf("bind to %s: %w", tap, err)
+	}
+	tv := syscall.Timeval{Usec: 200000}
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	id := uint16(time.Now().UnixNano())
+	buf := make([]byte, 65536)
+	for seq := uint16(1); seq <= 5; seq++ {
+		frame := echoRequest(srcMAC, dstMAC, srcIP, dstIP, id, seq)
+		ofctl(t, "packet-out", fmt.Sprintf("in_port=%s packet=%x actions=table", ofport, frame))
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			n, _, err := syscall.Recvfrom(fd, buf, 0)
+			if err != nil {
+				continue // the read timeout
+			}
+			if isEchoReply(buf[:n], dstIP, srcIP, id) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no echo reply from %s (%s) on %s's tap %s after 5 requests", toAddr, to.ID, fromAddr, tap)
 }

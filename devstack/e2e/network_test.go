@@ -80,6 +80,13 @@ func TestNetworkPrivate(t *testing.T) {
 		b, pb := bootNet(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), privateNet)
 		addrB := checkBound(t, host, b, privateNet, pb)
 		waitGuestAddr(t, b, pb.MAC, addrB, 3*time.Minute)
+		// A's port reaches B and B's answer comes back to A's port, both ways, through OVN's logical switch.
+		if err := portPing(t, pa, pb, addrA, addrB); err != nil {
+			t.Errorf("A -> B: %v", err)
+		}
+		if err := portPing(t, pb, pa, addrB, addrA); err != nil {
+			t.Errorf("B -> A: %v", err)
+		}
 		// Each guest reaches another port of the network: OVN's metadata port, through which it reads its
 		// meta_data.json (no config drive here).
 		for _, id := range []string{a, b} {
