@@ -18,7 +18,7 @@ SELF=$(readlink -f "$0")
 MARKER=NOVABSD-TINY-GUEST-READY
 DISK_MB=32          # whole disk; the partition starts at 1 MiB
 PART_START=2048     # sectors
-KPKG_META=linux-image-cloud-amd64
+KPKG_META=linux-image-amd64  # generic, not cloud: see MODULES below
 EPOCH=1700000000    # fixed file timestamps, so that the initramfs and kernel rebuild byte-identical
 
 say() { printf 'build.sh: %s\n' "$*" >&2; }
@@ -88,23 +88,60 @@ MODDIR=$(ls -d "$WORK"/kernel/lib/modules/* "$WORK"/kernel/usr/lib/modules/* 2>/
 
 # --- initramfs -------------------------------------------------------------------------
 R=$WORK/initramfs
-mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,lib/modules}
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,run,tmp,mnt,lib/modules}
 cp "$WORK/busybox/bin/busybox" "$R/bin/busybox"
 "$R/bin/busybox" --list-full | while read -r applet; do
 	[[ $applet == bin/busybox ]] || ln -sf /bin/busybox "$R/$applet"
 done
-# The cloud kernel builds the ACPI button and evdev as modules; busybox acpid needs both
-# to see the power button as /dev/input/event*. Which modules must be loaded is checked, not guessed.
-for m in drivers/acpi/button.ko drivers/input/evdev.ko; do
-	src=$(ls "$MODDIR/kernel/$m"* 2>/dev/null | head -1 || true)
+# Modules the guest loads, by name; their dependencies are added from each module's own .modinfo and loaded
+# first by busybox modprobe through the modules.dep that busybox depmod writes below.
+#   button evdev                ACPI power button as /dev/input/event* for acpid
+#   virtio_pci virtio_net       the default NIC (hw_vif_model virtio); virtio_pci is the transport, no dependency
+#   e1000 e1000e 8139too 8139cp the other NIC models the QEMU engine offers (hw_vif_model)
+#   ahci ata_piix virtio_scsi   the CD-ROM buses: sata (q35's AHCI, the engine's default), ide (pc's PIIX), scsi
+#   sr_mod isofs virtio_blk     the config drive: a CD-ROM holding ISO 9660 (or an ISO on a virtio disk)
+# The generic kernel, not linux-image-cloud-amd64: the cloud kernel has no AHCI (CONFIG_SATA_AHCI unset) and no
+# e1000, so it could not read a config drive on the engine's default bus; the generic vmlinuz is smaller anyway.
+MODULES="button evdev virtio_pci virtio_net e1000 e1000e 8139too 8139cp ahci ata_piix virtio_scsi sr_mod isofs virtio_blk"
+KVERSION=$(basename "$MODDIR")
+declare -A MODPATH=()
+while IFS= read -r -d '' f; do
+	n=$(basename "$f"); n=${n%%.ko*}; MODPATH[${n//-/_}]=$f
+done < <(find "$MODDIR/kernel" -name '*.ko*' -print0)
+modinfo_depends() { # the comma-separated depends= of a module file
+	case $1 in
+	*.ko) cat "$1" ;;
+	*.ko.xz) xz -dc "$1" ;;
+	*.ko.zst) zstd -qdc "$1" ;;
+	*) die "unknown module compression: $1" ;;
+	esac | tr '\0' '\n' | sed -n 's/^depends=//p' | head -1
+}
+declare -A NEED=()
+queue=($MODULES)
+while ((${#queue[@]})); do
+	m=${queue[0]}; queue=("${queue[@]:1}")
+	[[ -z ${NEED[$m]:-} ]] || continue
+	src=${MODPATH[$m]:-}
 	[[ -n $src ]] || die "kernel module $m missing from $KPKG"
+	NEED[$m]=$src
+	deps=$(modinfo_depends "$src")
+	[[ -z $deps ]] || queue+=(${deps//,/ })
+done
+for m in "${!NEED[@]}"; do
+	src=${NEED[$m]}
+	rel=${src#"$MODDIR/"}; rel=${rel%%.ko*}.ko
+	mkdir -p "$R/lib/modules/$KVERSION/$(dirname "$rel")"
 	case $src in
-	*.ko) cp "$src" "$R/lib/modules/" ;;
-	*.ko.xz) xz -dc "$src" >"$R/lib/modules/$(basename "$m")" ;;
-	*.ko.zst) zstd -qdc "$src" >"$R/lib/modules/$(basename "$m")" ;;
-	*) die "unknown module compression: $src" ;;
+	*.ko) cp "$src" "$R/lib/modules/$KVERSION/$rel" ;;
+	*.ko.xz) xz -dc "$src" >"$R/lib/modules/$KVERSION/$rel" ;;
+	*.ko.zst) zstd -qdc "$src" >"$R/lib/modules/$KVERSION/$rel" ;;
 	esac
 done
+cp "$MODDIR/modules.builtin" "$R/lib/modules/$KVERSION/" 2>/dev/null || true
+"$R/bin/busybox" depmod -b "$R" "$KVERSION" || die "busybox depmod failed"
+[[ -s $R/lib/modules/$KVERSION/modules.dep ]] || die "busybox depmod wrote no modules.dep"
+printf '%s\n' $MODULES >"$R/etc/modules"
+say "modules: ${!NEED[*]}"
 
 cat >"$R/init" <<'EOF'
 #!/bin/sh
@@ -120,6 +157,8 @@ EOF
 cat >"$R/etc/inittab" <<'EOF'
 ::sysinit:/etc/rc.sysinit
 ::respawn:/bin/heartbeat
+::respawn:/bin/netwatch
+::once:/bin/cloudmeta
 ::askfirst:-/bin/sh
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/etc/rc.shutdown
@@ -127,7 +166,9 @@ EOF
 cat >"$R/etc/rc.sysinit" <<EOF
 #!/bin/sh
 hostname novabsd-tiny
-for m in /lib/modules/*.ko; do insmod "\$m" || echo "novabsd-tiny: insmod \$m failed"; done
+# modprobe loads each module's dependencies first, from modules.dep.
+while read -r m; do modprobe "\$m" || echo "novabsd-tiny: modprobe \$m failed"; done </etc/modules
+ip link set lo up
 # devtmpfs creates the event nodes asynchronously, and acpid only watches the nodes present when it starts:
 # wait (up to 10 s) for the power button's node, so the marker really means "the power button works".
 i=0
@@ -174,7 +215,131 @@ while :; do
 	echo "novabsd-tiny: alive, uptime ${up}s"
 done
 EOF
-chmod 0755 "$R/init" "$R/etc/rc.sysinit" "$R/etc/rc.shutdown" "$R/etc/acpi/PWRF/00000080" "$R/bin/heartbeat"
+# Every ethernet NIC gets DHCP (busybox udhcpc), now and when one is hot-plugged; a NIC that goes is reported.
+# Polling /sys/class/net each second is simpler than a uevent hook and sees the NICs present at boot alike.
+cat >"$R/bin/netwatch" <<'EOF'
+#!/bin/sh
+mkdir -p /run/net
+alive() { [ -d "/proc/$1" ] && ! grep -qs '^State:.*Z' "/proc/$1/status"; }
+while :; do
+	for d in /sys/class/net/*; do
+		n=${d##*/}
+		[ "$(cat "$d/type" 2>/dev/null)" = 1 ] || continue # ARPHRD_ETHER: not lo
+		if [ -e "/run/net/$n.pid" ]; then
+			alive "$(cat "/run/net/$n.pid")" && continue
+		fi
+		ip link set "$n" up
+		udhcpc -f -i "$n" -s /etc/udhcpc.script -O mtu -O staticroutes -t 4 -T 2 -A 3 \
+			-x hostname:novabsd-tiny </dev/null >/dev/null 2>&1 &
+		echo $! >"/run/net/$n.pid"
+	done
+	for p in /run/net/*.pid; do
+		[ -e "$p" ] || continue
+		n=${p##*/}
+		n=${n%.pid}
+		[ -e "/sys/class/net/$n" ] && continue
+		kill "$(cat "$p")" 2>/dev/null
+		rm -f "$p" "/run/net/$n.addr"
+		echo "novabsd-tiny: $n gone"
+	done
+	jobs >/dev/null # lets ash reap the udhcpc that ended
+	sleep 1
+done
+EOF
+# udhcpc's hook: applies the lease (address, MTU, routes incl. option 121, which carries OVN's route to the
+# metadata service) and prints the address once per new address.
+cat >"$R/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+addrfile=/run/net/$interface.addr
+case "$1" in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up
+	rm -f "$addrfile"
+	;;
+bound | renew)
+	bits=0
+	for o in $(echo "$subnet" | tr . ' '); do
+		while [ "$o" -gt 0 ]; do
+			bits=$((bits + (o & 1)))
+			o=$((o >> 1))
+		done
+	done
+	new=$ip/$bits
+	old=$(cat "$addrfile" 2>/dev/null)
+	if [ "$new" != "$old" ]; then
+		ip -4 addr flush dev "$interface"
+		ip addr add "$new" dev "$interface"
+	fi
+	[ -z "$mtu" ] || ip link set "$interface" mtu "$mtu"
+	metric=$(cat "/sys/class/net/$interface/ifindex")
+	if [ -n "$staticroutes" ]; then
+		set -- $staticroutes
+		while [ $# -ge 2 ]; do
+			if [ "$2" = 0.0.0.0 ]; then
+				ip route replace "$1" dev "$interface" metric "$metric"
+			else
+				ip route replace "$1" via "$2" dev "$interface" metric "$metric"
+			fi
+			shift 2
+		done
+	elif [ -n "$router" ]; then
+		set -- $router
+		ip route replace default via "$1" dev "$interface" metric "$metric"
+	fi
+	[ -z "$dns" ] || for s in $dns; do echo "nameserver $s"; done >/etc/resolv.conf
+	if [ "$new" != "$old" ]; then
+		echo "$new" >"$addrfile"
+		echo "novabsd-tiny: $interface $(cat "/sys/class/net/$interface/address") $new" >/dev/console
+	fi
+	;;
+esac
+exit 0
+EOF
+# The instance's metadata, once: from the config drive (label config-2) when one is attached, else from the
+# metadata service once a NIC has an address.
+cat >"$R/bin/cloudmeta" <<'EOF'
+#!/bin/sh
+iso_label() { dd if="$1" bs=1 skip=32808 count=32 2>/dev/null | tr -d ' \000'; } # ISO 9660 volume id
+find_drive() {
+	findfs LABEL=config-2 2>/dev/null && return 0
+	for d in /dev/sr* /dev/vd*; do
+		[ -b "$d" ] && [ "$(iso_label "$d")" = config-2 ] && echo "$d" && return 0
+	done
+	return 1
+}
+uuid_of() { grep -o '"uuid": *"[^"]*"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+# Disks and CD-ROMs are probed asynchronously (AHCI's link reset is slow under TCG): look for up to 15 s.
+i=0
+while [ $i -lt 30 ]; do
+	if dev=$(find_drive); then
+		mkdir -p /mnt/config
+		if mount -o ro "$dev" /mnt/config; then
+			echo "novabsd-tiny: config-drive uuid $(uuid_of /mnt/config/openstack/latest/meta_data.json)"
+			ud=none
+			[ ! -f /mnt/config/openstack/latest/user_data ] ||
+				ud=$(head -n 1 /mnt/config/openstack/latest/user_data | tr -d '\000-\037\177' | cut -c 1-200)
+			echo "novabsd-tiny: user-data $ud"
+			exit 0
+		fi
+		echo "novabsd-tiny: cannot mount the config drive $dev"
+		break
+	fi
+	usleep 500000
+	i=$((i + 1))
+done
+i=0
+while [ $i -lt 120 ]; do
+	if ls /run/net/*.addr >/dev/null 2>&1 &&
+		wget -q -T 5 -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null; then
+		echo "novabsd-tiny: metadata uuid $(uuid_of /run/meta_data.json)"
+		exit 0
+	fi
+	sleep 5
+	i=$((i + 1))
+done
+EOF
+chmod 0755 "$R/init" "$R/bin/netwatch" "$R/etc/udhcpc.script" "$R/bin/cloudmeta" "$R/etc/rc.sysinit" "$R/etc/rc.shutdown" "$R/etc/acpi/PWRF/00000080" "$R/bin/heartbeat"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$R/etc/passwd"
 printf 'root:x:0:\n' >"$R/etc/group"
 

@@ -1,6 +1,7 @@
 // Package image locates, and builds on demand, the tiny test guest that devstack/image/build.sh
 // makes from Debian packages: a BIOS-bootable disk whose init prints Marker on ttyS0, then a
-// heartbeat line every few seconds, and powers off on the ACPI power button.
+// heartbeat line every few seconds, and powers off on the ACPI power button. It brings its NICs up with DHCP
+// (hot-plugged ones too), reads a config drive or the metadata service, and prints what it got (Lines).
 //
 // Tests of the hypervisor drivers and the end-to-end suite share it through this package.
 package image
@@ -9,15 +10,86 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // Marker is the line the guest's init prints on the serial console once it is up and its
 // ACPI power button is armed.
 const Marker = "NOVABSD-TINY-GUEST-READY"
+
+// Console lines the guest prints on ttyS0 besides Marker (README.md lists them). A line may follow other output
+// on the same console line (the shell's "Please press Enter" prompt has no newline), so look for them with Lines,
+// Addresses and Gone rather than by whole lines.
+const (
+	// LinePrefix starts every line of the guest's own.
+	LinePrefix = "novabsd-tiny: "
+	// ConfigDriveUUIDPrefix is followed by the uuid in the config drive's openstack/latest/meta_data.json.
+	ConfigDriveUUIDPrefix = LinePrefix + "config-drive uuid "
+	// UserDataPrefix is followed by the first line of the config drive's user_data, or NoUserData.
+	UserDataPrefix = LinePrefix + "user-data "
+	// MetadataUUIDPrefix is followed by the uuid the metadata service at 169.254.169.254 gave (no config drive).
+	MetadataUUIDPrefix = LinePrefix + "metadata uuid "
+	// NoUserData is what UserDataPrefix is followed by when the drive has no user_data.
+	NoUserData = "none"
+	// GoneSuffix ends "novabsd-tiny: <nic> gone", printed when a NIC disappears (hot unplug).
+	GoneSuffix = " gone"
+)
+
+// Lines returns what follows prefix on each console line that holds it, in order.
+func Lines(console []byte, prefix string) []string {
+	var out []string
+	for _, line := range strings.Split(string(console), "\n") {
+		if i := strings.Index(line, prefix); i >= 0 {
+			out = append(out, strings.TrimRight(line[i+len(prefix):], "\r"))
+		}
+	}
+	return out
+}
+
+// Address is one "novabsd-tiny: <nic> <mac> <address>/<prefix length>" line: a NIC got an address by DHCP.
+type Address struct {
+	NIC    string
+	MAC    net.HardwareAddr
+	Prefix netip.Prefix
+}
+
+// Addresses returns the address lines on the console, in order.
+func Addresses(console []byte) []Address {
+	var out []Address
+	for _, rest := range Lines(console, LinePrefix) {
+		f := strings.Fields(rest)
+		if len(f) != 3 {
+			continue
+		}
+		mac, err := net.ParseMAC(f[1])
+		if err != nil {
+			continue
+		}
+		p, err := netip.ParsePrefix(f[2])
+		if err != nil {
+			continue
+		}
+		out = append(out, Address{NIC: f[0], MAC: mac, Prefix: p})
+	}
+	return out
+}
+
+// Gone returns the NICs the console reported gone, in order.
+func Gone(console []byte) []string {
+	var out []string
+	for _, rest := range Lines(console, LinePrefix) {
+		if nic, ok := strings.CutSuffix(rest, GoneSuffix); ok && nic != "" && !strings.Contains(nic, " ") {
+			out = append(out, nic)
+		}
+	}
+	return out
+}
 
 // DefaultDir is where build.sh writes the image when no directory is given.
 const DefaultDir = "/var/cache/novabsd/image"

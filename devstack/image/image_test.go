@@ -9,10 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novabsd/novabsd/configdrive"
 )
 
 // needOrSkip fails under CI and skips otherwise when a host component is missing.
@@ -194,6 +197,162 @@ func qmpCommand(sock, command string) error {
 	}
 	for _, c := range []string{"qmp_capabilities", command} {
 		if _, err := fmt.Fprintf(conn, "{\"execute\":%q}\n", c); err != nil {
+			return fmt.Errorf("QMP %s: %w", c, err)
+		}
+		for {
+			var msg map[string]any
+			if err := dec.Decode(&msg); err != nil {
+				return fmt.Errorf("QMP %s reply: %w", c, err)
+			}
+			if e, ok := msg["error"]; ok {
+				return fmt.Errorf("QMP %s: %v", c, e)
+			}
+			if _, ok := msg["return"]; ok {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// waitFor polls the serial log until ok accepts it.
+func waitFor(path string, what string, ok func(log []byte) bool, timeout time.Duration, exited <-chan error) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && ok(b) {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("qemu exited (%v) before %s", err, what)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("no %s on the console within %v", what, timeout)
+}
+
+// TestBootNetworkAndConfigDrive boots the kernel and initramfs under TCG the way the QEMU engine builds a guest
+// (q35; the config drive a read-only CD-ROM on the AHCI controller, the engine's default hw_cdrom_bus sata) with
+// a QEMU user-mode NIC, and checks the guest's DHCP address line, the config drive's uuid and user data (written
+// by the configdrive package, read by the guest's kernel), then a NIC hot-plugged on a PCIe root port and
+// unplugged again, and finally the ACPI power off.
+func TestBootNetworkAndConfigDrive(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "disk.config")
+	const uuid = "5c0ffee0-1234-4abc-8def-0123456789ab"
+	err = configdrive.Write(iso, configdrive.Content{
+		UUID: uuid, Name: "tiny", Hostname: "tiny", UserData: []byte("hello from the config drive\nsecond line\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "serial.log")
+	qmp := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-machine", "q35", "-nodefaults",
+		"-display", "none", "-no-reboot",
+		"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=fa:16:3e:00:00:01",
+		"-device", "pcie-root-port,id=rp1,bus=pcie.0,chassis=1",
+		// As hypervisor/qemu/argv.go attaches a config drive on sata.
+		"-drive", "if=none,id=drive-sda,format=raw,file="+iso+",readonly=on",
+		"-device", "ich9-ahci,id=sata0", "-device", "ide-cd,bus=sata0.0,drive=drive-sda,id=sda",
+		"-serial", "file:"+serial, "-qmp", "unix:"+qmp+",server=on,wait=off")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	fail := func(err error) {
+		t.Helper()
+		log, _ := os.ReadFile(serial)
+		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+	}
+	hasAddress := func(nic, mac, addr string) func([]byte) bool {
+		return func(log []byte) bool {
+			for _, a := range Addresses(log) {
+				if a.NIC == nic && a.MAC.String() == mac && a.Prefix.String() == addr {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	start := time.Now()
+	if err := waitFor(serial, "DHCP address of eth0", hasAddress("eth0", "fa:16:3e:00:00:01", "10.0.2.15/24"), 150*time.Second, exited); err != nil {
+		fail(err)
+	}
+	t.Logf("eth0's address after %v", time.Since(start).Round(100*time.Millisecond))
+	if err := waitFor(serial, "config drive lines", func(log []byte) bool {
+		return len(Lines(log, UserDataPrefix)) > 0
+	}, 60*time.Second, exited); err != nil {
+		fail(err)
+	}
+	log, _ := os.ReadFile(serial)
+	if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 1 || got[0] != uuid {
+		t.Errorf("config drive uuid lines %q, want [%q]", got, uuid)
+	}
+	if got := Lines(log, UserDataPrefix); len(got) != 1 || got[0] != "hello from the config drive" {
+		t.Errorf("user-data lines %q, want [%q]", got, "hello from the config drive")
+	}
+	if got := Lines(log, MetadataUUIDPrefix); len(got) != 0 {
+		t.Errorf("the guest asked the metadata service although it has a config drive: %q", got)
+	}
+
+	// Hot plug: the new NIC gets its address; hot unplug: the guest says it is gone.
+	if err := qmpRun(qmp, `{"execute":"netdev_add","arguments":{"type":"user","id":"n1"}}`,
+		`{"execute":"device_add","arguments":{"driver":"virtio-net-pci","netdev":"n1","id":"nic1","bus":"rp1","mac":"fa:16:3e:00:00:02"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(serial, "DHCP address of the hot-plugged eth1", hasAddress("eth1", "fa:16:3e:00:00:02", "10.0.2.15/24"), 90*time.Second, exited); err != nil {
+		fail(err)
+	}
+	if err := qmpRun(qmp, `{"execute":"device_del","arguments":{"id":"nic1"}}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(serial, `"eth1 gone"`, func(log []byte) bool { return slices.Contains(Gone(log), "eth1") }, 90*time.Second, exited); err != nil {
+		fail(err)
+	}
+	if got := Gone(log); len(got) != 0 {
+		t.Errorf("NICs gone before the unplug: %q", got)
+	}
+
+	if err := qmpCommand(qmp, "system_powerdown"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("qemu exited with %v after powerdown: %s", err, out)
+		}
+	case <-time.After(60 * time.Second):
+		fail(fmt.Errorf("guest ignored the ACPI power button for 60s"))
+	}
+}
+
+// qmpRun connects to a QMP socket, negotiates capabilities and runs each command (raw JSON), failing on an error.
+func qmpRun(sock string, commands ...string) error {
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return fmt.Errorf("connecting to QMP %s: %w", sock, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	dec := json.NewDecoder(conn)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		return fmt.Errorf("QMP greeting: %w", err)
+	}
+	for _, c := range append([]string{`{"execute":"qmp_capabilities"}`}, commands...) {
+		if _, err := fmt.Fprintln(conn, c); err != nil {
 			return fmt.Errorf("QMP %s: %w", c, err)
 		}
 		for {
