@@ -11,13 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	tinyimage "github.com/novabsd/novabsd/devstack/image"
 	"github.com/novabsd/novabsd/network"
 )
 
@@ -317,30 +317,14 @@ func checkNoTrace(t *testing.T, host, server string, created, kept []string) {
 	}
 }
 
-// The tiny guest's console lines about its network (devstack/image: its init prints them once DHCP answered or
-// a config drive was read).
-var (
-	// nicLine is `novabsd-tiny: ethN MAC ADDR/LEN`, one per address of an up NIC.
-	nicLine = regexp.MustCompile(`novabsd-tiny: (eth[0-9]+) ([0-9a-f]{2}(?::[0-9a-f]{2}){5}) ([0-9a-fA-F.:]+)/([0-9]+)`)
-	// nicGoneLine is `novabsd-tiny: ethN gone`, printed when a NIC is unplugged.
-	nicGoneLine = regexp.MustCompile(`novabsd-tiny: (eth[0-9]+) gone`)
-)
-
-const (
-	configDriveUUIDPrefix = "novabsd-tiny: config-drive uuid "
-	userDataPrefix        = "novabsd-tiny: user-data " // the first line of the user data
-	// metadataUUIDPrefix is printed by a guest without a config drive once it read its meta_data.json from
-	// 169.254.169.254 (OVN's metadata port on its network, the metadata agent and nova's metadata API).
-	metadataUUIDPrefix = "novabsd-tiny: metadata uuid "
-)
-
-// guestNIC is one address line of the console.
+// guestNIC is one address line of the tiny guest's console (tinyimage.Addresses: its init prints one per address
+// a NIC got by DHCP).
 type guestNIC struct{ Dev, MAC, Addr string }
 
 func guestNICs(console string) []guestNIC {
 	var out []guestNIC
-	for _, m := range nicLine.FindAllStringSubmatch(console, -1) {
-		out = append(out, guestNIC{Dev: m[1], MAC: strings.ToLower(m[2]), Addr: m[3]})
+	for _, a := range tinyimage.Addresses([]byte(console)) {
+		out = append(out, guestNIC{Dev: a.NIC, MAC: a.MAC.String(), Addr: a.Prefix.Addr().String()})
 	}
 	return out
 }

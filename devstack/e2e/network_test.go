@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	tinyimage "github.com/novabsd/novabsd/devstack/image"
 	"github.com/novabsd/novabsd/network"
 )
 
@@ -91,7 +92,7 @@ func TestNetworkPrivate(t *testing.T) {
 		// meta_data.json (no config drive here).
 		for _, id := range []string{a, b} {
 			waitConsole(t, id, "its metadata read over "+privateNet, 3*time.Minute, func(c string) bool {
-				return strings.Contains(c, metadataUUIDPrefix+id)
+				return strings.Contains(c, tinyimage.MetadataUUIDPrefix+id)
 			})
 		}
 		// And that port's namespace (the metadata agent's ovnmeta-<network>) reaches both guests.
@@ -161,7 +162,7 @@ func TestNetworkConfigDrive(t *testing.T) {
 		t.Errorf("server show config_drive = %q, want True", cd)
 	}
 	waitConsole(t, id, "the uuid and user data from the config drive", 3*time.Minute, func(c string) bool {
-		return strings.Contains(c, configDriveUUIDPrefix+id) && strings.Contains(c, userDataPrefix+line)
+		return strings.Contains(c, tinyimage.ConfigDriveUUIDPrefix+id) && strings.Contains(c, tinyimage.UserDataPrefix+line)
 	})
 	openstack(t, "server", "delete", "--wait", id)
 	checkNoTrace(t, host, id, []string{p.ID}, nil)
@@ -200,12 +201,7 @@ func TestNetworkHotplug(t *testing.T) {
 	openstack(t, "server", "remove", "port", id, extra.ID)
 	waitPort(t, extra.ID, "released", 2*time.Minute, func(p port) bool { return p.HostID == "" && p.DeviceID == "" })
 	waitConsole(t, id, "the NIC "+dev+" ("+extra.MAC+") gone", 2*time.Minute, func(c string) bool {
-		for _, m := range nicGoneLine.FindAllStringSubmatch(c, -1) {
-			if m[1] == dev {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(tinyimage.Gone([]byte(c)), dev)
 	})
 	if tapExists(tap) || slices.Contains(brIntPorts(t), tap) {
 		t.Errorf("detached port %s: tap %s still on the host or in br-int", extra.ID, tap)
