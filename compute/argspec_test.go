@@ -66,6 +66,8 @@ func TestMethodsWithoutArguments(t *testing.T) {
 		"get_vnc_console":         "'console_type' and 'instance'",
 		"validate_console_port":   "'instance', 'port', and 'console_type'",
 		"external_instance_event": "'instances' and 'events'",
+		"attach_interface":        "5 required positional arguments: 'instance', 'network_id', 'port_id', 'requested_ip', and 'tag'",
+		"detach_interface":        "2 required positional arguments: 'instance' and 'port_id'",
 	}
 	registered := h.s.computeMethods()
 	if len(registered) != len(missing) {

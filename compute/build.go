@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/hypervisor/storage"
@@ -164,13 +165,16 @@ func (s *Service) doBuild(ctx context.Context, rc *rpc.RequestContext, a *buildA
 			log.Info(fmt.Sprintf("Took %.2f seconds to build instance", time.Since(start).Seconds()))
 			return nil
 		}
+		cleanup := context.WithoutCancel(ctx)
 		if instanceGone(err) {
 			log.Info("Instance disappeared during build", "error", err)
+			s.cleanupBuildNetworks(cleanup, rc, a)
 			return nil
 		}
 		var be *buildError
 		if errors.As(err, &be) && be.Reschedule && hasRetry(a.FilterProperties) {
 			log.Warn("Build failed; rescheduling", "reason", be.Reason)
+			s.cleanupBuildNetworks(cleanup, rc, a)
 			if rerr := s.rescheduleBuild(ctx, rc, a, be); rerr != nil {
 				log.Error("Reschedule failed", "error", rerr)
 				s.addFault(ctx, rc, inst, err)
@@ -181,6 +185,7 @@ func (s *Service) doBuild(ctx context.Context, rc *rpc.RequestContext, a *buildA
 			return nil
 		}
 		log.Error("Build of instance aborted", "error", err)
+		s.cleanupBuildNetworks(cleanup, rc, a)
 		s.addFault(ctx, rc, inst, buildFault(uuid, err))
 		s.errorOutBuild(ctx, rc, inst)
 		return nil
@@ -224,8 +229,12 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err != nil {
 		return abort(err, "instance flavor unreadable")
 	}
-	if err := checkNetworks(a.RequestedNetworks); err != nil {
+	reqs, err := networkRequests(a.RequestedNetworks)
+	if err != nil {
 		return err
+	}
+	if len(reqs) > 0 && s.lc.net == nil {
+		return reschedule(nil, "this compute node cannot allocate ports: [neutron] auth_url is not set in its nova.conf")
 	}
 	if err := checkBDMs(a.BlockDeviceMapping); err != nil {
 		return err
@@ -237,12 +246,24 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.claim(ctx, rc, inst, node, f); err != nil {
 		return err
 	}
-	// _build_resources: networks (none to allocate without Neutron ports), block devices, then spawning.
+	// _build_resources: networks, block devices, then spawning.
 	v := asInstance(inst)
 	v.SetVMState(vmBuilding)
 	v.SetTaskState(taskNetworking)
 	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
 		return err
+	}
+	sn, err := s.buildNetworks(ctx, rc, a, reqs)
+	if err != nil {
+		return err
+	}
+	if sn.configDrive, err = s.configDriveFor(inst, img, a.AdminPassword, sn.info); err != nil {
+		return err
+	}
+	if sn.configDrive != nil {
+		if cd, _ := optString(inst, "config_drive"); cd == "" {
+			inst.SetString("config_drive", "True") // configdrive.update_instance: server show tells the truth
+		}
 	}
 	v.SetTaskState(taskBlockDeviceMapping)
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
@@ -267,7 +288,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.saveInstance(ctx, rc, inst, taskBlockDeviceMapping); err != nil {
 		return err
 	}
-	if err := s.spawn(ctx, rc, inst, img, f); err != nil {
+	if err := s.spawn(ctx, rc, inst, img, f, sn); err != nil {
 		return err
 	}
 	g, err := s.guestOf(inst)
@@ -285,30 +306,10 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	return nil
 }
 
-// checkNetworks accepts only --nic none: this service has no Neutron ports yet, and another host may.
+// checkNetworks checks requested_networks before anything is claimed: an unreadable request aborts the build.
 func checkNetworks(list *vo.Object) error {
-	if list == nil {
-		return nil
-	}
-	reqs, err := list.Objects()
-	if err != nil {
-		return abort(err, "requested_networks unreadable")
-	}
-	for _, r := range reqs {
-		v := networkRequest{r}
-		net, err := v.NetworkID()
-		if err != nil {
-			return abort(err, "requested_networks unreadable")
-		}
-		port, err := v.PortID()
-		if err != nil {
-			return abort(err, "requested_networks unreadable")
-		}
-		if port != "" || (net != "" && net != "none") {
-			return reschedule(nil, "network %q / port %q requested: this compute node cannot plug Neutron ports", net, port)
-		}
-	}
-	return nil
+	_, err := networkRequests(list)
+	return err
 }
 
 // checkBDMs accepts image and blank local disks; volumes need Cinder, which this compute node does not attach.
@@ -394,7 +395,8 @@ const gib = int64(1) << 30
 
 // spawn makes the guest: image into the cache and the disk store, disks, domain, process. Every step it
 // finished is undone when a later one fails.
-func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta, f flavor) (err error) {
+func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta, f flavor,
+	sn spawnNetwork) (err error) {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
 	g, err := eng.guest(uuid, instanceName(inst))
@@ -409,7 +411,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	}()
 	cleanup := context.WithoutCancel(ctx)
 	// Whatever the image, flavor or engine would refuse is refused before an image is fetched or a disk made.
-	if err := s.checkGuest(ctx, inst, img, f, g); err != nil {
+	if err := s.checkGuest(ctx, inst, img, f, g, sn); err != nil {
 		return err
 	}
 	imageID, err := asInstance(inst).ImageRef()
@@ -475,10 +477,24 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: d.Path, Format: d.Format})
 	}
+	if sn.configDrive != nil {
+		path := filepath.Join(g.Dir, configDriveFile)
+		write := eng.writeConfigDrive
+		if write == nil {
+			write = configdrive.Write
+		}
+		if err := write(path, *sn.configDrive); err != nil {
+			return reschedule(err, "cannot write the config drive")
+		}
+		rv.Add(func() error { return removeIfExists(path) })
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: path, Format: "raw", CDROM: true,
+			ReadOnly: true})
+	}
 	spec, err := guestSpec(inst, f, g, disks)
 	if err != nil {
 		return err
 	}
+	spec.NICs = sn.nics
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
 		es := engineConfig(cfg)
@@ -492,6 +508,16 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	dom, err := buildDomain(ctx, eng, spec, img, f)
 	if err != nil {
 		return err
+	}
+	if len(sn.info) > 0 {
+		// _create_guest_with_network: the taps exist and Neutron said so before the guest starts.
+		if err := s.plugAndWait(ctx, inst, sn.info); err != nil {
+			if errors.Is(err, errVIFCreate) {
+				return abort(err, "Failed to allocate the network(s), not rescheduling.")
+			}
+			return reschedule(err, "Failed to plug the instance's network interfaces")
+		}
+		rv.Add(func() error { s.unplugVIFs(cleanup, inst, sn.info); return nil })
 	}
 	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
 		return spawnError(err)
@@ -541,7 +567,8 @@ func spawnError(err error) error {
 // checkGuest builds the domain the build will make, with the flavor's disks at placeholder paths in the
 // instance directory, and lets the engine check it, so a refused image property, flavor extra spec or missing
 // engine piece fails the build before anything exists on the host.
-func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta, f flavor, g hypervisor.Guest) error {
+func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta, f flavor, g hypervisor.Guest,
+	sn spawnNetwork) error {
 	eng := s.lc.eng
 	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(g.Dir, "disk"), Format: "raw"}}
 	if f.EphemeralGB > 0 {
@@ -550,10 +577,15 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	if f.SwapMB > 0 {
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: filepath.Join(g.Dir, "disk.swap"), Format: "raw"})
 	}
+	if sn.configDrive != nil {
+		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: filepath.Join(g.Dir, configDriveFile),
+			Format: "raw", CDROM: true, ReadOnly: true})
+	}
 	spec, err := guestSpec(inst, f, g, disks)
 	if err != nil {
 		return err
 	}
+	spec.NICs = sn.nics
 	if cfg := s.cfg.Load(); cfg.VNC.Enabled {
 		// A placeholder port of the engine's range: the real one is picked when the guest is made.
 		es := engineConfig(cfg)

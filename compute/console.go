@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -205,33 +204,4 @@ func (s *Service) validateConsolePort(ctx context.Context, args json.RawMessage)
 		return nil
 	})
 	return ok, err
-}
-
-type externalEventArgs struct {
-	Instances []*vo.Object `json:"instances"`
-	Events    []*vo.Object `json:"events"`
-}
-
-// externalInstanceEvent accepts Neutron's and Cinder's notifications. This node plugs no ports and attaches no
-// volumes, so nothing waits for them: each is acknowledged and logged.
-func (s *Service) externalInstanceEvent(ctx context.Context, args json.RawMessage) (any, error) {
-	var a externalEventArgs
-	if err := rpc.DecodeArgs(args, &a); err != nil {
-		return nil, err
-	}
-	// Every event is checked before any is acknowledged, so a malformed batch is refused whole.
-	type logged struct{ name, tag, status, uuid string }
-	evs := make([]logged, 0, len(a.Events))
-	for _, ev := range a.Events {
-		name, tag, status, uuid, err := externalEvent{ev}.fields()
-		if err != nil {
-			return nil, &rpc.ArgsError{Err: fmt.Errorf("external_instance_event: %w", err)}
-		}
-		evs = append(evs, logged{name, tag, status, uuid})
-	}
-	for _, ev := range evs {
-		s.log.Info("Received external instance event", "event", ev.name, "tag", ev.tag, "status", ev.status,
-			"instance", ev.uuid)
-	}
-	return nil, nil
 }

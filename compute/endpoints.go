@@ -53,6 +53,9 @@ func (s *Service) computeMethods() map[string]method {
 		"get_vnc_console":         {req("console_type", "instance"), s.getVNCConsole},
 		"validate_console_port":   {req("instance", "port", "console_type"), s.validateConsolePort},
 		"external_instance_event": {req("instances", "events"), s.externalInstanceEvent},
+		"attach_interface": {req("instance", "network_id", "port_id", "requested_ip", "tag"),
+			s.attachInterface},
+		"detach_interface": {req("instance", "port_id"), s.detachInterface},
 	}
 }
 

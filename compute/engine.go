@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/bhyve"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -36,6 +37,8 @@ type engine struct {
 	imageLocks keyedLocks // one import into the disk store per image at a time
 	qemuImg    string     // for qcow2 snapshots; "" uploads raw
 	vnc        hypervisor.VNCPorts
+	// writeConfigDrive writes a config drive; nil is configdrive.Write (tests put a stand-in here).
+	writeConfigDrive func(path string, c configdrive.Content) error
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
@@ -183,9 +186,10 @@ func (s *Service) engineCaps() hypervisor.Capabilities {
 	return s.lc.eng.driver.Capabilities()
 }
 
-// capabilityTraits are the COMPUTE_* traits the engine earns.
+// capabilityTraits are the COMPUTE_* traits the engine earns: COMPUTE_NET_ATTACH_INTERFACE with NIC hot-plug (the
+// libvirt driver's supports_attach_interface); tagged attach is refused, so never the _WITH_TAG trait.
 func capabilityTraits(c hypervisor.Capabilities) placement.Capabilities {
-	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false}
+	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false, AttachInterface: c.NICHotplug}
 }
 
 // imageTypes are the Glance disk formats this host boots (COMPUTE_IMAGE_TYPE_*), from what the engine opens: every

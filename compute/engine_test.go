@@ -59,6 +59,17 @@ func TestImageTypeTraits(t *testing.T) {
 	}
 }
 
+// TestAttachInterfaceTrait: COMPUTE_NET_ATTACH_INTERFACE follows NIC hot-plug; tagged attach is never offered.
+func TestAttachInterfaceTrait(t *testing.T) {
+	for _, hot := range []bool{false, true} {
+		traits := placement.CapabilityTraits(capabilityTraits(hypervisor.Capabilities{NICHotplug: hot}), nil)
+		if traits["COMPUTE_NET_ATTACH_INTERFACE"] != hot || traits["COMPUTE_NET_ATTACH_INTERFACE_WITH_TAG"] {
+			t.Errorf("NICHotplug %v: attach traits %v, %v", hot, traits["COMPUTE_NET_ATTACH_INTERFACE"],
+				traits["COMPUTE_NET_ATTACH_INTERFACE_WITH_TAG"])
+		}
+	}
+}
+
 // TestEngineConfig checks that the storage and VNC settings come from the group of the engine compute_driver
 // names, and only from it.
 func TestEngineConfig(t *testing.T) {

@@ -82,13 +82,15 @@ type fakeConductor struct {
 	reschedul []json.RawMessage
 	calls     int      // every object_action and object_class_action_versions received
 	cleaned   []string // instance uuids of ConsoleAuthToken.clean_console_auths_for_instance
+	// cacheSaves are the network_info texts of each InstanceInfoCache.save, by instance uuid.
+	cacheSaves map[string][]string
 	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
 	onObjectAction func(what string)
 }
 
 func newFakeConductor() *fakeConductor {
 	return &fakeConductor{db: map[string]map[string]json.RawMessage{}, deleted: map[string]bool{},
-		saves: map[string][]saveRec{}, faults: map[string][]string{}}
+		saves: map[string][]saveRec{}, faults: map[string][]string{}, cacheSaves: map[string][]string{}}
 }
 
 func (f *fakeConductor) put(inst *vo.Object) {
@@ -212,6 +214,17 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 		return noUpdates, nil
 	case "Service.save":
 		return noUpdates, nil
+	case "InstanceInfoCache.save":
+		uuid := fieldString(o, "instance_uuid")
+		stored, ok := f.db[uuid]
+		if !ok || f.deleted[uuid] {
+			return nil, remote("InstanceNotFound", "Instance "+uuid+" could not be found.")
+		}
+		ic := vo.New("InstanceInfoCache", "1.5")
+		ic.Data["instance_uuid"], ic.Data["network_info"] = o.Data["instance_uuid"], o.Data["network_info"]
+		stored["info_cache"], _ = json.Marshal(ic)
+		f.cacheSaves[uuid] = append(f.cacheSaves[uuid], fieldString(o, "network_info"))
+		return noUpdates, nil
 	case "Instance.refresh":
 		upd := map[string]any{"obj_what_changed": []string{}}
 		for k, v := range f.db[instanceUUID(o)] {
@@ -288,6 +301,16 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 			}
 		}
 		return vo.NewList("InstanceList", "2.6", objs)
+	case "InstanceInfoCache.get_by_instance_uuid":
+		d, ok := f.db[arg(0)]
+		if !ok || d["info_cache"] == nil {
+			return nil, remote("InstanceInfoCacheNotFound", "Info cache for instance "+arg(0)+" could not be found.")
+		}
+		var ic vo.Object
+		if err := json.Unmarshal(d["info_cache"], &ic); err != nil {
+			return nil, err
+		}
+		return &ic, nil
 	case "Instance.get_by_uuid":
 		d, ok := f.db[arg(0)]
 		if !ok {
@@ -315,6 +338,8 @@ type fakeDriver struct {
 	lastSpawn *libvirtxml.Domain
 	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
 	spawnGate chan struct{}
+	// onSpawn, when set, runs (without d.mu) at the start of each Spawn.
+	onSpawn func(g hypervisor.Guest)
 }
 
 func newFakeDriver() *fakeDriver { return &fakeDriver{state: map[string]hypervisor.PowerState{}} }
@@ -326,8 +351,11 @@ func (d *fakeDriver) Capabilities() hypervisor.Capabilities {
 
 func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
 	d.mu.Lock()
-	gate := d.spawnGate
+	gate, hook := d.spawnGate, d.onSpawn
 	d.mu.Unlock()
+	if hook != nil {
+		hook(g)
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -437,6 +465,8 @@ type harness struct {
 	allocDel atomic.Int64
 	fetchErr error
 	fetches  atomic.Int64 // image fetches asked of the cache
+	neutron  *fakeNeutron
+	plugger  *fakePlugger
 }
 
 // testHost and testConductorTopic are this process's: RabbitMQ names queues by topic (and server) alone,
@@ -513,6 +543,8 @@ func newHarness(t *testing.T) *harness {
 	s.lc = newLifecycle(eng, 2)
 	s.lc.tracker.host = testHost
 	s.lc.deleteAllocations = func(context.Context, string) error { h.allocDel.Add(1); return nil }
+	h.neutron, h.plugger = newFakeNeutron(), newFakePlugger()
+	s.lc.net = &networking{api: h.neutron, plugger: h.plugger}
 	h.s = s
 	return h
 }

@@ -23,6 +23,8 @@ type lifecycle struct {
 	workCtx      context.Context
 	cancelWork   context.CancelFunc
 	failedBuilds atomic.Int64
+	// net is the Neutron side (network.go); nil on a host built without it, where only --nic none builds.
+	net *networking
 	// deleteAllocations removes a consumer's Placement allocations; nil uses the service's Placement client.
 	deleteAllocations func(ctx context.Context, consumer string) error
 }

@@ -109,6 +109,9 @@ func (s *Service) doStart(ctx context.Context, rc *rpc.RequestContext, inst *vo.
 		if err != nil {
 			return err
 		}
+		if err := s.replugVIFs(ctx, rc, inst); err != nil {
+			return err
+		}
 		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil && !(errors.Is(err, hypervisor.ErrInvalidState) &&
 			s.powerState(ctx, g) == powerRunning) {
 			return translateEngineError(inst, err)
@@ -161,6 +164,10 @@ func (s *Service) doReboot(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		how := hypervisor.RebootSoft
 		if hard || s.powerState(ctx, g) != powerRunning {
 			how = hypervisor.RebootHard
+			// _hard_reboot plugs the VIFs again: the taps may be gone (host restart, an unplug by hand).
+			if err := s.replugVIFs(ctx, rc, inst); err != nil {
+				return err
+			}
 		}
 		err = s.lc.eng.driver.Reboot(ctx, g, how, waitSoftReboot)
 		if err != nil && how == hypervisor.RebootSoft && errors.Is(err, hypervisor.ErrInvalidState) {
@@ -267,6 +274,9 @@ func (s *Service) resumeInstance(ctx context.Context, args json.RawMessage) (any
 		prev, err := v.VMState()
 		if err != nil {
 			return err
+		}
+		if err := s.replugVIFs(ctx, rc, inst); err != nil {
+			return s.errorOutOnException(ctx, rc, inst, prev, err)
 		}
 		if err := s.lc.eng.driver.Resume(ctx, g); err != nil {
 			return s.errorOutOnException(ctx, rc, inst, prev, translateEngineError(inst, err))

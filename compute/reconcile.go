@@ -22,6 +22,12 @@ func (s *Service) initHost(ctx context.Context, cfg *conf.Config) error {
 	}
 	s.lc = newLifecycle(eng, cfg.Default.MaxConcurrentBuilds)
 	s.lc.tracker.host = cfg.Default.Host
+	if cfg.Neutron.AuthURL == "" && cfg.Neutron.EndpointOverride == "" {
+		// Without credentials no port can be made: builds asking for a network reschedule, --nic none works.
+		s.log.Warn("[neutron] auth_url is not set: this host builds only servers without networks (--nic none)")
+	} else if s.lc.net, err = newNetworking(cfg, eng.driver); err != nil {
+		return &StartupError{"networking: " + err.Error()}
+	}
 	s.sweepImageCache(started)
 	return s.reconcile(ctx)
 }
@@ -138,9 +144,18 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 		_ = s.doStart(ctx, rc, inst)
 		return
 	}
+	if ps == powerRunning {
+		// init_host plugs the VIFs of running guests: a restarted switch may have lost their ports.
+		if err := s.replugVIFs(ctx, rc, inst); err != nil {
+			log.Error("Cannot plug the VIFs of a running instance", "error", err)
+		}
+	}
 	if dbPower, _, _ := v.PowerState(); dbPower == powerRunning && ps != powerRunning &&
 		s.cfg.Load().Default.ResumeGuestsStateOnHostBoot {
 		log.Info("Rebooting instance after host boot")
+		if err := s.replugVIFs(ctx, rc, inst); err != nil {
+			log.Error("Cannot plug the instance's VIFs before resuming it", "error", err)
+		}
 		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil {
 			log.Error("Cannot resume guest state", "error", err)
 		}

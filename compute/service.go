@@ -84,6 +84,9 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 	if cfg.Compute.MaxDiskDevicesToAttach == 0 {
 		return nil, &StartupError{"[compute] max_disk_devices_to_attach is 0: no instance could boot; use -1 for no limit"}
 	}
+	if err := checkConfigDriveFormat(cfg); err != nil {
+		return nil, err
+	}
 	pcs, err := loadProviderConfigs(cfg.Compute.ProviderConfigLocation, opts.Logger)
 	if err != nil {
 		return nil, err

@@ -38,12 +38,15 @@ func (s *Service) doTerminate(ctx context.Context, rc *rpc.RequestContext, inst 
 	})
 }
 
-// deleteInstance is _delete_instance: destroy the guest and every file of it (no Neutron ports, no Cinder
-// volumes to release on this node), vm DELETED, then _complete_deletion (usage, Placement allocations,
+// deleteInstance is _delete_instance: destroy the guest and every file of it, unplug its taps and release its
+// ports (no Cinder volumes to release on this node), vm DELETED, then _complete_deletion (usage, Placement allocations,
 // console tokens, the schedulers' delete_instance_info) and the soft delete of the record.
 func (s *Service) deleteInstance(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	uuid := instanceUUID(inst)
 	if err := s.destroyGuest(ctx, inst); err != nil {
+		return err
+	}
+	if err := s.shutdownNetworks(ctx, rc, inst); err != nil {
 		return err
 	}
 	v := asInstance(inst)
@@ -76,4 +79,29 @@ func (s *Service) cleanConsoleTokens(ctx context.Context, rc *rpc.RequestContext
 		[]string{"ConsoleAuthToken"}, []any{uuid}, nil); err != nil {
 		s.log.Warn("Cannot clean console tokens", "instance", uuid, "error", err)
 	}
+}
+
+// shutdownNetworks is _shutdown_instance's network part: with the guest gone, its taps are unplugged and its
+// ports released (_try_deallocate_network: retried while Neutron is unreachable; ports already gone are fine). An
+// empty info cache is read again from Neutron first, so no tap is left behind.
+func (s *Service) shutdownNetworks(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+	if s.lc.net == nil {
+		return nil
+	}
+	uuid := instanceUUID(inst)
+	info, err := s.networkInfo(ctx, rc, inst)
+	if err != nil {
+		s.log.Warn("Cannot read the network info cache", "instance", uuid, "error", err)
+	}
+	if len(info) == 0 {
+		fresh, err := s.lc.net.api.Refresh(ctx, uuid, info)
+		if err != nil {
+			s.log.Warn("Cannot read the instance's ports from Neutron; releasing them by device", "instance", uuid,
+				"error", err)
+		} else {
+			info = fresh
+		}
+	}
+	s.unplugVIFs(ctx, inst, info)
+	return s.deallocate(ctx, rc, inst, info)
 }

@@ -307,6 +307,12 @@ func (r networkRequest) NetworkID() (string, error) { return optString(r.o, "net
 // PortID is port_id; "" when absent or None (no existing port to plug).
 func (r networkRequest) PortID() (string, error) { return optString(r.o, "port_id") }
 
+// Address is the fixed IP requested on the network; "" when absent or None (Neutron picks one).
+func (r networkRequest) Address() (string, error) { return optString(r.o, "address") }
+
+// Tag is the device tag; "" when absent or None.
+func (r networkRequest) Tag() (string, error) { return optString(r.o, "tag") }
+
 // blockDevice is a typed view over a BlockDeviceMapping.
 type blockDevice struct{ o *vo.Object }
 

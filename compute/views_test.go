@@ -252,7 +252,7 @@ func TestComputeNodeView(t *testing.T) {
 }
 
 // TestBuildRequestViews feeds checkNetworks and checkBDMs lists whose elements are fine, ask for what this node
-// cannot do, or carry a value of the wrong type: the last aborts the build naming the field.
+// cannot do (a Cinder volume), or carry a value of the wrong type: the last aborts the build naming the field.
 func TestBuildRequestViews(t *testing.T) {
 	list := func(t *testing.T, listName, elem, data string) *vo.Object {
 		e := vo.New(elem, "1.0")
@@ -274,7 +274,8 @@ func TestBuildRequestViews(t *testing.T) {
 	}{
 		{"nic none", `{"network_id":"none","port_id":null}`, checkNetworks, "NetworkRequestList", "NetworkRequest", ""},
 		{"no fields", `{}`, checkNetworks, "NetworkRequestList", "NetworkRequest", ""},
-		{"port", `{"port_id":"p1"}`, checkNetworks, "NetworkRequestList", "NetworkRequest", `port "p1"`},
+		{"port", `{"port_id":"p1"}`, checkNetworks, "NetworkRequestList", "NetworkRequest", ""},
+		{"address a list", `{"network_id":"n1","address":["10.0.0.5"]}`, checkNetworks, "NetworkRequestList", "NetworkRequest", "NetworkRequest.address: cannot decode"},
 		{"port a number", `{"port_id":1}`, checkNetworks, "NetworkRequestList", "NetworkRequest", "NetworkRequest.port_id: cannot decode 1"},
 		{"local disk", `{"destination_type":"local"}`, checkBDMs, "BlockDeviceMappingList", "BlockDeviceMapping", ""},
 		{"volume", `{"destination_type":"volume","volume_id":"v1"}`, checkBDMs, "BlockDeviceMappingList", "BlockDeviceMapping", "volume v1"},

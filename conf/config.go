@@ -20,6 +20,8 @@ type Config struct {
 	Libvirt           LibvirtGroup           `group:"libvirt"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
 	Qemu              QemuGroup              `group:"qemu"`
+	Neutron           NeutronGroup           `group:"neutron"`
+	OSVIFOVS          OSVIFOVSGroup          `group:"os_vif_ovs"`
 
 	// Files lists the config files read, in the order read (later ones win).
 	Files []string
@@ -88,6 +90,10 @@ type DefaultGroup struct {
 	LogFile                       string   `opt:"log_file"`
 	LogDir                        string   `opt:"log_dir"`
 	UseJSON                       bool     `opt:"use_json"`
+	VIFPluggingTimeout            int      `opt:"vif_plugging_timeout"`
+	VIFPluggingIsFatal            bool     `opt:"vif_plugging_is_fatal"`
+	ForceConfigDrive              bool     `opt:"force_config_drive"`
+	ConfigDriveFormat             string   `opt:"config_drive_format"`
 }
 
 // Session holds keystoneauth1's session options (TLS and timeouts).

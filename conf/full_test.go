@@ -39,6 +39,7 @@ func TestFullConfig(t *testing.T) {
 			InstanceBuildTimeout: 1800, ShutdownTimeout: 30, ResumeGuestsStateOnHostBoot: true,
 			GracefulShutdownTimeout: 0, ManagerShutdownTimeout: 100, Debug: true, LogFile: "nova-compute.log",
 			LogDir: "/var/log/nova", UseJSON: true,
+			VIFPluggingTimeout: 30, VIFPluggingIsFatal: false, ForceConfigDrive: true, ConfigDriveFormat: "iso9660",
 		}},
 		"Placement": {cfg.Placement, PlacementGroup{
 			Session: Session{CAFile: "/etc/ssl/ca.pem", CertFile: "/etc/ssl/client.pem", KeyFile: "/etc/ssl/client.key",
@@ -124,6 +125,24 @@ func TestFullConfig(t *testing.T) {
 			Accel: "tcg", MachineType: "pc", User: "qemu", Sandbox: false, UEFIFirmware: "/usr/share/OVMF/OVMF_CODE_4M.fd",
 			UEFIVarsTemplate: "/usr/share/OVMF/OVMF_VARS_4M.fd", StorageBackend: "zfs", ZFSPool: "data",
 			ZFSDatasetPrefix: "vms"}},
+		"Neutron": {cfg.Neutron, NeutronGroup{
+			Session: Session{CAFile: "/etc/ssl/neutron-ca.pem", CertFile: "/etc/ssl/neutron.pem",
+				KeyFile: "/etc/ssl/neutron.key", Insecure: true, Timeout: intp(20), CollectTiming: true},
+			Auth: Auth{AuthType: "password", AuthSection: "neutron_auth", AuthURL: "http://keystone.example.org:5000/v3",
+				SystemScope: "all", DomainID: "nd", DomainName: "ND", ProjectID: "np", ProjectName: "service",
+				ProjectDomainID: "npd", ProjectDomainName: "Default", TrustID: "nt", DefaultDomainID: "ndd",
+				DefaultDomainName: "NDD", UserID: "nu", Username: "neutron", UserDomainID: "nud",
+				UserDomainName: "Default", Password: "n3utr0n", TenantID: "nten", TenantName: "ntenant"},
+			Adapter: Adapter{ServiceType: "network", ServiceName: "neutron", ValidInterfaces: []string{"internal"},
+				RegionName: "RegionTwo", EndpointOverride: "http://neutron.example.org:9696", ConnectRetries: intp(2),
+				ConnectRetryDelay: floatp(1), StatusCodeRetries: intp(1), StatusCodeRetryDelay: floatp(2),
+				RetriableStatusCodes: []int{503}},
+			OVSBridge: "br-test", DefaultFloatingPool: "public", ExtensionSyncInterval: 0,
+			Physnets: []string{"physnet1", "physnet2"}, HTTPRetries: 5, ServiceMetadataProxy: true,
+			MetadataProxySharedSecret: "m3ta",
+		}},
+		"OSVIFOVS": {cfg.OSVIFOVS, OSVIFOVSGroup{OVSVsctlTimeout: 30,
+			OVSDBConnection: "unix:/run/openvswitch/db.sock"}},
 	}
 	for name, gw := range want {
 		if !reflect.DeepEqual(gw[0], gw[1]) {
@@ -177,6 +196,17 @@ func TestDefaults(t *testing.T) {
 		{"scheduler_instance_sync_interval", cfg.Default.SchedulerInstanceSyncInterval, 120},
 		{"track_instance_changes", cfg.FilterScheduler.TrackInstanceChanges, true},
 		{"upgrade_levels scheduler", cfg.UpgradeLevels.Scheduler, ""},
+		{"vif_plugging_timeout", cfg.Default.VIFPluggingTimeout, 300},
+		{"vif_plugging_is_fatal", cfg.Default.VIFPluggingIsFatal, true},
+		{"force_config_drive", cfg.Default.ForceConfigDrive, false},
+		{"config_drive_format", cfg.Default.ConfigDriveFormat, "iso9660"},
+		{"neutron service_type", cfg.Neutron.ServiceType, "network"},
+		{"neutron ovs_bridge", cfg.Neutron.OVSBridge, "br-int"},
+		{"neutron http_retries", cfg.Neutron.HTTPRetries, 3},
+		{"neutron default_floating_pool", cfg.Neutron.DefaultFloatingPool, "nova"},
+		{"neutron valid_interfaces", cfg.Neutron.ValidInterfaces, []string{"internal", "public"}},
+		{"ovsdb_connection", cfg.OSVIFOVS.OVSDBConnection, "tcp:127.0.0.1:6640"},
+		{"ovs_vsctl_timeout", cfg.OSVIFOVS.OVSVsctlTimeout, 120},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

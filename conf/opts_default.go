@@ -104,6 +104,20 @@ func defaultOpts() []*Option {
 				"<program>.log in it."},
 		{Name: "use_json", Kind: KindBool, Default: false,
 			Help: "Write log records as JSON objects."},
+		{Name: "vif_plugging_timeout", Kind: KindInt, Default: 300, Min: ptr(0),
+			Help: "Seconds to wait for Neutron's network-vif-plugged events before a guest starts; what happens " +
+				"then is vif_plugging_is_fatal's choice. 0 does not wait."},
+		{Name: "vif_plugging_is_fatal", Kind: KindBool, Default: true,
+			Help: "Fail the build when the network-vif-plugged events do not arrive within vif_plugging_timeout; " +
+				"false starts the guest anyway."},
+		{Name: "force_config_drive", Kind: KindBool, Default: false,
+			Help: "Give every new instance a config drive, whatever the request and the image say."},
+		{Name: "config_drive_format", Kind: KindString, Default: "iso9660", DeprecatedForRemoval: true,
+			DeprecatedSince:  "19.0.0",
+			DeprecatedReason: "A workaround for a libvirt bug resolved in libvirt 1.2.17; no longer useful.",
+			Choices: []Choice{{"iso9660", "an ISO 9660 volume, widely supported"},
+				{"vfat", "legacy; novabsd writes only ISO 9660 and refuses to start with it"}},
+			Help: "Format of config drives. novabsd writes ISO 9660 volumes only."},
 	})
 }
 

@@ -6,7 +6,7 @@ import "sync"
 var registry = sync.OnceValue(func() []*Option {
 	return concat(defaultOpts(), placementOpts(), glanceOpts(), serviceUserOpts(), keystoneAuthtokenOpts(),
 		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), imageCacheOpts(),
-		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts())
+		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), neutronOpts(), osVIFOVSOpts())
 })
 
 // index maps every name an option can be written under (current and deprecated) to the option.

@@ -174,6 +174,15 @@ type NICHotplugger interface {
 	DetachNIC(ctx context.Context, g Guest, nic NIC) error
 }
 
+// TapOwner is implemented by drivers whose guests open their taps as a
+// user other than the service's (QEMU after -runas): the network layer
+// creates taps owned by that uid. A driver without it needs root-owned taps.
+type TapOwner interface {
+	// TapOwner returns the uid that must own a guest's taps, or -1 when
+	// the guest keeps root's rights.
+	TapOwner() (int, error)
+}
+
 // AsNICHotplugger returns d's NIC hot-plug support or an *UnsupportedError.
 func AsNICHotplugger(d Driver) (NICHotplugger, error) {
 	if h, ok := d.(NICHotplugger); ok && d.Capabilities().NICHotplug {

@@ -42,6 +42,8 @@ type Network struct {
 	Label   string         `json:"label"`  // network name
 	Subnets []Subnet       `json:"subnets"`
 	Meta    map[string]any `json:"meta"` // injected, tenant_id, mtu, physical_network, tunneled
+	// ShouldCreateBridge is set (true) for vif_type bridge only: the host must create the Linux bridge.
+	ShouldCreateBridge *bool `json:"should_create_bridge,omitempty"`
 }
 
 // Subnet is one subnet of the port's network with the port's addresses in it (nova.network.model.Subnet).

@@ -103,6 +103,15 @@ func specCases() []specCase {
 			s.NICs = []hypervisor.NIC{nic(0, ""), nic(1, ""), nic(2, "")}
 		})
 	}
+	// Nova's tap names ("tap" and the port id's first 11 characters, 14 in
+	// all), one virtio-net with the network's MTU and one e1000 (no mtu=).
+	add("nics-nova-taps", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
+		s.Disks = disks("", 1)
+		s.NICs = []hypervisor.NIC{
+			{MAC: "fa:16:3e:5d:01:0a", Model: "virtio", Tap: "tap3f2a9c1e-7b4", MTU: 1442},
+			{MAC: "FA:16:3E:5D:01:0B", Model: "e1000", Tap: "tap0d9e8f7a-6b5", MTU: 1442},
+		}
+	})
 	add("nic-bridge-mtu", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
 		s.Disks = disks("", 1)
 		n := nic(7, "")
@@ -219,6 +228,7 @@ func TestRefused(t *testing.T) {
 		{name: "ide bus", image: map[string]string{"hw_disk_bus": "ide"}, property: "hw_disk_bus"},
 		{name: "ide cdrom", image: map[string]string{"hw_cdrom_bus": "ide"}, mod: func(s *hypervisor.Spec) { s.Disks[0].CDROM = true }, property: "hw_cdrom_bus"},
 		{name: "qcow2", mod: func(s *hypervisor.Spec) { s.Disks[0].Format = "qcow2" }, property: "disk_format"},
+		{name: "ne2k_pci", mod: func(s *hypervisor.Spec) { s.NICs = []hypervisor.NIC{nic(0, "ne2k_pci")} }, property: "hw_vif_model"},
 		{name: "rtl8139", image: map[string]string{"hw_vif_model": "rtl8139"}, mod: func(s *hypervisor.Spec) { s.NICs = []hypervisor.NIC{nic(0, "")} }, property: "hw_vif_model"},
 		{name: "arm64 e1000", cfg: arm64Config(), image: map[string]string{"hw_vif_model": "e1000"}, mod: func(s *hypervisor.Spec) { s.NICs = []hypervisor.NIC{nic(0, "")} }, property: "hw_vif_model"},
 		{name: "arm64 bios", cfg: arm64Config(), image: map[string]string{"hw_firmware_type": "bios"}, property: "hw_firmware_type"},

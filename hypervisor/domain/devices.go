@@ -124,33 +124,54 @@ func (b *builder) disks() error {
 
 func (b *builder) nics() error {
 	for i, n := range b.spec.NICs {
-		model, err := b.choose("hw_vif_model", firstSet(n.Model, b.p.Image["hw_vif_model"]), b.o.DefaultVIFModel, b.o.Supported.VIFModel)
+		iface, err := nicInterface(fmt.Sprintf("nic[%d]", i), n, b.p.Image, b.o)
 		if err != nil {
 			return err
-		}
-		mac, err := net.ParseMAC(n.MAC)
-		if err != nil || len(mac) != 6 {
-			return &hypervisor.PropertyError{Property: fmt.Sprintf("nic[%d].mac", i), Value: n.MAC, Reason: "must be a 48-bit MAC address"}
-		}
-		if n.Tap == "" {
-			return fmt.Errorf("nic %d (%s) has no tap device", i, n.MAC)
-		}
-		iface := libvirtxml.DomainInterface{
-			MAC:    &libvirtxml.DomainInterfaceMAC{Address: mac.String()},
-			Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Tap},
-			Model:  &libvirtxml.DomainInterfaceModel{Type: model},
-		}
-		if n.Bridge != "" {
-			iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
-		} else {
-			iface.Source = &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}
-		}
-		if n.MTU > 0 {
-			iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
 		}
 		b.devs().Interfaces = append(b.devs().Interfaces, iface)
 	}
 	return nil
+}
+
+// Interface returns the libvirt <interface> for nic as Build would write
+// it: the model from nic.Model, else the image's hw_vif_model, else the
+// driver's default, checked against the driver's list. Drivers that add a
+// NIC to a running guest use it so the domain file they update says what a
+// fresh Build would.
+func Interface(nic hypervisor.NIC, image map[string]string, o Options) (libvirtxml.DomainInterface, error) {
+	return nicInterface("nic", nic, image, o)
+}
+
+func nicInterface(what string, n hypervisor.NIC, image map[string]string, o Options) (libvirtxml.DomainInterface, error) {
+	b := &builder{o: o}
+	model, err := b.choose("hw_vif_model", firstSet(n.Model, image["hw_vif_model"]), o.DefaultVIFModel, o.Supported.VIFModel)
+	if err != nil {
+		return libvirtxml.DomainInterface{}, err
+	}
+	mac, err := net.ParseMAC(n.MAC)
+	if err != nil || len(mac) != 6 {
+		return libvirtxml.DomainInterface{}, &hypervisor.PropertyError{Property: what + ".mac", Value: n.MAC, Reason: "must be a 48-bit MAC address"}
+	}
+	if n.Tap == "" {
+		return libvirtxml.DomainInterface{}, fmt.Errorf("%s (%s) has no tap device", what, n.MAC)
+	}
+	iface := libvirtxml.DomainInterface{
+		MAC:    &libvirtxml.DomainInterfaceMAC{Address: mac.String()},
+		Target: &libvirtxml.DomainInterfaceTarget{Dev: n.Tap},
+		Model:  &libvirtxml.DomainInterfaceModel{Type: model},
+	}
+	if n.Bridge != "" {
+		iface.Source = &libvirtxml.DomainInterfaceSource{Bridge: &libvirtxml.DomainInterfaceSourceBridge{Bridge: n.Bridge}}
+	} else {
+		iface.Source = &libvirtxml.DomainInterfaceSource{Ethernet: &libvirtxml.DomainInterfaceSourceEthernet{}}
+	}
+	if n.MTU < 0 {
+		return libvirtxml.DomainInterface{}, &hypervisor.PropertyError{Property: what + ".mtu", Value: fmt.Sprint(n.MTU), Reason: "must not be negative"}
+	}
+	if n.MTU > 0 {
+		iface.MTU = &libvirtxml.DomainInterfaceMTU{Size: uint(n.MTU)}
+	}
+	return iface, nil
 }
 
 func (b *builder) graphics() error {

@@ -146,8 +146,9 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	a.add("-rtc", rtc(dom))
 	a.add("-boot", "strict=on")
 	if dom.Devices != nil {
+		ports := a.rootPorts(dom.Devices.Controllers, pcieMachine(machine))
 		a.disks(dom.Devices)
-		a.nics(dom.Devices.Interfaces)
+		a.nics(dom.Devices.Interfaces, ports, rootBus(machine))
 		a.console(dom.Devices)
 		a.graphics(dom.Devices)
 		a.rng(dom.Devices.RNGs)
@@ -399,43 +400,195 @@ func ideKind(cdrom bool) string {
 	return "ide-hd"
 }
 
-var nicDevice = map[string]string{"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e", "rtl8139": "rtl8139"}
+// nicDevice maps hw_vif_model to QEMU's device; Supported().VIFModel lists
+// the same keys.
+var nicDevice = map[string]string{"virtio": "virtio-net-pci", "e1000": "e1000", "e1000e": "e1000e", "rtl8139": "rtl8139", "ne2k_pci": "ne2k_pci"}
 
-func (a *argvBuilder) nics(ifs []libvirtxml.DomainInterface) {
-	for i, n := range ifs {
-		model := "virtio"
-		if n.Model != nil && n.Model.Type != "" {
-			model = n.Model.Type
+// vifModels is nicDevice's keys in a fixed order, for errors and Supported.
+var vifModels = []string{"virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci"}
+
+// ifNameRe is a network interface name as Linux takes it (IFNAMSIZ less the
+// NUL) and as it is safe in an option value: no '/', no ':', no blanks, no
+// leading '-' or '.'.
+var ifNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$`)
+
+// nicSpec is one interface as QEMU takes it, shared by the command line and
+// hot-plug over QMP so the two cannot drift.
+type nicSpec struct {
+	device  string // QEMU device driver, e.g. virtio-net-pci
+	mac     string // canonical, "" when the domain gives none
+	tap     string // host tap, "" when unplugged
+	mtu     uint   // host_mtu for virtio-net; 0 when unset
+	bus     string // "pci.3" (a root port) or the root bus; "" lets QEMU place it
+	addr    uint   // slot on bus (0 on a root port); only with bus
+	hasAddr bool
+}
+
+// nicSpecFor validates interface i and returns its QEMU form. ports maps
+// the pcie-root-port controller indexes the domain declares; root is the
+// machine's root bus name.
+func nicSpecFor(i int, n *libvirtxml.DomainInterface, ports map[uint]bool, root string) (nicSpec, *hypervisor.PropertyError) {
+	bad := func(prop, value, reason string, allowed ...string) *hypervisor.PropertyError {
+		return &hypervisor.PropertyError{Property: fmt.Sprintf("interface[%d]/%s", i, prop), Value: value, Reason: reason, Allowed: allowed, Driver: "qemu"}
+	}
+	model := "virtio"
+	if n.Model != nil && n.Model.Type != "" {
+		model = n.Model.Type
+	}
+	var s nicSpec
+	var ok bool
+	if s.device, ok = nicDevice[model]; !ok {
+		e := bad("model/@type", model, "", vifModels...)
+		e.Property = "hw_vif_model (" + e.Property + ")"
+		return s, e
+	}
+	if n.MAC != nil && n.MAC.Address != "" {
+		mac, err := net.ParseMAC(n.MAC.Address)
+		if err != nil || len(mac) != 6 {
+			return s, bad("mac/@address", n.MAC.Address, "must be a 48-bit MAC address")
 		}
-		dev, ok := nicDevice[model]
-		if !ok {
-			a.fail(fmt.Sprintf("interface[%d]/model/@type", i), model, "", "virtio", "e1000", "e1000e", "rtl8139")
+		s.mac = mac.String()
+	}
+	if n.MTU != nil && n.MTU.Size > 0 && model == "virtio" {
+		if n.MTU.Size < 68 || n.MTU.Size > 65535 {
+			return s, bad("mtu/@size", strconv.FormatUint(uint64(n.MTU.Size), 10), "must be 68 to 65535")
+		}
+		s.mtu = n.MTU.Size
+	}
+	if n.Target != nil && n.Target.Dev != "" {
+		if !ifNameRe.MatchString(n.Target.Dev) {
+			return s, bad("target/@dev", n.Target.Dev, "must be a network interface name of at most 15 letters, digits, '_', '.' or '-'")
+		}
+		s.tap = n.Target.Dev
+	}
+	if n.Address != nil {
+		pci := n.Address.PCI
+		if pci == nil {
+			return s, bad("address/@type", "", "only PCI addresses", "pci")
+		}
+		val := func(p *uint) uint {
+			if p == nil {
+				return 0
+			}
+			return *p
+		}
+		dom, bus, slot, fn := val(pci.Domain), val(pci.Bus), val(pci.Slot), val(pci.Function)
+		where := fmt.Sprintf("%04x:%02x:%02x.%x", dom, bus, slot, fn)
+		switch {
+		case dom != 0 || fn != 0:
+			return s, bad("address", where, "must be in PCI domain 0, function 0")
+		case bus == 0 && (slot < 1 || slot > 31):
+			return s, bad("address", where, "a slot on the root bus is 1 to 31")
+		case bus != 0 && (!ports[bus] || slot != 0):
+			return s, bad("address", where, "bus must be 0 or a pcie-root-port controller's index, with slot 0")
+		}
+		s.bus, s.addr, s.hasAddr = root, slot, true
+		if bus != 0 {
+			s.bus = rootPortID(bus)
+		}
+	}
+	return s, nil
+}
+
+// netdevOpts and deviceOpts are s on the command line. vhost is off: QEMU
+// runs unprivileged and /dev/vhost-net is root's (libvirt passes QEMU an
+// opened descriptor instead), and under TCG vhost gains nothing.
+func (s nicSpec) netdevOpts(netdev string) string {
+	return fmt.Sprintf("tap,id=%s,ifname=%s,script=no,downscript=no,vhost=off", netdev, s.tap)
+}
+
+func (s nicSpec) deviceOpts(id, netdev string) string {
+	opts := s.device + ",id=" + id
+	if s.mac != "" {
+		opts += ",mac=" + s.mac
+	}
+	if s.mtu > 0 {
+		opts += ",host_mtu=" + strconv.FormatUint(uint64(s.mtu), 10)
+	}
+	if netdev != "" {
+		opts += ",netdev=" + netdev
+	}
+	if s.hasAddr {
+		opts += fmt.Sprintf(",bus=%s,addr=0x%x", s.bus, s.addr)
+	}
+	return opts
+}
+
+func (a *argvBuilder) nics(ifs []libvirtxml.DomainInterface, ports map[uint]bool, root string) {
+	used := map[string]bool{}
+	for i := range ifs {
+		s, err := nicSpecFor(i, &ifs[i], ports, root)
+		if err != nil {
+			if a.err == nil {
+				a.err = err
+			}
 			return
 		}
-		opts := fmt.Sprintf("%s,id=net%d", dev, i)
-		if n.MAC != nil && n.MAC.Address != "" {
-			mac, err := net.ParseMAC(n.MAC.Address)
-			if err != nil || len(mac) != 6 {
-				a.fail(fmt.Sprintf("interface[%d]/mac/@address", i), n.MAC.Address, "must be a 48-bit MAC address")
+		if s.hasAddr {
+			at := fmt.Sprintf("%s/%d", s.bus, s.addr)
+			if used[at] {
+				a.fail(fmt.Sprintf("interface[%d]/address", i), at, "another interface has this PCI address")
 				return
 			}
-			opts += ",mac=" + mac.String()
+			used[at] = true
 		}
-		if n.MTU != nil && n.MTU.Size > 0 && model == "virtio" {
-			opts += ",host_mtu=" + strconv.FormatUint(uint64(n.MTU.Size), 10)
-		}
+		id, netdev := fmt.Sprintf("net%d", i), ""
 		// A NIC without a tap is left unplugged (no netdev): the guest sees
 		// the card with no link peer.
-		if n.Target != nil && n.Target.Dev != "" {
-			if len(n.Target.Dev) > 15 || strings.ContainsAny(n.Target.Dev, "/ \t\n") {
-				a.fail(fmt.Sprintf("interface[%d]/target/@dev", i), n.Target.Dev, "must be a network interface name of at most 15 characters")
-				return
-			}
-			a.add("-netdev", fmt.Sprintf("tap,id=hostnet%d,ifname=%s,script=no,downscript=no", i, optEscape(n.Target.Dev)))
-			opts += fmt.Sprintf(",netdev=hostnet%d", i)
+		if s.tap != "" {
+			netdev = fmt.Sprintf("hostnet%d", i)
+			a.add("-netdev", s.netdevOpts(netdev))
 		}
-		a.add("-device", opts)
+		a.add("-device", s.deviceOpts(id, netdev))
 	}
+}
+
+// pcieMachine reports whether machine is a Q35 (PCI Express) machine, whose
+// root bus takes no hot-plugged devices: NICs there sit on root ports.
+func pcieMachine(machine string) bool {
+	return machine == "q35" || strings.HasPrefix(machine, "pc-q35-")
+}
+
+// rootBus is QEMU's name for the machine's root bus.
+func rootBus(machine string) string {
+	if pcieMachine(machine) {
+		return "pcie.0"
+	}
+	return "pci.0"
+}
+
+// rootPortID is the QEMU id of the pcie-root-port controller with index n,
+// as libvirt names it.
+func rootPortID(n uint) string { return "pci." + strconv.FormatUint(uint64(n), 10) }
+
+// maxRootPorts bounds the pcie-root-port indexes: one bus number each.
+const maxRootPorts = 255
+
+// rootPorts emits the domain's pcie-root-port controllers, each on the
+// root bus with its own chassis number (QEMU needs chassis/slot unique),
+// and returns their indexes.
+func (a *argvBuilder) rootPorts(ctrls []libvirtxml.DomainController, pcie bool) map[uint]bool {
+	ports := map[uint]bool{}
+	for i, c := range ctrls {
+		if c.Type != "pci" || c.Model != "pcie-root-port" {
+			continue
+		}
+		if !pcie {
+			a.fail(fmt.Sprintf("controller[%d]/@model", i), c.Model, "PCI Express root ports need a q35 machine type")
+			return ports
+		}
+		if c.Index == nil || *c.Index < 1 || *c.Index > maxRootPorts || ports[*c.Index] {
+			v := ""
+			if c.Index != nil {
+				v = strconv.FormatUint(uint64(*c.Index), 10)
+			}
+			a.fail(fmt.Sprintf("controller[%d]/@index", i), v, fmt.Sprintf("a pcie-root-port needs its own index from 1 to %d", maxRootPorts))
+			return ports
+		}
+		ports[*c.Index] = true
+		a.add("-device", fmt.Sprintf("pcie-root-port,id=%s,bus=pcie.0,chassis=%d", rootPortID(*c.Index), *c.Index))
+	}
+	return ports
 }
 
 // console: the first serial port goes to a chardev whose logfile is the
@@ -585,7 +738,7 @@ func (a *argvBuilder) inputs(devs *libvirtxml.DomainDeviceList) {
 func init() {
 	hypervisor.RegisterArgvBuilder("qemu", func(dom *libvirtxml.Domain) ([][]string, error) {
 		c := DefaultConfig()
-		argv, err := BuildArgv(dom, c, c.Accel, runtimeFor(dom, c))
+		argv, err := BuildArgv(placedCopy(dom, Machine(dom, c)), c, c.Accel, runtimeFor(dom, c))
 		if err != nil {
 			return nil, err
 		}

@@ -60,6 +60,16 @@ var argvCases = []argvCase{
 		}
 		return s
 	}},
+	// Nova's tap names ("tap" and the port id's first 11 characters) on the
+	// i440fx machine, whose root bus takes NICs itself: no root ports.
+	{name: "nics-pc-rtl8139-ne2k", spec: func(dir string) hypervisor.Spec {
+		s := baseSpec(dir, disk(dir, "disk", "", root))
+		s.NICs = []hypervisor.NIC{
+			{MAC: "FA:16:3E:00:00:0A", Tap: "tap3f2a9c1e-7b4", MTU: 1442},
+			{MAC: "fa:16:3e:00:00:0b", Model: "ne2k_pci", Tap: "tap0d9e8f7a-6b5"},
+		}
+		return s
+	}, props: domain.Props{Image: map[string]string{"hw_machine_type": "pc", "hw_vif_model": "rtl8139"}}},
 	{name: "uefi-vnc-tablet-rng-smp", spec: func(dir string) hypervisor.Spec {
 		s := baseSpec(dir, disk(dir, "disk", "", root))
 		s.VCPUs = 4

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -88,7 +89,7 @@ func Supported() hypervisor.Supported {
 		Arch:         []string{"x86_64"},
 		DiskBus:      []string{"virtio", "nvme", "sata", "scsi", "ide"},
 		CDROMBus:     []string{"sata", "scsi", "ide"},
-		VIFModel:     []string{"virtio", "e1000", "e1000e", "rtl8139"},
+		VIFModel:     slices.Clone(vifModels),
 		Firmware:     []string{"bios", "uefi"},
 		RNGModel:     []string{"virtio"},
 		PointerModel: []string{"usbtablet"},

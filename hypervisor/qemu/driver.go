@@ -50,10 +50,10 @@ func (d *Driver) Name() string { return "qemu" }
 // hypervisorType is libvirt's name for its QEMU driver, whatever the accelerator, as Nova reports it.
 const hypervisorType = "QEMU"
 
-// Capabilities reports pause, suspend and soft reboot.
+// Capabilities reports pause, suspend, soft reboot and NIC hot-plug.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
-		Values: Supported()}
+		NICHotplug: true, Values: Supported()}
 }
 
 // CheckDomain refuses, without touching the host, a domain this host's QEMU
@@ -72,7 +72,7 @@ func (d *Driver) CheckDomain(ctx context.Context, dom *libvirtxml.Domain) error 
 	cfg.Binary = bin.Path
 	rt := newRuntime(runtimeFor(dom, cfg).Dir, dom, cfg)
 	rt.RunWith = bin.RunWith()
-	_, err = BuildArgv(dom, cfg, AccelTCG, rt)
+	_, err = BuildArgv(placedCopy(dom, Machine(dom, cfg)), cfg, AccelTCG, rt)
 	return err
 }
 
@@ -129,6 +129,9 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if _, err := d.preflight(ctx, dom); err != nil {
 		return err
 	}
+	// The saved domain records where each NIC sits, so every later start
+	// (and a resume from saved state) builds the same PCI layout.
+	dom = placedCopy(dom, Machine(dom, d.cfg))
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
 		return err
 	}
@@ -222,6 +225,16 @@ func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error 
 	dom, err := hypervisor.LoadDomain(g.Dir)
 	if err != nil {
 		return err
+	}
+	// A fresh start may lay out what the domain does not record yet (one
+	// saved before NICs were placed, or a NIC added while the guest was
+	// off); a resume never does (Resume starts QEMU itself): its saved
+	// state fixes the layout.
+	if placed := placedCopy(dom, Machine(dom, d.cfg)); !sameLayout(dom, placed) {
+		if err := hypervisor.SaveDomain(g.Dir, placed); err != nil {
+			return err
+		}
+		dom = placed
 	}
 	v, err := d.launch(ctx, g, dom)
 	if err != nil {

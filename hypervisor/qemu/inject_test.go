@@ -98,7 +98,7 @@ func allowedArgv(t testing.TB) parsedArgv {
 			if err != nil {
 				t.Fatal(err)
 			}
-			argv, err := BuildArgv(dom, DefaultConfig(), accel, runtimeFor(dom, DefaultConfig()))
+			argv, err := BuildArgv(placedCopy(dom, Machine(dom, DefaultConfig())), DefaultConfig(), accel, runtimeFor(dom, DefaultConfig()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func allowedArgv(t testing.TB) parsedArgv {
 // first element.
 var allowedImplied = map[string][]string{
 	"-device": {"virtio-blk-pci", "nvme", "ich9-ahci", "ide-hd", "ide-cd", "virtio-scsi-pci", "scsi-hd", "scsi-cd",
-		"virtio-net-pci", "e1000", "e1000e", "rtl8139", "VGA", "virtio-vga", "cirrus-vga", "virtio-rng-pci",
+		"virtio-net-pci", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcie-root-port", "VGA", "virtio-vga", "cirrus-vga", "virtio-rng-pci",
 		"qemu-xhci", "nec-xhci", "usb-tablet"},
 	"-netdev":  {"tap"},
 	"-chardev": {"pty", "socket", "file", "null"},
@@ -176,6 +176,7 @@ func checkNoInjection(t testing.TB, argv []string, allowed parsedArgv, machine s
 // benignDomain is a domain using every device kind the builder knows.
 func benignDomain(n uint) *libvirtxml.Domain {
 	port := uint(0)
+	rootPort, zero := n%300+1, uint(0)
 	return &libvirtxml.Domain{
 		Name: "instance-0000002a", UUID: "8a1c5e7e-2f38-4a0c-9a53-3c6f0d9b7a10",
 		Memory: &libvirtxml.DomainMemory{Value: n%(1<<22) + 1024, Unit: "KiB"},
@@ -194,7 +195,8 @@ func benignDomain(n uint) *libvirtxml.Domain {
 			},
 			Interfaces: []libvirtxml.DomainInterface{{MAC: &libvirtxml.DomainInterfaceMAC{Address: "fa:16:3e:00:00:01"},
 				Model: &libvirtxml.DomainInterfaceModel{Type: "virtio"}, Target: &libvirtxml.DomainInterfaceTarget{Dev: "tap0"},
-				MTU: &libvirtxml.DomainInterfaceMTU{Size: n % 70000}}},
+				MTU:     &libvirtxml.DomainInterfaceMTU{Size: n % 70000},
+				Address: &libvirtxml.DomainAddress{PCI: &libvirtxml.DomainAddressPCI{Domain: &zero, Bus: &rootPort, Slot: &zero, Function: &zero}}}},
 			Serials: []libvirtxml.DomainSerial{
 				{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 					Target: &libvirtxml.DomainSerialTarget{Port: &port}, Log: &libvirtxml.DomainChardevLog{File: "/i/console.log", Append: "off"}},
@@ -204,8 +206,9 @@ func benignDomain(n uint) *libvirtxml.Domain {
 			Videos:   []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: "vga"}}},
 			RNGs: []libvirtxml.DomainRNG{{Model: "virtio", Backend: &libvirtxml.DomainRNGBackend{
 				Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}}}},
-			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "qemu-xhci"}},
-			Inputs:      []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}},
+			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "qemu-xhci"},
+				{Type: "pci", Model: "pcie-root-port", Index: &rootPort}},
+			Inputs: []libvirtxml.DomainInput{{Type: "tablet", Bus: "usb"}},
 		},
 		CPU: &libvirtxml.DomainCPU{Topology: &libvirtxml.DomainCPUTopology{Sockets: int(n % 5), Cores: int(n % 3), Threads: 1}},
 	}
@@ -241,6 +244,8 @@ var domainFields = []func(d *libvirtxml.Domain, rt *Runtime, s string){
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.RNGs[0].Backend.Random.Device = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.RNGs[0].Model = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Controllers[0].Model = s },
+	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Controllers[1].Model = s },
+	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Controllers[1].Type = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Inputs[0].Type = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Memory.Unit = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Clock = &libvirtxml.DomainClock{Offset: s} },
@@ -291,12 +296,12 @@ func FuzzArgvNoInjection(f *testing.F) {
 		spec := hypervisor.Spec{UUID: "8a1c5e7e-2f38-4a0c-9a53-3c6f0d9b7a10", Name: "instance-0000002a", Dir: "/i",
 			VCPUs: int(n%16) + 1, MemoryMB: int(n%4096) + 1, VNC: &hypervisor.VNC{Listen: "127.0.0.1", Keymap: "en-us"},
 			Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: "/i/disk", Format: "raw", Serial: s}},
-			NICs:  []hypervisor.NIC{{MAC: "fa:16:3e:00:00:01", Tap: "tap0"}}}
+			NICs:  []hypervisor.NIC{{MAC: "fa:16:3e:00:00:01", Tap: "tap0"}, {MAC: "fa:16:3e:00:00:02", Tap: s, MTU: int(n % 70000)}}}
 		dom, err := domain.Build(spec, domain.Props{Image: props, Extra: extra}, DomainOptions(DefaultConfig(), AccelTCG))
 		if err != nil {
 			return
 		}
-		argv, err := BuildArgv(dom, DefaultConfig(), AccelTCG, runtimeFor(dom, DefaultConfig()))
+		argv, err := BuildArgv(placedCopy(dom, Machine(dom, DefaultConfig())), DefaultConfig(), AccelTCG, runtimeFor(dom, DefaultConfig()))
 		if err != nil {
 			return
 		}
