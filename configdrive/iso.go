@@ -17,8 +17,8 @@ import (
 // The ISO is written with github.com/diskfs/go-diskfs rather than by running genisoimage as Nova does: it is
 // pure Go, so the drive is made the same way on FreeBSD (where genisoimage is not in the base system) and Linux,
 // no user data ever goes near a command line, and its iso9660 writer does what guests need: Rock Ridge for the
-// lowercase long names (openstack/latest/meta_data.json), Joliet for Windows guests, and the volume label.
-// Writing ISO 9660 with Rock Ridge and Joliet by hand would be a second, untested file system writer.
+// lowercase long names (openstack/latest/meta_data.json) and the volume label (its Joliet is broken: see
+// writeISO). Writing ISO 9660 with Rock Ridge by hand would be a second, untested file system writer.
 
 // blockSize is ISO 9660's logical block size.
 const blockSize = 2048
@@ -80,8 +80,11 @@ func writeISO(f *os.File, files map[string][]byte) error {
 		return fmt.Errorf("creating the ISO 9660 file system: %w", err)
 	}
 	err = fs.Finalize(iso9660.FinalizeOptions{
-		RockRidge:        true,
-		Joliet:           true,
+		RockRidge: true,
+		// No Joliet: go-diskfs v1.9.4 writes a Joliet tree whose directories below the root point at the primary
+		// tree's extents, so Joliet readers see 8.3 names read as UCS-2 ("____" for 2009-04-04; isoinfo -J -l).
+		// A wrong Joliet tree is worse than none; Linux and FreeBSD read the Rock Ridge names.
+		Joliet:           false,
 		VolumeIdentifier: Label,
 	})
 	if err != nil {

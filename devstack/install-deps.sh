@@ -8,6 +8,7 @@ packages=(
 	qemu-system-x86 qemu-utils ovmf   # the Linux engine, qemu-img for conversion checks, UEFI firmware
 	debootstrap              # the forky root of the control plane
 	busybox-static syslinux extlinux syslinux-common mtools dosfstools cpio   # the tiny test image
+	genisoimage              # isoinfo reads config drives back where the kernel cannot mount iso9660
 	rabbitmq-server mariadb-server
 	iproute2 procps psmisc curl ca-certificates git make
 )

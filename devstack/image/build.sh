@@ -328,10 +328,11 @@ while [ $i -lt 30 ]; do
 	usleep 500000
 	i=$((i + 1))
 done
+# busybox-static 1.35's wget crashes with -T (seen: SIGSEGV before connecting): timeout(1) bounds it instead.
 i=0
 while [ $i -lt 120 ]; do
 	if ls /run/net/*.addr >/dev/null 2>&1 &&
-		wget -q -T 5 -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null; then
+		timeout 10 wget -q -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null; then
 		echo "novabsd-tiny: metadata uuid $(uuid_of /run/meta_data.json)"
 		exit 0
 	fi

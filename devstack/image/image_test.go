@@ -234,7 +234,7 @@ func waitFor(path string, what string, ok func(log []byte) bool, timeout time.Du
 // TestBootNetworkAndConfigDrive boots the kernel and initramfs under TCG the way the QEMU engine builds a guest
 // (q35; the config drive a read-only CD-ROM on the AHCI controller, the engine's default hw_cdrom_bus sata) with
 // a QEMU user-mode NIC, and checks the guest's DHCP address line, the config drive's uuid and user data (written
-// by the configdrive package, read by the guest's kernel), then a NIC hot-plugged on a PCIe root port and
+// by the configdrive package, read by the guest's kernel), then an e1000 NIC hot-plugged on a PCIe root port and
 // unplugged again, and finally the ACPI power off.
 func TestBootNetworkAndConfigDrive(t *testing.T) {
 	p := ensure(t)
@@ -307,9 +307,10 @@ func TestBootNetworkAndConfigDrive(t *testing.T) {
 		t.Errorf("the guest asked the metadata service although it has a config drive: %q", got)
 	}
 
-	// Hot plug: the new NIC gets its address; hot unplug: the guest says it is gone.
+	// Hot plug: the new NIC (an e1000, hw_vif_model's other common model) gets its address; hot unplug: the guest
+	// says it is gone.
 	if err := qmpRun(qmp, `{"execute":"netdev_add","arguments":{"type":"user","id":"n1"}}`,
-		`{"execute":"device_add","arguments":{"driver":"virtio-net-pci","netdev":"n1","id":"nic1","bus":"rp1","mac":"fa:16:3e:00:00:02"}}`); err != nil {
+		`{"execute":"device_add","arguments":{"driver":"e1000","netdev":"n1","id":"nic1","bus":"rp1","mac":"fa:16:3e:00:00:02"}}`); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitFor(serial, "DHCP address of the hot-plugged eth1", hasAddress("eth1", "fa:16:3e:00:00:02", "10.0.2.15/24"), 90*time.Second, exited); err != nil {
@@ -369,4 +370,60 @@ func qmpRun(sock string, commands ...string) error {
 		}
 	}
 	return nil
+}
+
+// TestBootMetadataService boots with no config drive on a user-mode network moved to 169.254.0.0/16, whose
+// guestfwd answers 169.254.169.254:80 with a canned meta_data.json, and checks the guest asked for
+// openstack/latest/meta_data.json and printed the uuid it got.
+func TestBootMetadataService(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	dir := t.TempDir()
+	const uuid = "abcdef01-2345-4678-9abc-def012345678"
+	requests := filepath.Join(dir, "requests")
+	responder := filepath.Join(dir, "metadata.sh")
+	// QEMU runs the command for each connection, the connection on its stdin and stdout.
+	script := "#!/bin/sh\nread -r request\necho \"$request\" >>" + requests + "\n" +
+		"body='{\"uuid\": \"" + uuid + "\", \"name\": \"tiny\"}'\n" +
+		"printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' \"${#body}\" \"$body\"\n"
+	if err := os.WriteFile(responder, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "serial.log")
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-machine", "q35", "-nodefaults",
+		"-display", "none", "-no-reboot",
+		"-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+		"-netdev", "user,id=n0,net=169.254.0.0/16,guestfwd=tcp:169.254.169.254:80-cmd:"+responder,
+		"-device", "virtio-net-pci,netdev=n0",
+		"-serial", "file:"+serial)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	// The guest looks for a config drive for 15 s first.
+	err = waitFor(serial, "metadata uuid line", func(log []byte) bool { return len(Lines(log, MetadataUUIDPrefix)) > 0 }, 180*time.Second, exited)
+	log, _ := os.ReadFile(serial)
+	if err != nil {
+		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+	}
+	if got := Lines(log, MetadataUUIDPrefix); len(got) != 1 || got[0] != uuid {
+		t.Errorf("metadata uuid lines %q, want [%q]", got, uuid)
+	}
+	if got := Lines(log, ConfigDriveUUIDPrefix); len(got) != 0 {
+		t.Errorf("config drive lines without a config drive: %q", got)
+	}
+	if a := Addresses(log); len(a) != 1 || a[0].NIC != "eth0" || a[0].Prefix.String() != "169.254.2.15/16" {
+		t.Errorf("address lines %+v, want eth0 169.254.2.15/16", a)
+	}
+	req, err := os.ReadFile(requests)
+	if err != nil || !strings.HasPrefix(string(req), "GET /openstack/latest/meta_data.json HTTP/1.") {
+		t.Errorf("requests to the metadata service: %q (%v)", req, err)
+	}
 }
