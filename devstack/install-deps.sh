@@ -11,6 +11,7 @@ packages=(
 	genisoimage              # isoinfo reads config drives back where the kernel cannot mount iso9660
 	rabbitmq-server mariadb-server
 	iproute2 procps psmisc curl ca-certificates git make
+	iputils-ping             # the e2e tests ping servers on the rig's provider network
 )
 
 missing=()
@@ -22,6 +23,27 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# novabsd on the host plugs taps into the rig's Open vSwitch with `ovs-vsctl --db=unix:<rig root>/run/openvswitch/
+# db.sock`; bookworm ships ovs-vsctl in openvswitch-switch. Its daemons must not start on the host (the rig runs its
+# own, and a second ovs-vswitchd would be a second switch): the install runs under a policy-rc.d that refuses
+# every start unless the machine already has one.
+if ! dpkg-query -W -f='${Status}' openvswitch-switch 2>/dev/null | grep -q 'install ok installed'; then
+	echo "install-deps: installing openvswitch-switch (for ovs-vsctl; its daemons are not started)"
+	policy=/usr/sbin/policy-rc.d own_policy=
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && own_policy=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	rc=0
+	apt-get install -y -qq --no-install-recommends openvswitch-switch >/dev/null || rc=$?
+	[ -z "$own_policy" ] || rm -f "$policy"
+	[ "$rc" -eq 0 ] || { echo "install-deps: apt-get install openvswitch-switch failed" >&2; exit 1; }
+	# On a machine with systemd, it would start at the next boot otherwise.
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		systemctl disable --now openvswitch-switch ovsdb-server ovs-vswitchd >/dev/null 2>&1 || true
+	fi
 fi
 
 # The conf tests load the full sample nova.conf of Nova 2026.1 (Debian forky's nova-common), every option

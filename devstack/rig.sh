@@ -1,9 +1,18 @@
 #!/bin/bash
-# rig.sh — an all-in-one OpenStack control plane (Keystone, Glance, Placement, Nova API,
-# conductor, scheduler; cells v2) from Debian packages in a debootstrapped root, for
-# novabsd's end-to-end tests. Services run chrooted, as their own users, in the host's
-# network namespace on 127.0.0.1, and use the host's MariaDB (127.0.0.1:3306) and
-# RabbitMQ (127.0.0.1:5672, vhost novabsd-rig).
+# rig.sh — an all-in-one OpenStack control plane (Keystone, Glance, Placement, Nova API and
+# metadata, conductor, scheduler; cells v2; Neutron with ML2/OVN, OVN and Open vSwitch) from
+# Debian packages in a debootstrapped root, for novabsd's end-to-end tests. Services run
+# chrooted, as their own users, in the host's network namespace on 127.0.0.1, and use the
+# host's MariaDB (127.0.0.1:3306) and RabbitMQ (127.0.0.1:5672, vhost novabsd-rig).
+#
+# Networking: Open vSwitch runs its userspace datapath (br-int and br-ex are datapath_type
+# netdev); its database is at ROOT/run/openvswitch/db.sock for the host (OVS_DB_SOCK_HOST in
+# `info`). The rig's one ovn-controller is one chassis, whose hostname is the compute host
+# that ports are bound to (`chassis HOST`; the last one is kept across restarts). Networks
+# made by start: `private` (geneve, 10.0.0.0/24, OVN DHCP, shared) and `public` (flat
+# provider network on physnet public, 172.24.4.0/24, shared and external), whose bridge br-ex
+# has 172.24.4.1 in the host's namespace, so the host reaches a server's address on `public`.
+# The admin project's default security group lets ICMP and SSH in.
 #
 # usage: rig.sh [--release forky|trixie|sid] COMMAND
 #   install            debootstrap the root and install the packages (idempotent)
@@ -13,10 +22,17 @@
 #   discover           nova-manage cell_v2 discover_hosts
 #   openrc             print the path of the admin openrc
 #   info               print this rig's names as KEY=VALUE lines (release, directories, vhost, databases)
-#   compute-conf HOST  print a nova.conf for a compute host (novabsd) named HOST
+#   chassis HOST       make the rig's one chassis be compute host HOST: ovn-controller's hostname,
+#                      which Neutron binds ports to (the chassis's name, its system-id, stays
+#                      novabsd-rig); waits until Neutron lists HOST's OVN controller and metadata
+#                      agents alive, deletes dead agents of other hosts. Idempotent (0.1 s when
+#                      HOST already is the chassis; ~3 s to change it).
+#   compute-conf HOST  print a nova.conf for a compute host (novabsd) named HOST (with [neutron]
+#                      and [os_vif_ovs] ovsdb_connection for the rig's Open vSwitch)
 #   exec CMD...        run CMD inside the root with the admin openrc (e.g. exec openstack server list)
 #
-# Releases: forky is Nova 2026.1 (the default), trixie is Nova 2025.1. Each release is its own rig
+# Releases: forky is Nova 2026.1 (the default; Neutron 29 and OVN 26.03 from sid, OVS 4.0),
+# trixie is Nova 2025.1, sid is Nova 2026.2. Each release is its own rig
 # and both may be installed on one machine: forky in /var/lib/novabsd-rig with databases keystone,
 # nova, ... and vhost novabsd-rig; any other release R in /var/lib/novabsd-rig-R with databases
 # R_keystone, R_nova, ... and vhost novabsd-rig-R. They share the ports, so one runs at a time.
@@ -72,6 +88,8 @@ TRANSPORT_URL="rabbit://guest:guest@127.0.0.1:5672/$RABBIT_VHOST"
 . "$RIG_SRC/rig/configure.sh"
 # shellcheck source=rig/services.sh
 . "$RIG_SRC/rig/services.sh"
+# shellcheck source=rig/network.sh
+. "$RIG_SRC/rig/network.sh"
 
 [[ $# -ge 1 ]] || usage
 CMD=$1; shift
@@ -84,6 +102,7 @@ status) rig_status ;;
 discover) need_root; rig_discover ;;
 info) rig_info ;;
 openrc) [[ -f $STATE/openrc ]] || die "no openrc yet: run '$0 start'"; echo "$STATE/openrc" ;;
+chassis) need_root; [[ $# -eq 1 ]] || die "usage: rig.sh chassis HOST"; rig_chassis "$1" ;;
 compute-conf) [[ $# -eq 1 ]] || die "usage: rig.sh compute-conf HOST"; compute_conf "$1" ;;
 exec) need_root; [[ $# -ge 1 ]] || die "usage: rig.sh exec CMD..."; in_root_admin "$@" ;;
 *) usage ;;

@@ -148,9 +148,11 @@ username = nova
 password = $PASSWORD
 $(ksa_auth placement nova)
 $(ksa_auth glance nova)
-# No Neutron in this cloud: servers are created with --nic none; the network endpoint is a stub
-# (rig/neutron-stub.py) that answers nova's look-ups with empty lists.
 $(ksa_auth neutron nova)
+valid_interfaces = internal,public
+# nova's metadata API (8775) answers the OVN metadata agent's proxies, which sign with this secret.
+service_metadata_proxy = true
+metadata_proxy_shared_secret = $METADATA_SECRET
 [cinder]
 os_region_name = $REGION
 EOF
@@ -202,6 +204,9 @@ write_uwsgi_inis() {
 		$'http-chunked-input = true\nhttp-raw-body = true\nhttp-auto-chunked = true\nchunked-input-limit = 16777216'
 	uwsgi_ini placement-api placement 8778 "$(wsgi_app placement.wsgi.api /usr/bin/placement-api)"
 	uwsgi_ini nova-api nova 8774 "$(wsgi_app nova.wsgi.osapi_compute /usr/bin/nova-api-wsgi)"
+	uwsgi_ini nova-metadata nova 8775 "$(wsgi_app nova.wsgi.metadata /usr/bin/nova-metadata-wsgi)"
+	# The OVN mechanism driver keeps its OVSDB connections in threads of each worker.
+	uwsgi_ini neutron-api neutron 9696 "$(wsgi_app neutron.wsgi.api /usr/bin/neutron-api)" 'enable-threads = true'
 }
 
 write_configs() {
@@ -209,6 +214,7 @@ write_configs() {
 	write_glance_conf
 	write_placement_conf
 	write_nova_conf
+	write_neutron_confs
 	write_uwsgi_inis
 }
 
@@ -231,7 +237,8 @@ EOF
 }
 
 # compute_conf HOST: nova.conf for a compute host (novabsd) named HOST that joins this cloud
-# from the host side: same broker, keystone, placement and glance, all on 127.0.0.1.
+# from the host side: same broker, keystone, placement, glance and neutron, all on 127.0.0.1, and the
+# rig's Open vSwitch (whose chassis is HOST after `rig.sh chassis HOST`).
 compute_conf() {
 	local host=$1 dir
 	[[ $host =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "compute-conf: bad host name '$host'"
@@ -245,6 +252,10 @@ my_ip = 127.0.0.1
 state_path = $dir
 instances_path = $dir/instances
 graceful_shutdown_timeout = 5
+# Nova's defaults, written out: the guest starts once Neutron's network-vif-plugged events arrive, and a
+# port that is never plugged fails the build after 300 s.
+vif_plugging_timeout = 300
+vif_plugging_is_fatal = true
 [qemu]
 # /dev/kvm on these machines is kvm_pvm, which kills real-mode guests.
 accel = tcg
@@ -265,8 +276,10 @@ username = nova
 password = $PASSWORD
 $(ksa_auth placement nova)
 $(ksa_auth glance nova)
-# No Neutron in this cloud: servers are created with --nic none; the network endpoint is a stub
-# (rig/neutron-stub.py) that answers nova's look-ups with empty lists.
 $(ksa_auth neutron nova)
+valid_interfaces = public
+[os_vif_ovs]
+# The rig's Open vSwitch, as the host reaches its database (ovs-vsctl --db=...).
+ovsdb_connection = unix:$OVS_DB_SOCK_HOST
 EOF
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""ensure.py identity | resources IMAGE_DIR
+"""ensure.py identity | resources IMAGE_DIR | chassis HOST
 
 Runs inside the rig's root with the admin openrc in the environment. Makes the cloud's
 objects exist exactly once, repairing rather than duplicating: the service project and
 users with their roles, the catalog's services and endpoints (identity), then the tiny
-flavor and the tiny images (resources). One process, so that openstacksdk starts once.
+flavor, the tiny images, the networks and the admin project's security group rules
+(resources). One process, so that openstacksdk starts once. `chassis HOST` waits until
+Neutron lists HOST's OVN agents alive and deletes the dead agents of every other host (the
+rig has one chassis, whose hostname `rig.sh chassis` sets).
 """
 import hashlib
 import os
@@ -15,13 +18,12 @@ import openstack
 
 REGION = os.environ.get("OS_REGION_NAME", "RegionOne")
 PASSWORD = os.environ.get("NOVABSD_RIG_PASSWORD", "novabsd-rig")
-SERVICE_USERS = ("glance", "placement", "nova")
+SERVICE_USERS = ("glance", "placement", "nova", "neutron")
 SERVICE_ROLES = ("admin", "service")
 CATALOG = (  # name, type, url
     ("glance", "image", "http://127.0.0.1:9292"),
     ("placement", "placement", "http://127.0.0.1:8778"),
     ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
-    # No Neutron: a stub that answers with empty collections (rig/neutron-stub.py).
     ("neutron", "network", "http://127.0.0.1:9696"),
 )
 FLAVOR = dict(name="tiny", vcpus=1, ram=128, disk=1)
@@ -161,18 +163,133 @@ def images(conn, image_dir):
         log(f"image {name}", t0)
 
 
+# name, network attributes, subnet attributes. The DNS server is an address inside each subnet: without one,
+# OVN's DHCP hands guests the host's resolver (Neutron notes). The physnet and the addresses match network.sh.
+NETWORKS = (
+    ("private",
+     dict(provider_network_type="geneve", is_shared=True),
+     dict(name="private-subnet", ip_version=4, cidr="10.0.0.0/24", gateway_ip="10.0.0.1", is_dhcp_enabled=True,
+          dns_nameservers=["10.0.0.1"])),
+    ("public",
+     dict(provider_network_type="flat", provider_physical_network="public", is_shared=True,
+          is_router_external=True),
+     # 172.24.4.1 is br-ex's address in the host's namespace.
+     dict(name="public-subnet", ip_version=4, cidr="172.24.4.0/24", gateway_ip="172.24.4.1", is_dhcp_enabled=True,
+          dns_nameservers=["172.24.4.1"], allocation_pools=[{"start": "172.24.4.10", "end": "172.24.4.250"}])),
+)
+# Ingress rules of the admin project's default group (the project `rig.sh exec openstack` works in).
+SG_RULES = (
+    dict(protocol="icmp", port_range_min=None, port_range_max=None),
+    dict(protocol="tcp", port_range_min=22, port_range_max=22),
+)
+
+
+def networks(conn):
+    t0 = time.monotonic()
+    for name, net_attrs, sub_attrs in NETWORKS:
+        found = list(conn.network.networks(name=name))
+        net = None
+        for n in found:
+            if net is None and n.provider_network_type == net_attrs["provider_network_type"] and \
+                    n.provider_physical_network == net_attrs.get("provider_physical_network"):
+                net = n
+            else:
+                for p in conn.network.ports(network_id=n.id):
+                    if not p.device_owner.startswith("network:"):
+                        sys.exit(f"ensure: network {name} {n.id} is not as the rig makes it and has port {p.id} "
+                                 f"({p.device_owner or 'no owner'}): delete it by hand")
+                conn.network.delete_network(n)
+                log(f"deleted network {name} {n.id} ({n.provider_network_type})")
+        if net is None:
+            net = conn.network.create_network(name=name, **net_attrs)
+            log(f"created network {name} ({net_attrs['provider_network_type']})")
+        else:
+            fix = {k: v for k, v in net_attrs.items() if not k.startswith("provider_") and getattr(net, k) != v}
+            if fix:
+                conn.network.update_network(net, **fix)
+                log(f"repaired network {name}: {', '.join(fix)}")
+        subs = list(conn.network.subnets(network_id=net.id))
+        sub = None
+        for sn in subs:
+            if sub is None and sn.cidr == sub_attrs["cidr"]:
+                sub = sn
+            else:
+                conn.network.delete_subnet(sn)
+                log(f"deleted subnet {sn.cidr} of {name}")
+        if sub is None:
+            conn.network.create_subnet(network_id=net.id, **sub_attrs)
+            log(f"created subnet {sub_attrs['cidr']} of {name}")
+        else:
+            fix = {k: v for k, v in sub_attrs.items() if k not in ("ip_version", "cidr") and getattr(sub, k) != v}
+            if fix:
+                conn.network.update_subnet(sub, **fix)
+                log(f"repaired subnet of {name}: {', '.join(fix)}")
+    log("networks private and public", t0)
+
+    t0 = time.monotonic()
+    project = conn.identity.find_project("admin", domain_id="default")
+    groups = list(conn.network.security_groups(name="default", project_id=project.id))
+    if not groups:
+        # Neutron makes a project's default group when the project first needs one.
+        conn.network.create_port(network_id=conn.network.find_network("private").id, name="rig-sg-probe")
+        for p in conn.network.ports(name="rig-sg-probe"):
+            conn.network.delete_port(p)
+        groups = list(conn.network.security_groups(name="default", project_id=project.id))
+    if len(groups) != 1:
+        sys.exit(f"ensure: project admin has {len(groups)} security groups named default")
+    sg = groups[0]
+    have = {(r.direction, r.ether_type, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix)
+            for r in conn.network.security_group_rules(security_group_id=sg.id)}
+    for rule in SG_RULES:
+        key = ("ingress", "IPv4", rule["protocol"], rule["port_range_min"], rule["port_range_max"], "0.0.0.0/0")
+        if key not in have:
+            conn.network.create_security_group_rule(security_group_id=sg.id, direction="ingress", ether_type="IPv4",
+                                                    remote_ip_prefix="0.0.0.0/0", **rule)
+            log(f"allowed {rule['protocol']} in the admin project's default group")
+    log("security group rules", t0)
+
+
+OVN_AGENTS = ("OVN Controller agent", "OVN Controller Gateway agent")
+
+
+def chassis(conn, host, timeout=60):
+    """Waits for HOST's ovn-controller and metadata agents alive; deletes other hosts' dead agents."""
+    t0 = time.monotonic()
+    while True:
+        agents = list(conn.network.agents())
+        for a in agents:
+            # Dead only: Neutron's agent cache may still show the live chassis under its previous hostname.
+            if a.host != host and not a.is_alive:
+                conn.network.delete_agent(a)
+                log(f"deleted dead agent {a.agent_type} of {a.host}")
+        mine = {a.agent_type for a in agents if a.host == host and a.is_alive}
+        if mine & set(OVN_AGENTS) and "OVN Metadata agent" in mine:
+            log(f"chassis {host}: {', '.join(sorted(mine))} alive", t0)
+            return
+        if time.monotonic() - t0 > timeout:
+            seen = ", ".join(f"{a.agent_type} on {a.host} ({'alive' if a.is_alive else 'dead'})" for a in agents)
+            sys.exit(f"ensure: chassis {host}: no live OVN controller and metadata agents after {timeout}s; "
+                     f"agents: {seen or 'none'} (see ovn-controller.log / neutron-ovn-metadata-agent.log)")
+        time.sleep(0.5)
+
+
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("identity", "resources"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("identity", "resources", "chassis"):
         sys.exit(__doc__)
     conn = openstack.connect()
     if sys.argv[1] == "identity":
         identity(conn)
+    elif sys.argv[1] == "chassis":
+        if len(sys.argv) != 3:
+            sys.exit(__doc__)
+        chassis(conn, sys.argv[2])
     else:
         if len(sys.argv) != 3:
             sys.exit(__doc__)
         wait_rpc_services(conn)
         flavor(conn)
         images(conn, sys.argv[2])
+        networks(conn)
 
 
 if __name__ == "__main__":

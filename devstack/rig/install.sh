@@ -12,6 +12,19 @@ RIG_PKGS=(
 )
 # Glance is not in forky, and glance from sid needs oslo.policy >= 6 from sid (notes 3).
 RIG_SID_PKGS_FORKY=(glance-api glance-common python3-glance python3-oslo.policy)
+# Networking: Neutron's API (uwsgi), the OVN maintenance worker and metadata agent, OVN's central and host
+# parts, Open vSwitch, and haproxy (the metadata agent's proxy in each network's namespace).
+RIG_NET_PKGS=(
+	neutron-api neutron-ovn-maintenance-worker neutron-ovn-metadata-agent
+	ovn-central ovn-host openvswitch-switch haproxy sudo
+)
+# In forky, OVN 26.03 is only in sid, and forky's neutron 28 cannot live beside sid's oslo.policy 6 (which
+# glance needs): neutron 29 and OVN come from sid, Open vSwitch 4.0 and haproxy from forky (Neutron notes).
+RIG_SID_NET_PKGS_FORKY=(
+	neutron-api neutron-ovn-maintenance-worker neutron-ovn-metadata-agent neutron-common python3-neutron
+	python3-neutron-lib ovn-central ovn-host ovn-common
+)
+RIG_NET_PKGS_FORKY=(openvswitch-switch openvswitch-common haproxy sudo)
 
 installed_stamp() { echo "$ROOT/.novabsd-rig-installed"; }
 
@@ -38,6 +51,12 @@ rig_install() {
 		step "install from sid: ${RIG_SID_PKGS_FORKY[*]}" install_pkgs_from sid "${RIG_SID_PKGS_FORKY[@]}"
 	else
 		step "install glance" install_pkgs glance-api
+	fi
+	if [[ $RELEASE == forky ]]; then
+		step "install networking from sid: ${RIG_SID_NET_PKGS_FORKY[*]}" install_pkgs_from sid "${RIG_SID_NET_PKGS_FORKY[@]}"
+		step "install ${RIG_NET_PKGS_FORKY[*]}" install_pkgs "${RIG_NET_PKGS_FORKY[@]}"
+	else
+		step "install networking: ${RIG_NET_PKGS[*]}" install_pkgs "${RIG_NET_PKGS[@]}"
 	fi
 	step "placement and oslo.policy" patch_placement
 	step "verify packages" verify_pkgs
@@ -100,7 +119,7 @@ install_apt_config() {
 	# Every package question answered "no": the rig writes config files itself (notes 4).
 	local p q sel=
 	for p in keystone glance glance-api glance-common placement placement-api placement-common nova-common nova-api \
-		nova-conductor nova-scheduler; do
+		nova-conductor nova-scheduler neutron-common neutron-api neutron-server neutron-ovn-metadata-agent; do
 		for q in configure_db configure_rabbit configure_ksat register-endpoint configure_api-endpoint \
 			create-admin-tenant configure_neutron configure_placement; do
 			sel+="$p $p/$q boolean false"$'\n'
@@ -139,13 +158,14 @@ install_pkgs_from() {
 pkg_version() { in_root dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo none; }
 pkg_versions() {
 	in_root dpkg-query -W -f='${Package}=${Version}\n' "${RIG_EARLY_PKGS[@]}" "${RIG_PKGS[@]}" glance-api \
-		python3-nova python3-keystone python3-placement python3-oslo.policy 2>/dev/null | sort
+		"${RIG_NET_PKGS[@]}" python3-nova python3-keystone python3-placement python3-oslo.policy python3-neutron \
+		python3-neutron-lib 2>/dev/null | sort
 }
 
 # verify_pkgs [PKG...]: every package is fully installed; names the first that is not.
 verify_pkgs() {
 	local p status pkgs=("$@")
-	[[ ${#pkgs[@]} -gt 0 ]] || pkgs=("${RIG_EARLY_PKGS[@]}" "${RIG_PKGS[@]}" glance-api)
+	[[ ${#pkgs[@]} -gt 0 ]] || pkgs=("${RIG_EARLY_PKGS[@]}" "${RIG_PKGS[@]}" glance-api "${RIG_NET_PKGS[@]}")
 	for p in "${pkgs[@]}"; do
 		status=$(in_root dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 		[[ $status == "install ok installed" ]] ||

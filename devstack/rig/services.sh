@@ -1,21 +1,30 @@
 # services.sh — `rig.sh start|stop|status|discover`: databases, bootstrap, daemons.
 # Sourced by rig.sh.
 
-# name:user:port:health-url; a port of - means no listener (RPC-only daemon).
+# name:user:port:health-url; a port of - means no listener (RPC-only daemon). Open vSwitch, OVN and the OVN
+# metadata agent run as root (they make devices, namespaces and flows); see network.sh.
 RIG_SERVICES=(
+	"ovsdb-server:root:-:"
+	"ovs-vswitchd:root:-:"
+	"ovn-nb:root:6641:"
+	"ovn-sb:root:6642:"
+	"ovn-northd:root:-:"
+	"ovn-controller:root:-:"
 	"keystone:keystone:5000:http://127.0.0.1:5000/v3"
 	"glance-api:glance:9292:http://127.0.0.1:9292/versions"
 	"placement-api:placement:8778:http://127.0.0.1:8778/"
 	"nova-api:nova:8774:http://127.0.0.1:8774/"
 	"nova-conductor:nova:-:"
 	"nova-scheduler:nova:-:"
-	"neutron-stub:nova:9696:http://127.0.0.1:9696/"
+	"nova-metadata:nova:8775:http://127.0.0.1:8775/"
+	"neutron-api:neutron:9696:http://127.0.0.1:9696/"
+	"neutron-ovn-maintenance-worker:neutron:-:"
+	"neutron-ovn-metadata-agent:root:-:"
 )
 PIDDIR=$STATE/pid
 DONEDIR=$STATE/done
 IMAGES_IN_ROOT=/var/lib/novabsd-rig/images
 ENSURE_IN_ROOT=/usr/local/lib/novabsd-rig/ensure.py
-NEUTRON_STUB_IN_ROOT=/usr/local/lib/novabsd-rig/neutron-stub.py
 
 svc_field() { # svc_field NAME N
 	local s
@@ -31,8 +40,7 @@ svc_log() { echo "$LOGDIR/$1.log"; }
 svc_cmd() {
 	case $1 in
 	nova-conductor | nova-scheduler) echo "$1 --config-file /etc/nova/nova.conf" ;;
-	neutron-stub) echo "/usr/bin/python3 $NEUTRON_STUB_IN_ROOT" ;;
-	*) echo "uwsgi --ini $ETC_RIG/$1-uwsgi.ini" ;;
+	*) net_svc_cmd "$1" || echo "uwsgi --ini $ETC_RIG/$1-uwsgi.ini" ;;
 	esac
 }
 
@@ -62,21 +70,26 @@ rig_start() {
 	# glance, placement and nova sync their schemas while keystone comes up.
 	bg_start glance-db glance "glance-manage db_sync"
 	bg_start placement-db placement "placement-manage db sync"
+	bg_start neutron-db neutron "neutron-db-manage $NEUTRON_CONFS upgrade heads"
 	bg_start nova-cells nova "nova-manage api_db sync && nova-manage cell_v2 map_cell0 --database_connection '$(db_url nova nova_cell0)' && { nova-manage cell_v2 list_cells | grep -q ' cell1 ' || nova-manage cell_v2 create_cell --name cell1 --verbose; } && nova-manage db sync"
 	step "keystone database and bootstrap" keystone_setup
 	step "start keystone" start_services keystone
-	step "schema syncs (glance, placement, nova cells)" bg_wait glance-db placement-db nova-cells
+	step "Open vSwitch and OVN (chassis $(current_chassis))" start_ovs_ovn
+	step "schema syncs (glance, placement, nova cells, neutron)" bg_wait glance-db placement-db nova-cells neutron-db
 	# The APIs boot while keystone's catalog is checked: their users and endpoints are only needed by
 	# their first authenticated request. nova-conductor and nova-scheduler are not started until their
 	# users exist: 2026.1's conductor authenticates to Placement as it starts and exits for good on a 401
 	# (seen on a fresh machine, where the users are made in this very run).
-	install -D -m 0755 "$RIG_SRC/rig/neutron-stub.py" "$ROOT$NEUTRON_STUB_IN_ROOT"
-	step "start glance, placement, nova-api, network stub" start_services glance-api placement-api nova-api neutron-stub
+	step "start glance, placement, nova-api, nova-metadata, neutron" start_services glance-api placement-api nova-api \
+		nova-metadata neutron-api neutron-ovn-maintenance-worker
 	step "wait for keystone" wait_apis keystone
 	step "identity: projects, users, roles, endpoints" run_ensure identity
-	step "start nova-conductor, nova-scheduler" start_services nova-conductor nova-scheduler
-	step "wait for the APIs" wait_apis glance-api placement-api nova-api neutron-stub
-	step "conductor and scheduler up; flavor and images" run_ensure resources "$IMAGES_IN_ROOT"
+	prepare_metadata_agent
+	step "start nova-conductor, nova-scheduler, OVN metadata agent" start_services nova-conductor nova-scheduler \
+		neutron-ovn-metadata-agent
+	step "wait for the APIs" wait_apis glance-api placement-api nova-api nova-metadata neutron-api
+	step "conductor and scheduler up; flavor, images, networks" run_ensure resources "$IMAGES_IN_ROOT"
+	step "chassis $(current_chassis) alive" wait_chassis "$(current_chassis)"
 	say "control plane up in $(elapsed "$t0"); openrc: $STATE/openrc"
 }
 
@@ -135,7 +148,7 @@ check_ports() {
 
 ensure_databases() {
 	local sql="" db user created
-	local pairs="keystone:keystone glance:glance placement:placement nova_api:nova nova:nova nova_cell0:nova"
+	local pairs="keystone:keystone glance:glance placement:placement nova_api:nova nova:nova nova_cell0:nova neutron:neutron"
 	created=$(for p in $pairs; do
 		db=$DB_PREFIX${p%%:*}
 		mysql -h "$DB_HOST" -uroot -N -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='$db'" | grep -qx 0 && echo "$db"
@@ -158,6 +171,7 @@ ensure_databases() {
 		glance) rm -f "$DONEDIR/glance-db" ;;
 		placement) rm -f "$DONEDIR/placement-db" ;;
 		nova*) rm -f "$DONEDIR/nova-cells" ;;
+		neutron) rm -f "$DONEDIR/neutron-db" ;;
 		esac
 	done
 }
@@ -229,8 +243,12 @@ start_services() {
 		user=$(svc_field "$name" 2)
 		ids=$(user_ids "$user")
 		printf '\n==== %s: rig.sh start %s ====\n' "$(date -Is)" "$name" >>"$log"
+		local wrap=()
+		# The root bind-mounted onto itself in a mount namespace of its own (network.sh).
+		[[ $name == neutron-ovn-metadata-agent ]] &&
+			wrap=(unshare --mount --propagation private /bin/sh -c 'mount --rbind "$0" "$0" && exec "$@"' "$ROOT")
 		# shellcheck disable=SC2046
-		setsid chroot --userspec="$ids" --groups="${ids#*:}" "$ROOT" /usr/bin/env -i HOME="/var/lib/$user" \
+		setsid "${wrap[@]}" chroot --userspec="$ids" --groups="${ids#*:}" "$ROOT" /usr/bin/env -i HOME="/var/lib/$user" \
 			LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
 			$(svc_cmd "$name") >>"$log" 2>&1 </dev/null &
 		pid=$!
@@ -301,6 +319,7 @@ rig_stop() {
 		sleep 0.5
 	fi
 	rm -f "$PIDDIR"/*.pid
+	net_cleanup
 	umount_root || die "could not unmount everything below $ROOT"
 	say "stopped in $(elapsed "$t0")"
 }
@@ -320,15 +339,15 @@ in_this_root() {
 
 rig_status() {
 	local s name port pid state log running=0
-	printf '%-16s %-6s %-8s %-8s %s\n' SERVICE PORT PID STATE LOG
+	printf '%-31s %-6s %-8s %-8s %s\n' SERVICE PORT PID STATE LOG
 	for s in "${RIG_SERVICES[@]}"; do
 		IFS=: read -r name _ port _ <<<"$s"
 		log=$(svc_log "$name")
 		if pid=$(svc_pid "$name" 2>/dev/null); then state=running; running=$((running + 1)); else pid=-; state=stopped; fi
-		printf '%-16s %-6s %-8s %-8s %s\n' "$name" "$port" "$pid" "$state" "$log"
+		printf '%-31s %-6s %-8s %-8s %s\n' "$name" "$port" "$pid" "$state" "$log"
 	done
-	printf '%-16s %-6s %-8s %-8s %s\n' mariadb 3306 - "$( (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && echo host || echo down)" "(host's)"
-	printf '%-16s %-6s %-8s %-8s %s\n' rabbitmq 5672 - "$( (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo host || echo down)" "(host's, vhost $RABBIT_VHOST)"
+	printf '%-31s %-6s %-8s %-8s %s\n' mariadb 3306 - "$( (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && echo host || echo down)" "(host's)"
+	printf '%-31s %-6s %-8s %-8s %s\n' rabbitmq 5672 - "$( (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo host || echo down)" "(host's, vhost $RABBIT_VHOST)"
 	[[ -f $STATE/openrc ]] && echo "openrc: $STATE/openrc"
 	[[ $running -eq ${#RIG_SERVICES[@]} ]]
 }
@@ -347,7 +366,9 @@ port_rig() {
 rig_info() {
 	printf '%s\n' "RELEASE=$RELEASE" "RIG_DIR=$RIG_DIR" "ROOT=$ROOT" "STATE=$STATE" "LOGDIR=$LOGDIR" \
 		"RABBIT_VHOST=$RABBIT_VHOST" "TRANSPORT_URL=$TRANSPORT_URL" "DB_PREFIX=$DB_PREFIX" \
-		"IMAGES_IN_ROOT=$IMAGES_IN_ROOT"
+		"IMAGES_IN_ROOT=$IMAGES_IN_ROOT" "OVS_DB_SOCK_HOST=$OVS_DB_SOCK_HOST" "CHASSIS=$(current_chassis)" \
+		"PRIVATE_NETWORK=private" "PRIVATE_CIDR=$PRIVATE_CIDR" "PUBLIC_NETWORK=public" "PUBLIC_CIDR=$PUBLIC_CIDR" \
+		"PUBLIC_HOST_IP=$PUBLIC_HOST_IP" "PUBLIC_BRIDGE=$BR_EX"
 }
 
 rig_discover() {
