@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -160,6 +161,10 @@ func TestNetworkConfigDrive(t *testing.T) {
 		"--user-data", ud)
 	if cd := field(serverShow(t, id), "config_drive"); cd != "True" && cd != "true" {
 		t.Errorf("server show config_drive = %q, want True", cd)
+	}
+	// nova's libvirt driver and novabsd keep the drive as disk.config in the instance's directory.
+	if _, err := os.Stat(filepath.Join(instanceDir(host, id), "disk.config")); err != nil {
+		t.Errorf("no config drive file: %v", err)
 	}
 	waitConsole(t, id, "the uuid and user data from the config drive", 3*time.Minute, func(c string) bool {
 		return strings.Contains(c, tinyimage.ConfigDriveUUIDPrefix+id) && strings.Contains(c, tinyimage.UserDataPrefix+line)
