@@ -116,7 +116,7 @@ first_seen() {
 bound_to_plugged() {
 	local b p
 	b=$(first_seen "$WORK/nb.mon" "$1.*requested-chassis=")
-	p=$(first_seen "$WORK/ovs.mon" "iface-id=\"?$1")
+	p=$(first_seen "$WORK/ovs.mon" "iface-id=\"*$1")
 	[[ -n $b && -n $p ]] && sec "$b" "$p"
 }
 
