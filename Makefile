@@ -49,7 +49,7 @@ devstack-image:
 	devstack/image/build.sh
 
 test-e2e:
-	$(GO) test -count=1 -timeout 40m -tags e2e -v ./devstack/e2e/...
+	$(GO) test -count=1 -timeout 60m -tags e2e -v ./devstack/e2e/...
 
 # The same binary against the other Nova releases it serves, each on its own rig (installed beside forky's on
 # first use): joining, heartbeats, inventory, faults and the server lifecycle. The rigs share their ports, so

@@ -38,8 +38,8 @@ func TestImageHashMismatch(t *testing.T) {
 	}
 	f.Close()
 
-	srv := openstackJSON1(t, "server", "create", "--flavor", "tiny", "--image", imgID, "--nic", "none",
-		"--availability-zone", "nova:"+host, name)
+	args := append([]string{"server", "create", "--flavor", "tiny", "--image", imgID}, netArgs()...)
+	srv := openstackJSON1(t, append(args, "--availability-zone", "nova:"+host, name)...)
 	id := field(srv, "id")
 	t.Cleanup(func() { deleteServer(t, id) })
 	s := waitServer(t, id, "ERROR", 3*time.Minute)
@@ -81,8 +81,8 @@ func TestRestartDuringBuild(t *testing.T) {
 		"--file", inRoot, name)
 	imgID := field(img, "id")
 	t.Cleanup(func() { openstack(t, "image", "delete", imgID) })
-	srv := openstackJSON1(t, "server", "create", "--flavor", "tiny", "--image", imgID, "--nic", "none",
-		"--availability-zone", "nova:"+host, name)
+	args := append([]string{"server", "create", "--flavor", "tiny", "--image", imgID}, netArgs()...)
+	srv := openstackJSON1(t, append(args, "--availability-zone", "nova:"+host, name)...)
 	id := field(srv, "id")
 	n.waitLog(t, "Building the instance", 2*time.Minute)
 	n.kill(t)

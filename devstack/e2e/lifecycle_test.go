@@ -32,22 +32,24 @@ const lifecycleExtra = `[DEFAULT]
 sync_power_state_interval = 10
 `
 
-// lifecycleHost starts a novabsd compute host for servers and maps it into the cell.
+// lifecycleHost starts a novabsd compute host for servers, maps it into the cell and, on a rig with Neutron,
+// makes it the OVN chassis (servers get a network there).
 func lifecycleHost(t *testing.T, prefix string) (*novabsd, string) {
 	t.Helper()
-	host := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%100000)
-	n := startNovabsdConf(t, host, lifecycleExtra)
-	n.waitLog(t, "Compute service started", 90*time.Second)
-	t.Cleanup(func() { deleteHost(t, host) })
-	rig(t, "discover")
-	return n, host
+	return netHost(t, prefix, "")
 }
 
-// createServer boots image on host with the tiny flavor and waits for ACTIVE; it is deleted at the end.
+// createServer boots image on host with the tiny flavor and waits for ACTIVE; it is deleted at the end. Unless
+// extra says otherwise (--nic, --network, --port), the server is on the private network (--nic none on a rig
+// without Neutron).
 func createServer(t *testing.T, host, name, image string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"server", "create", "--flavor", "tiny", "--image", image, "--nic", "none",
-		"--availability-zone", "nova:" + host, "--wait"}, extra...)
+	nic := netArgs()
+	if hasNICArg(extra) {
+		nic = nil
+	}
+	args := append([]string{"server", "create", "--flavor", "tiny", "--image", image}, nic...)
+	args = append(append(args, "--availability-zone", "nova:"+host, "--wait"), extra...)
 	srv := openstackJSON1(t, append(args, name)...)
 	id := field(srv, "id")
 	t.Cleanup(func() { deleteServer(t, id) })
@@ -312,7 +314,19 @@ func TestDeleteRemovesEveryTrace(t *testing.T) {
 	if _, err := os.Stat(instanceDir(host, id)); err != nil {
 		t.Fatalf("ACTIVE server has no instance directory: %v", err)
 	}
+	var created []string
+	if hasNetworks() {
+		for _, p := range serverPorts(t, id) {
+			created = append(created, p.ID)
+		}
+		if len(created) != 1 {
+			t.Fatalf("server on %s has %d ports, want 1", privateNet, len(created))
+		}
+	}
 	openstack(t, "server", "delete", "--wait", id)
+	if hasNetworks() {
+		checkNoTrace(t, host, id, created, nil)
+	}
 	if _, err := os.Stat(instanceDir(host, id)); !os.IsNotExist(err) {
 		t.Errorf("instance directory still there after delete: %v", err)
 	}
@@ -329,14 +343,10 @@ func TestTenServersAtOnce(t *testing.T) {
 	requireRig(t)
 	// Ten 1-vCPU servers need more than this 2-core host's default VCPU capacity (2 × 4.0): allow them as an
 	// operator would, by raising the allocation ratio.
-	host := fmt.Sprintf("e2e-ten-%d", time.Now().UnixNano()%100000)
-	n := startNovabsdConf(t, host, lifecycleExtra+"cpu_allocation_ratio = 16.0\n")
-	n.waitLog(t, "Compute service started", 90*time.Second)
-	t.Cleanup(func() { deleteHost(t, host) })
-	rig(t, "discover")
+	_, host := netHost(t, "e2e-ten", "cpu_allocation_ratio = 16.0\n")
 	name := fmt.Sprintf("e2e-ten-%d", time.Now().Unix())
-	openstack(t, "server", "create", "--flavor", "tiny", "--image", "tiny", "--nic", "none",
-		"--availability-zone", "nova:"+host, "--min", "10", "--max", "10", name)
+	args := append([]string{"server", "create", "--flavor", "tiny", "--image", "tiny"}, netArgs()...)
+	openstack(t, append(args, "--availability-zone", "nova:"+host, "--min", "10", "--max", "10", name)...)
 	t.Cleanup(func() {
 		for _, s := range openstackJSON(t, "server", "list", "--name", name) {
 			deleteServer(t, field(s, "ID"))

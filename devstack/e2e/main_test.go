@@ -33,13 +33,14 @@ type novaRelease struct {
 	computeRPC     string // compute RPC version served
 	altTopic       bool   // compute-alt.<host> is served (RPC 6.5)
 	ownerNova      bool   // the node's provider carries OWNER_NOVA (service version 73+; 2026.2's scheduler requires it)
+	neutron        bool   // the rig runs Neutron with ML2/OVN and has the networks private and public
 }
 
 // rigReleases are the Debian releases the suite runs against and the Nova each ships.
 var rigReleases = map[string]novaRelease{
-	"forky":  {name: "2026.1", serviceVersion: 72, computeRPC: "6.5", altTopic: true},
-	"trixie": {name: "2025.1", serviceVersion: 68, computeRPC: "6.4", altTopic: false},
-	"sid":    {name: "2026.2", serviceVersion: 74, computeRPC: "6.5", altTopic: true, ownerNova: true},
+	"forky":  {name: "2026.1", serviceVersion: 72, computeRPC: "6.5", altTopic: true, neutron: true},
+	"trixie": {name: "2025.1", serviceVersion: 68, computeRPC: "6.4", altTopic: false, neutron: true},
+	"sid":    {name: "2026.2", serviceVersion: 74, computeRPC: "6.5", altTopic: true, ownerNova: true, neutron: true},
 }
 
 func TestMain(m *testing.M) {
