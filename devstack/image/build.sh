@@ -310,7 +310,7 @@ find_drive() {
 	return 1
 }
 uuid_of() { grep -o '"uuid": *"[^"]*"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
-# User data lines "ping A.B.C.D" make the guest ping that address once it has one of its own (up to 60 s, until
+# User data lines (from the config drive or the metadata service) "ping A.B.C.D" make the guest ping that address once it has one of its own (up to 60 s, until
 # an answer), printing "novabsd-tiny: ping A.B.C.D ok" or "... failed": how e2e tests prove two guests reach each
 # other. Anything but a dotted quad is ignored, so user data never reaches a command line.
 pings() {
@@ -361,6 +361,8 @@ while [ $i -lt 120 ]; do
 	if ls /run/net/*.addr >/dev/null 2>&1 &&
 		timeout 10 wget -q -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null; then
 		echo "novabsd-tiny: metadata uuid $(uuid_of /run/meta_data.json)"
+		! timeout 10 wget -q -O /run/user_data http://169.254.169.254/openstack/latest/user_data 2>/dev/null ||
+			pings /run/user_data
 		exit 0
 	fi
 	sleep 5

@@ -35,8 +35,8 @@ const (
 	UserDataPrefix = LinePrefix + "user-data "
 	// MetadataUUIDPrefix is followed by the uuid the metadata service at 169.254.169.254 gave (no config drive).
 	MetadataUUIDPrefix = LinePrefix + "metadata uuid "
-	// PingPrefix is followed by "<address> ok" or "<address> failed" for each user data line "ping <address>" of
-	// the config drive: the guest pings that address once it has one of its own.
+	// PingPrefix is followed by "<address> ok" or "<address> failed" for each user data line "ping <address>" (from
+	// the config drive or the metadata service): the guest pings that address once it has one of its own.
 	PingPrefix = LinePrefix + "ping "
 	// NoUserData is what UserDataPrefix is followed by when the drive has no user_data.
 	NoUserData = "none"
