@@ -68,26 +68,49 @@ func checkBound(t *testing.T, host, id, net string, p port) string {
 	return addr
 }
 
-// TestNetworkPrivate: a server on the tenant network gets the address Neutron allocated, shows it, brings it up
-// over OVN's DHCP, answers on it through OVN, and leaves nothing behind when deleted.
+// TestNetworkPrivate: two servers on the tenant network get the addresses Neutron allocated, show them, bring
+// them up over OVN's DHCP, ping each other from inside (through OVN's logical switch), read their metadata
+// through OVN's metadata port, and leave nothing behind when deleted: the port novabsd made is deleted, the port
+// the user made is released and kept.
 func TestNetworkPrivate(t *testing.T) {
 	requireNetworks(t)
 	_, host := netHost(t, "e2e-net", "")
 	stamp := time.Now().Unix()
-	a, pa := bootNet(t, host, fmt.Sprintf("e2e-net-a-%d", stamp), privateNet)
-	addrA := checkBound(t, host, a, privateNet, pa)
+	// B's port is made first so that A can be told B's address: each guest pings the other (user data lines
+	// "ping ADDR"; A has no config drive, so it reads them from the metadata service).
+	pb := createPort(t, privateNet, fmt.Sprintf("e2e-net-pb-%d", stamp))
+	addrB := oneIPv4(t, pb)
+	a := bootServer(t, host, fmt.Sprintf("e2e-net-a-%d", stamp), "--network", privateNet,
+		"--user-data", userDataFile(t, "ping "+addrB+"\n"))
+	// The guest pings for about a minute once it has its address, so B is asked for as soon as A's address is
+	// known (novabsd made A's port), not once A is up: the two boot side by side.
+	addrA := oneIPv4(t, waitServerPort(t, a, 4*time.Minute))
+	b := bootServer(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), "--port", pb.ID,
+		"--user-data", userDataFile(t, "ping "+addrA+"\n"))
+	waitServer(t, a, "ACTIVE", 4*time.Minute)
+	waitServer(t, b, "ACTIVE", 4*time.Minute)
+	pa := waitServerPort(t, a, time.Minute)
+	if got := checkBound(t, host, a, privateNet, pa); got != addrA {
+		t.Errorf("server %s shows %s, its port had %s", a, got, addrA)
+	}
+	if bound := waitServerPort(t, b, time.Minute); bound.ID != pb.ID {
+		t.Fatalf("server %s has port %s, want the user's port %s", b, bound.ID, pb.ID)
+	} else if got := checkBound(t, host, b, privateNet, bound); got != addrB {
+		t.Errorf("server %s shows %s, the user's port has %s", b, got, addrB)
+	}
 	waitGuestAddr(t, a, pa.MAC, addrA, 3*time.Minute)
+	waitGuestAddr(t, b, pb.MAC, addrB, 3*time.Minute)
 
 	t.Run("two servers on private reach each other", func(t *testing.T) {
-		b, pb := bootNet(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), privateNet)
-		addrB := checkBound(t, host, b, privateNet, pb)
-		waitGuestAddr(t, b, pb.MAC, addrB, 3*time.Minute)
-		// A's port reaches B and B's answer comes back to A's port, both ways, through OVN's logical switch.
-		if err := portPing(t, pa, pb, addrA, addrB); err != nil {
-			t.Errorf("A -> B: %v", err)
-		}
-		if err := portPing(t, pb, pa, addrB, addrA); err != nil {
-			t.Errorf("B -> A: %v", err)
+		// Each guest pings the other from inside: through its tap, br-int, OVN's pipeline (port security, ACLs,
+		// the logical switch) and the other's tap, and the answer back.
+		for _, c := range []struct{ id, peer string }{{a, addrB}, {b, addrA}} {
+			console := waitConsole(t, c.id, "the result of its ping of "+c.peer, 4*time.Minute, func(con string) bool {
+				return pingResult(con, c.peer) != ""
+			})
+			if r := pingResult(console, c.peer); r != "ok" {
+				t.Errorf("server %s pinged %s: %s\n%s", c.id, c.peer, r, tail(console, 30))
+			}
 		}
 		// Each guest reaches another port of the network: OVN's metadata port, through which it reads its
 		// meta_data.json (no config drive here).
@@ -111,12 +134,62 @@ func TestNetworkPrivate(t *testing.T) {
 	})
 
 	t.Run("delete leaves nothing", func(t *testing.T) {
-		openstack(t, "server", "delete", "--wait", a)
-		if qemuPid(a) != 0 {
-			t.Errorf("QEMU still runs for deleted server %s", a)
+		for _, id := range []string{a, b} {
+			openstack(t, "server", "delete", "--wait", id)
+			if qemuPid(id) != 0 {
+				t.Errorf("QEMU still runs for deleted server %s", id)
+			}
 		}
 		checkNoTrace(t, host, a, []string{pa.ID}, nil)
+		// pb is the user's (made before the server, given with --port): novabsd unbinds it, never deletes it.
+		if !portExists(t, pb.ID) {
+			t.Fatalf("the user's port %s was deleted with server %s", pb.ID, b)
+		}
+		checkNoTrace(t, host, b, nil, []string{pb.ID})
 	})
+}
+
+// oneIPv4 returns the port's one IPv4 address.
+func oneIPv4(t *testing.T, p port) string {
+	t.Helper()
+	addrs := ipv4(p.IPs)
+	if len(addrs) != 1 {
+		t.Fatalf("port %s has %v, want one IPv4 address", p.ID, p.IPs)
+	}
+	return addrs[0]
+}
+
+// waitServerPort waits until the server has one port with an address (novabsd makes it early in the build, before
+// the server is ACTIVE) and returns it.
+func waitServerPort(t *testing.T, id string, timeout time.Duration) port {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ports := serverPorts(t, id)
+		if len(ports) > 1 {
+			t.Fatalf("server %s has %d ports, want 1: %+v", id, len(ports), ports)
+		}
+		if len(ports) == 1 && len(ports[0].IPs) > 0 {
+			return ports[0]
+		}
+		if s := serverShow(t, id); field(s, "status") == "ERROR" {
+			t.Fatalf("server %s in ERROR before it had a port: %v", id, s["fault"])
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server %s has no port with an address within %v: %+v", id, timeout, ports)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// pingResult is what the guest's console says of its ping of addr ("ok", "failed"), or "" while it says nothing.
+func pingResult(console, addr string) string {
+	for _, l := range tinyimage.Lines([]byte(console), tinyimage.PingPrefix) {
+		if r, ok := strings.CutPrefix(l, addr+" "); ok {
+			return strings.TrimSpace(r)
+		}
+	}
+	return ""
 }
 
 // TestNetworkPublic: the host (the rig's namespace, through br-ex) reaches a server on the provider network.
