@@ -30,7 +30,7 @@ ovs_vsctl() { in_root ovs-vsctl --db="unix:$OVS_DB_SOCK" --timeout=30 "$@"; }
 ovn_nbctl() { in_root ovn-nbctl --db="unix:$OVN_NB_SOCK" --timeout=30 "$@"; }
 ovn_sbctl() { in_root ovn-sbctl --db="unix:$OVN_SB_SOCK" --timeout=30 "$@"; }
 
-# current_chassis: the chassis name the rig's ovn-controller uses (the last `rig.sh chassis`, else this
+# current_chassis: the compute host that is the chassis's hostname (the last `rig.sh chassis`, else this
 # machine's short host name).
 current_chassis() {
 	local c
