@@ -161,7 +161,8 @@ EOF
 }
 
 # uwsgi_ini NAME USER PORT APP [EXTRA]: an ini that dies on SIGTERM (rather than
-# reloading) and listens on 127.0.0.1 only. APP is an ini line naming the application.
+# reloading) and listens on 127.0.0.1 only. APP is an ini line naming the application; WORKERS (default 2)
+# is the number of processes.
 uwsgi_ini() {
 	write_file "$ETC_RIG/$1-uwsgi.ini" root 0644 <<EOF
 [uwsgi]
@@ -169,7 +170,7 @@ plugins = python3
 http-socket = 127.0.0.1:$3
 $4
 master = true
-processes = 2
+processes = ${WORKERS:-2}
 threads = 1
 lazy-apps = true
 need-app = true
@@ -205,8 +206,10 @@ write_uwsgi_inis() {
 	uwsgi_ini placement-api placement 8778 "$(wsgi_app placement.wsgi.api /usr/bin/placement-api)"
 	uwsgi_ini nova-api nova 8774 "$(wsgi_app nova.wsgi.osapi_compute /usr/bin/nova-api-wsgi)"
 	uwsgi_ini nova-metadata nova 8775 "$(wsgi_app nova.wsgi.metadata /usr/bin/nova-metadata-wsgi)"
-	# The OVN mechanism driver keeps its OVSDB connections in threads of each worker.
-	uwsgi_ini neutron-api neutron 9696 "$(wsgi_app neutron.wsgi.api /usr/bin/neutron-api)" 'enable-threads = true'
+	# The OVN mechanism driver keeps its OVSDB connections in threads of each worker. One worker: on Python 3.14
+	# (sid) two workers loading the OVN driver at once race for multiprocessing's resource tracker, and the loser's
+	# BrokenPipeError ends uwsgi ("no app loaded").
+	WORKERS=1 uwsgi_ini neutron-api neutron 9696 "$(wsgi_app neutron.wsgi.api /usr/bin/neutron-api)" 'enable-threads = true'
 }
 
 write_configs() {
