@@ -103,6 +103,9 @@ type Capabilities struct {
 	PCIPassthru    bool // host PCI devices can be given to guests
 	USBPassthru    bool // host USB devices can be given to guests
 	NICHotplug     bool // the driver implements NICHotplugger (NICs added to and removed from a running guest)
+	NMI            bool // the driver implements NMIInjector (crash dumps)
+	Diagnostics    bool // the driver implements Diagnoser (CPU, memory, disk and NIC counters)
+	SerialTCP      bool // a domain's serial console of type "tcp" (listen) is served on that address
 	// Values lists the domain property values the driver accepts;
 	// hypervisor/domain rejects others with a *PropertyError.
 	Values Supported
