@@ -48,8 +48,11 @@ fuzz-argv:
 devstack-image:
 	devstack/image/build.sh
 
+# -parallel: the tests that share one compute host (shared_test.go) run together once the serial ones are done;
+# go test's default is GOMAXPROCS, 2 here, though those tests mostly wait on the cloud and their guests.
+E2E_PARALLEL ?= 4
 test-e2e:
-	$(GO) test -count=1 -timeout 60m -tags e2e -v ./devstack/e2e/...
+	devstack/e2e/run.sh test-e2e $(GO) test -count=1 -timeout 60m -tags e2e -v -parallel $(E2E_PARALLEL) ./devstack/e2e/...
 
 # The same binary against the other Nova releases it serves, each on its own rig (installed beside forky's on
 # first use): joining, heartbeats, inventory, faults and the server lifecycle. The rigs share their ports, so
@@ -62,8 +65,8 @@ E2E_FLAGS ?=
 # $(call e2e_release,DEBIAN_RELEASE): that set against the rig of one Debian release.
 define e2e_release
 	devstack/rig.sh stop
-	rc=0; NOVABSD_E2E_RELEASE=$(1) $(GO) test -count=1 -timeout 30m -tags e2e -v -run '$(E2E_RELEASES)' $(E2E_FLAGS) \
-		./devstack/e2e/... || rc=$$?; \
+	rc=0; NOVABSD_E2E_RELEASE=$(1) devstack/e2e/run.sh test-e2e-$(1) $(GO) test -count=1 -timeout 30m -tags e2e -v \
+		-parallel $(E2E_PARALLEL) -run '$(E2E_RELEASES)' $(E2E_FLAGS) ./devstack/e2e/... || rc=$$?; \
 	devstack/rig.sh --release $(1) stop; [ "$$CI" = true ] || devstack/rig.sh start >/dev/null || { [ $$rc -ne 0 ] || rc=1; }; \
 		exit $$rc
 endef

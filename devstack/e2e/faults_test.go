@@ -20,7 +20,8 @@ func glanceStore() string { return rigPath("root", "var", "lib", "glance", "imag
 
 func TestImageHashMismatch(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-hash")
+	t.Parallel()
+	host := sharedHost(t)
 	// Upload a copy of the tiny image, then change the stored bytes behind Glance's back: the image's
 	// os_hash_value no longer matches what a download returns.
 	name := fmt.Sprintf("e2e-corrupt-%d", time.Now().Unix())

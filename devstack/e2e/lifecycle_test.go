@@ -155,7 +155,8 @@ func instanceDir(host, id string) string {
 
 func TestServerLifecycle(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-life")
+	t.Parallel()
+	host := sharedHost(t)
 	id := createServer(t, host, "e2e-life", "tiny")
 	waitMarker(t, id, 1, 3*time.Minute)
 	if qemuPid(id) == 0 {
@@ -225,7 +226,8 @@ func TestServerLifecycle(t *testing.T) {
 
 func TestSnapshotBootsAgain(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-snap")
+	t.Parallel()
+	host := sharedHost(t)
 	id := createServer(t, host, "e2e-snap", "tiny")
 	waitMarker(t, id, 1, 3*time.Minute)
 	name := fmt.Sprintf("e2e-snap-%d", time.Now().Unix())
@@ -272,7 +274,8 @@ func backupsOf(t *testing.T, server, backupType string) []string {
 // by name.
 func TestBackupRotation(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-backup")
+	t.Parallel()
+	host := sharedHost(t)
 	id := createServer(t, host, "e2e-backup", "tiny")
 	stamp := time.Now().Unix()
 	backup := func(n int) string {
@@ -309,7 +312,8 @@ func TestBackupRotation(t *testing.T) {
 
 func TestDeleteRemovesEveryTrace(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-del")
+	t.Parallel()
+	host := sharedHost(t)
 	id := createServer(t, host, "e2e-del", "tiny")
 	if _, err := os.Stat(instanceDir(host, id)); err != nil {
 		t.Fatalf("ACTIVE server has no instance directory: %v", err)

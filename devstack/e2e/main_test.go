@@ -82,6 +82,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: control plane unavailable: %v\n", rigErr)
 	}
 	code := m.Run()
+	if err := stopShared(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: the shared compute host: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	if os.Getenv("NOVABSD_E2E_STOP") == "1" && rigErr == nil {
 		if out, err := rigCommand(context.Background(), "stop").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: rig.sh stop: %v\n%s", err, out)

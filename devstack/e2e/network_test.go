@@ -74,7 +74,8 @@ func checkBound(t *testing.T, host, id, net string, p port) string {
 // the user made is released and kept.
 func TestNetworkPrivate(t *testing.T) {
 	requireNetworks(t)
-	_, host := netHost(t, "e2e-net", "")
+	t.Parallel()
+	host := sharedHost(t)
 	stamp := time.Now().Unix()
 	// B's port is made first so that A can be told B's address: each guest pings the other (user data lines
 	// "ping ADDR"; A has no config drive, so it reads them from the metadata service).
@@ -195,7 +196,8 @@ func pingResult(console, addr string) string {
 // TestNetworkPublic: the host (the rig's namespace, through br-ex) reaches a server on the provider network.
 func TestNetworkPublic(t *testing.T) {
 	requireNetworks(t)
-	_, host := netHost(t, "e2e-pub", "")
+	t.Parallel()
+	host := sharedHost(t)
 	id, p := bootNet(t, host, fmt.Sprintf("e2e-pub-%d", time.Now().Unix()), publicNet)
 	addr := checkBound(t, host, id, publicNet, p)
 	waitGuestAddr(t, id, p.MAC, addr, 3*time.Minute)
@@ -227,7 +229,8 @@ func userDataFile(t *testing.T, text string) string {
 // from the drive; deleting the server removes the drive.
 func TestNetworkConfigDrive(t *testing.T) {
 	requireNetworks(t)
-	_, host := netHost(t, "e2e-cd", "")
+	t.Parallel()
+	host := sharedHost(t)
 	line := fmt.Sprintf("hello from e2e %d", time.Now().UnixNano())
 	ud := userDataFile(t, line+"\n")
 	id, p := bootNet(t, host, fmt.Sprintf("e2e-cd-%d", time.Now().Unix()), privateNet, "--config-drive", "true",
@@ -251,7 +254,8 @@ func TestNetworkConfigDrive(t *testing.T) {
 // deleted: the user made it), the guest sees the NIC go, and the host's tap goes with it.
 func TestNetworkHotplug(t *testing.T) {
 	requireNetworks(t)
-	_, host := netHost(t, "e2e-hp", "")
+	t.Parallel()
+	host := sharedHost(t)
 	stamp := time.Now().Unix()
 	id, p0 := bootNet(t, host, fmt.Sprintf("e2e-hp-%d", stamp), privateNet)
 	addr0 := checkBound(t, host, id, privateNet, p0)

@@ -43,26 +43,46 @@ func startNovabsd(t *testing.T, host string) *novabsd {
 func startNovabsdConf(t *testing.T, host, extra string) *novabsd {
 	t.Helper()
 	requireRig(t)
-	dir := t.TempDir()
+	n, err := launchNovabsd(host, extra, t.TempDir(), func(n *novabsd, err error) {
+		t.Errorf("novabsd compute (host %s) exited early: %v\n%s", host, err, n.failureLog())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.shutdown(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("novabsd log (host %s): %s", host, n.failureLog())
+		}
+	})
+	return n
+}
+
+// launchNovabsd starts `novabsd compute` as host with the nova.conf of `rig.sh compute-conf HOST` plus extra, its
+// files in dir. onEarlyExit (if not nil) is called from the process's waiter when it exits before shutdown or
+// kill asked it to.
+func launchNovabsd(host, extra, dir string, onEarlyExit func(*novabsd, error)) (*novabsd, error) {
 	conf, err := rigCommand(context.Background(), "compute-conf", host).Output()
 	if err != nil {
-		t.Fatalf("rig.sh compute-conf %s: %v", host, err)
+		return nil, fmt.Errorf("rig.sh compute-conf %s: %w", host, err)
 	}
 	conf = append(conf, "\n"+extra...)
 	n := &novabsd{host: host, conf: filepath.Join(dir, "nova.conf"), logPath: filepath.Join(dir, "novabsd.log"),
 		done: make(chan struct{}), stopping: make(chan struct{})}
 	if err := os.WriteFile(n.conf, conf, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	logf, err := os.Create(n.logPath)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	n.cmd = exec.Command(novabsdBin, "compute", "--config-file", n.conf)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("starting novabsd: %v", err)
+		return nil, fmt.Errorf("starting novabsd: %w", err)
 	}
 	go func() {
 		err := n.cmd.Wait()
@@ -74,24 +94,39 @@ func startNovabsdConf(t *testing.T, host, extra string) *novabsd {
 		select {
 		case <-n.stopping:
 		default:
-			t.Errorf("novabsd compute (host %s) exited early: %v\n%s", host, err, n.Log())
+			if onEarlyExit != nil {
+				onEarlyExit(n, err)
+			}
 		}
 	}()
-	t.Cleanup(func() {
-		n.stopOnce.Do(func() { close(n.stopping) })
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-n.done:
-		case <-time.After(30 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-n.done
-			t.Errorf("novabsd compute (host %s) ignored SIGTERM for 30 s\n%s", host, n.Log())
-		}
-		if t.Failed() {
-			t.Logf("novabsd log (host %s):\n%s", host, n.Log())
-		}
-	})
-	return n
+	return n, nil
+}
+
+// shutdown sends SIGTERM, waits up to 30 s for the process (then kills it) and says what went wrong: no exit
+// within 30 s, or an exit status other than 0.
+func (n *novabsd) shutdown() error {
+	n.stopOnce.Do(func() { close(n.stopping) })
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(30 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+		return fmt.Errorf("novabsd compute (host %s) ignored SIGTERM for 30 s\n%s", n.host, n.failureLog())
+	}
+	return nil
+}
+
+// failureLog keeps a copy of the log where a failed run leaves it (the test's own directory goes with the test)
+// and returns its path with its last lines: a whole log would bury the test's own failure lines in CI's output.
+func (n *novabsd) failureLog() string {
+	keep := filepath.Join(os.TempDir(), "novabsd-e2e-logs")
+	_ = os.MkdirAll(keep, 0o755)
+	dst := filepath.Join(keep, n.host+".log")
+	if b, err := os.ReadFile(n.logPath); err == nil {
+		_ = os.WriteFile(dst, b, 0o644)
+	}
+	return fmt.Sprintf("whole log kept in %s; its last lines:\n%s", dst, tail(n.Log(), 25))
 }
 
 // Log returns what the process has logged so far.
@@ -106,18 +141,25 @@ func (n *novabsd) Log() string {
 // waitLog waits until the log contains s, failing the test on timeout or early exit.
 func (n *novabsd) waitLog(t *testing.T, s string, timeout time.Duration) {
 	t.Helper()
+	if err := n.awaitLog(s, timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awaitLog waits until the log contains s; it fails on timeout or when the process exits first.
+func (n *novabsd) awaitLog(s string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(n.logPath); err == nil && bytes.Contains(b, []byte(s)) {
-			return
+			return nil
 		}
 		select {
 		case <-n.done:
-			t.Fatalf("novabsd exited before logging %q\n%s", s, n.Log())
+			return fmt.Errorf("novabsd (host %s) exited before logging %q\n%s", n.host, s, tail(n.Log(), 40))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Fatalf("novabsd did not log %q within %v\n%s", s, timeout, tail(n.Log(), 40))
+	return fmt.Errorf("novabsd (host %s) did not log %q within %v\n%s", n.host, s, timeout, tail(n.Log(), 40))
 }
 
 func tail(s string, lines int) string {
