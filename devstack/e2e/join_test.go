@@ -120,7 +120,7 @@ func diskGB(t *testing.T, path string) int64 {
 	if err := syscall.Statfs(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Blocks) * st.Bsize / (1 << 30)
+	return int64(st.Blocks) * int64(st.Bsize) / (1 << 30) // Bsize is int64 on Linux, uint64 on FreeBSD
 }
 
 func num(t *testing.T, row map[string]any, key string) float64 {
