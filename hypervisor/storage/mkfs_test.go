@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustMkfs(t *testing.T, goos, def string, virt ...string) *Mkfs {
@@ -227,7 +228,7 @@ func TestFormatRealFiles(t *testing.T) {
 // TestFormatZvolDevice formats through the stand-in zvol device, as a FreeBSD or Linux ZFS host formats its zvols.
 func TestFormatZvolDevice(t *testing.T) {
 	need(t, "mkfs.ext4", "mkswap", "blkid")
-	b, _, _ := newZFS(t)
+	b, _, state := newZFS(t)
 	ctx := context.Background()
 	m, err := NewMkfs("linux", "ext4", nil)
 	if err != nil {
@@ -252,6 +253,30 @@ func TestFormatZvolDevice(t *testing.T) {
 	}
 	if got := blkid(t, s.Path, "TYPE"); got != "swap" {
 		t.Errorf("zvol swap type %q", got)
+	}
+	// Deleting the instance destroys both zvols with their dataset.
+	if err := b.DeleteInstance(ctx, "inst1"); err != nil {
+		t.Fatal(err)
+	}
+	for name := range datasets(t, state) {
+		if strings.Contains(name, "inst1") {
+			t.Errorf("dataset %s left after DeleteInstance", name)
+		}
+	}
+}
+
+// TestZFSBlankWaitsForDevice: a blank zvol whose device node never appears is an error that leaves no dataset,
+// rather than a disk mkfs would fail on.
+func TestZFSBlankWaitsForDevice(t *testing.T) {
+	b, _, state := newZFS(t)
+	ctx := context.Background()
+	before := names(datasets(t, state))
+	b.DevDir, b.DeviceWait = t.TempDir(), 100*time.Millisecond
+	if _, err := b.CreateSwap(ctx, "inst1", 1<<20); err == nil || !strings.Contains(err.Error(), "did not appear") {
+		t.Fatalf("err = %v", err)
+	}
+	if after := names(datasets(t, state)); !reflect.DeepEqual(after, before) {
+		t.Errorf("datasets %v after the failure, before %v", after, before)
 	}
 }
 
