@@ -207,7 +207,10 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	run := func(t *testing.T, h *harness, uuid string) *vo.Object {
+	defaultBDMs := func(t *testing.T) *vo.Object {
+		return bdmList(t, bdm(rootBDM), blank(1, "ext3", "disk_bus", "sata"), blank(64, "swap"))
+	}
+	run := func(t *testing.T, h *harness, uuid string, bdms *vo.Object) *vo.Object {
 		t.Helper()
 		inst := instanceFromWire(t, uuid)
 		fo, _, err := vo.Get[*vo.Object](inst, "flavor")
@@ -224,8 +227,7 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 		if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
 			t.Fatal(err)
 		}
-		m["block_device_mapping"], _ = json.Marshal(bdmList(t, bdm(rootBDM), blank(1, "ext3", "disk_bus", "sata"),
-			blank(64, "swap")))
+		m["block_device_mapping"], _ = json.Marshal(bdms)
 		msg, _ := json.Marshal(m)
 		if _, err := h.s.buildAndRunInstance(context.Background(), msg); err != nil {
 			t.Fatal(err)
@@ -239,7 +241,7 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		h := newHarness(t)
 		uuid := "44444444-0000-4000-8000-000000000011"
-		got := run(t, h, uuid)
+		got := run(t, h, uuid, defaultBDMs(t))
 		if v := fieldString(got, "vm_state"); v != vmActive {
 			t.Fatalf("vm_state = %q, faults %q", v, h.cond.faults[uuid])
 		}
@@ -272,6 +274,23 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 			t.Errorf("instance directory left after delete: %v", err)
 		}
 	})
+	t.Run("bus the engine lacks", func(t *testing.T) {
+		h := newHarness(t)
+		uuid := "44444444-0000-4000-8000-000000000013"
+		got := run(t, h, uuid, bdmList(t, bdm(rootBDM), blank(64, "swap", "disk_bus", "floppy")))
+		if v := fieldString(got, "vm_state"); v != vmError {
+			t.Errorf("vm_state = %q", v)
+		}
+		if f := h.cond.faults[uuid]; len(f) != 1 || !strings.Contains(f[0], "aborted") || !strings.Contains(f[0], "floppy") {
+			t.Errorf("faults = %q", f)
+		}
+		if n := h.fetches.Load(); n != 0 {
+			t.Errorf("image fetched %d times before the refusal", n)
+		}
+		if _, err := os.Stat(filepath.Join(h.dir, uuid)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("instance directory made for a refused build: %v", err)
+		}
+	})
 	t.Run("formatting fails", func(t *testing.T) {
 		h := newHarness(t)
 		m, _ := storage.NewMkfs(runtime.GOOS, "", nil)
@@ -283,7 +302,7 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 		}
 		h.s.lc.eng.mkfs = m
 		uuid := "44444444-0000-4000-8000-000000000012"
-		got := run(t, h, uuid)
+		got := run(t, h, uuid, defaultBDMs(t))
 		if v := fieldString(got, "vm_state"); v != vmError {
 			t.Errorf("vm_state = %q", v)
 		}
