@@ -239,6 +239,9 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := checkBDMs(a.BlockDeviceMapping); err != nil {
 		return err
 	}
+	if _, err := localDisks(a.BlockDeviceMapping, f, s.lc.eng.formatter()); err != nil {
+		return err
+	}
 	node := ""
 	if a.Node != nil {
 		node = *a.Node
@@ -257,6 +260,7 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err != nil {
 		return err
 	}
+	sn.bdms = a.BlockDeviceMapping
 	if sn.configDrive, err = s.configDriveFor(inst, img, a.AdminPassword, sn.info); err != nil {
 		return err
 	}
@@ -380,7 +384,7 @@ func (s *Service) checkCapacity(uuid string, f flavor) error {
 	}{
 		{"vcpus", float64(used.vcpus), float64(f.VCPUs), num("vcpus")*num("cpu_allocation_ratio") - float64(d.ReservedHostCPUs)},
 		{"memory_mb", float64(used.memoryMB), float64(f.MemoryMB), num("memory_mb")*num("ram_allocation_ratio") - float64(d.ReservedHostMemoryMB)},
-		{"disk_gb", float64(used.diskGB), float64(f.RootGB + f.EphemeralGB), num("local_gb")*num("disk_allocation_ratio") - float64(d.ReservedHostDiskMB)/1024},
+		{"disk_gb", float64(used.diskMB) / 1024, float64(f.diskMB()) / 1024, num("local_gb")*num("disk_allocation_ratio") - float64(d.ReservedHostDiskMB)/1024},
 	}
 	for _, c := range checks {
 		if c.total > 0 && c.used+c.want > c.total {
@@ -463,20 +467,19 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		return reschedule(err, "cannot create root disk")
 	}
 	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: root.Path, Format: root.Format}}
-	if f.EphemeralGB > 0 {
-		d, err := eng.storage.CreateEphemeral(ctx, uuid, 0, int64(f.EphemeralGB)*gib)
-		if err != nil {
-			return reschedule(err, "cannot create ephemeral disk")
-		}
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: d.Path, Format: d.Format})
+	local, err := localDisks(sn.bdms, f, eng.formatter())
+	if err != nil {
+		return err
 	}
-	if f.SwapMB > 0 {
-		d, err := eng.storage.CreateSwap(ctx, uuid, int64(f.SwapMB)<<20)
-		if err != nil {
-			return reschedule(err, "cannot create swap disk")
-		}
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: d.Path, Format: d.Format})
+	osType, err := asInstance(inst).OSType()
+	if err != nil {
+		return err
 	}
+	made, err := eng.makeLocalDisks(ctx, uuid, osType, local)
+	if err != nil {
+		return err
+	}
+	disks = append(disks, made...)
 	if sn.configDrive != nil {
 		path := filepath.Join(g.Dir, configDriveFile)
 		write := eng.writeConfigDrive
@@ -571,11 +574,12 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	sn spawnNetwork) error {
 	eng := s.lc.eng
 	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(g.Dir, "disk"), Format: "raw"}}
-	if f.EphemeralGB > 0 {
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: filepath.Join(g.Dir, "disk.eph0"), Format: "raw"})
+	local, err := localDisks(sn.bdms, f, eng.formatter())
+	if err != nil {
+		return err
 	}
-	if f.SwapMB > 0 {
-		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleSwap, Path: filepath.Join(g.Dir, "disk.swap"), Format: "raw"})
+	for _, d := range local {
+		disks = append(disks, d.placeholder(g.Dir))
 	}
 	if sn.configDrive != nil {
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: filepath.Join(g.Dir, configDriveFile),

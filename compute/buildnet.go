@@ -25,6 +25,9 @@ type spawnNetwork struct {
 	info        network.Info
 	nics        []hypervisor.NIC
 	configDrive *configdrive.Content
+	// bdms is the request's block_device_mapping, for the ephemeral and swap disks it sizes, formats and puts on
+	// a bus (localDisks); nil gives the flavor's.
+	bdms *vo.Object
 }
 
 // buildNetworks is _build_networks_for_instance: the ports are allocated and bound to this host, network_info is

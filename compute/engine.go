@@ -39,6 +39,9 @@ type engine struct {
 	vnc        hypervisor.VNCPorts
 	// writeConfigDrive writes a config drive; nil is configdrive.Write (tests put a stand-in here).
 	writeConfigDrive func(path string, c configdrive.Content) error
+	// mkfs formats ephemeral and swap disks ([DEFAULT] default_ephemeral_format, virt_mkfs); nil formats with
+	// Nova's defaults.
+	mkfs *storage.Mkfs
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
@@ -108,6 +111,9 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 		}
 	}
 	var err error
+	if e.mkfs, err = newMkfs(cfg); err != nil {
+		return nil, err
+	}
 	if es.zfsPool != "" {
 		e.storage, err = storage.NewZFS(es.zfsPool + "/" + es.zfsPrefix)
 	} else {

@@ -115,9 +115,10 @@ func (k *keyedLocks) lock(key string) func() {
 
 // tracked is what the resource tracker keeps per instance.
 type tracked struct {
-	vcpus, memoryMB, diskGB int64
-	vmState, taskState      string
-	osType, projectID       string
+	vcpus, memoryMB    int64
+	diskMB             int64 // root, ephemeral and swap
+	vmState, taskState string
+	osType, projectID  string
 }
 
 // tracker holds this host's instances as last saved or listed (ResourceTracker.tracked_instances and Stats).
@@ -148,7 +149,7 @@ func (t *tracker) update(inst *vo.Object) {
 	cur := t.instances[uuid]
 	if f, err := v.Flavor(); err == nil { // an unreadable flavor leaves the last known size counted
 		cur.vcpus, cur.memoryMB = int64(f.VCPUs), int64(f.MemoryMB)
-		cur.diskGB = int64(f.RootGB + f.EphemeralGB)
+		cur.diskMB = f.diskMB()
 	}
 	cur.vmState, cur.taskState = vm, task
 	cur.osType, cur.projectID = checkedRead(v.OSType()), checkedRead(v.ProjectID())
@@ -179,7 +180,7 @@ func (t *tracker) totals() usageTotals {
 	for _, in := range t.instances {
 		u.vcpus += in.vcpus
 		u.memoryMB += in.memoryMB
-		u.diskGB += in.diskGB
+		u.diskMB += in.diskMB
 		counts["num_instances"]++
 		counts["num_vm_"+pyStr(in.vmState)]++
 		counts["num_task_"+pyStr(in.taskState)]++

@@ -360,7 +360,9 @@ func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, 
 	d := cfg.Default
 	usage := s.usage()
 	memUsed := int64(d.ReservedHostMemoryMB) + usage.memoryMB
-	diskUsed := int64(d.ReservedHostDiskMB)/1024 + usage.diskGB
+	// _update_usage: reserved_host_disk_mb / 1024 plus each instance's root_gb + ephemeral_gb + swap / 1024, summed
+	// as floats and truncated when saved (an IntegerField).
+	diskUsed := (int64(d.ReservedHostDiskMB) + usage.diskMB) / 1024
 	hvType := s.engineCaps().HypervisorType
 	hvSpec := vo.New("HVSpec", s.release.ObjectVersion("HVSpec"))
 	// HVSpec carries the canonical (lower-case) spelling, as nova's HVType.canonicalize makes it.
@@ -402,10 +404,11 @@ func (s *Service) nodeValues(cfg *conf.Config, res *resources) (map[string]any, 
 
 // usage sums what this host's instances take; the instance lifecycle fills it.
 type usageTotals struct {
-	vcpus, memoryMB, diskGB int64
-	running, workload       int
-	failedBuilds            int
-	stats                   map[string]string
+	vcpus, memoryMB   int64
+	diskMB            int64 // root, ephemeral and swap of every instance
+	running, workload int
+	failedBuilds      int
+	stats             map[string]string
 }
 
 func (s *Service) usage() usageTotals {

@@ -173,7 +173,7 @@ func TestTrackerStats(t *testing.T) {
 			t.Errorf("stats[%s] = %q, want %q (all: %v)", k, u.stats[k], v, u.stats)
 		}
 	}
-	if u.workload != 2 || u.running != 3 || u.memoryMB != 3*128 || u.diskGB != 3 {
+	if u.workload != 2 || u.running != 3 || u.memoryMB != 3*128 || u.diskMB != 3*1024 {
 		t.Errorf("totals = %+v", u)
 	}
 }

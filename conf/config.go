@@ -94,6 +94,8 @@ type DefaultGroup struct {
 	VIFPluggingIsFatal            bool     `opt:"vif_plugging_is_fatal"`
 	ForceConfigDrive              bool     `opt:"force_config_drive"`
 	ConfigDriveFormat             string   `opt:"config_drive_format"`
+	DefaultEphemeralFormat        string   `opt:"default_ephemeral_format"`
+	VirtMkfs                      []string `opt:"virt_mkfs"`
 }
 
 // Session holds keystoneauth1's session options (TLS and timeouts).

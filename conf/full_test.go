@@ -40,6 +40,8 @@ func TestFullConfig(t *testing.T) {
 			GracefulShutdownTimeout: 0, ManagerShutdownTimeout: 100, Debug: true, LogFile: "nova-compute.log",
 			LogDir: "/var/log/nova", UseJSON: true,
 			VIFPluggingTimeout: 30, VIFPluggingIsFatal: false, ForceConfigDrive: true, ConfigDriveFormat: "iso9660",
+			DefaultEphemeralFormat: "xfs", VirtMkfs: []string{"windows=mkfs.ntfs --fast --label %(fs_label)s %(target)s",
+				"default=mkfs.ext4 -L %(fs_label)s -F %(target)s"},
 		}},
 		"Placement": {cfg.Placement, PlacementGroup{
 			Session: Session{CAFile: "/etc/ssl/ca.pem", CertFile: "/etc/ssl/client.pem", KeyFile: "/etc/ssl/client.key",

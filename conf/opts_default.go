@@ -118,6 +118,20 @@ func defaultOpts() []*Option {
 			Choices: []Choice{{"iso9660", "an ISO 9660 volume, widely supported"},
 				{"vfat", "legacy; novabsd writes only ISO 9660 and refuses to start with it"}},
 			Help: "Format of config drives. novabsd writes ISO 9660 volumes only."},
+		{Name: "default_ephemeral_format", Kind: KindString,
+			Choices: []Choice{{"ext2", "Linux second extended filesystem"}, {"ext3", "ext2 with a journal"},
+				{"ext4", "Linux's default"}, {"xfs", "not on FreeBSD hosts"},
+				{"ntfs", "only for Windows guests; not on FreeBSD hosts"}, {"vfat", "FAT32, readable by every guest"},
+				{"ufs", "novabsd on FreeBSD only (newfs)"}},
+			Help: "The default format an ephemeral disk is formatted with on creation. Unset: ext4 for os_type " +
+				"linux, ntfs for windows, vfat otherwise. A block device mapping's guest_format wins over it, a " +
+				"virt_mkfs command over both. A FreeBSD host makes ext2/3/4 with mke2fs (e2fsprogs port), vfat with " +
+				"newfs_msdos and ufs with newfs; the service refuses to start with a format its host cannot make."},
+		{Name: "virt_mkfs", Kind: KindMulti, Default: []string{},
+			Help: "Name of the mkfs commands for ephemeral device. The format is <os_type>=<mkfs command>; the os_type " +
+				"\"default\" applies to os_types without their own line. %(fs_label)s and %(target)s are replaced by " +
+				"the label (ephemeral0, ...) and the disk's path, each within its word; the command runs without a " +
+				"shell and must name %(target)s. Repeat the line for several os_types."},
 	})
 }
 

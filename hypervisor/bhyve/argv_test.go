@@ -133,6 +133,24 @@ func specCases() []specCase {
 		s.NICs = []hypervisor.NIC{nic(0, ""), nic(1, ""), nic(2, ""), nic(3, "")}
 		s.VNC = &hypervisor.VNC{Listen: "0.0.0.0"}
 	})
+	// A flavor with ephemeral_gb and swap on the file store: disk.eph0 and disk.swap in the instance directory, on
+	// the root's bus.
+	add("flavor-ephemeral-swap-files", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
+		dir := "/var/lib/novabsd/instances/" + uuid + "/"
+		s.Disks = []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: dir + "disk", Format: "raw"},
+			{Role: hypervisor.RoleEphemeral, Path: dir + "disk.eph0", Format: "raw"},
+			{Role: hypervisor.RoleSwap, Path: dir + "disk.swap", Format: "raw"}}
+		s.NICs = []hypervisor.NIC{nic(0, "")}
+	})
+	// The same from block device mappings on the ZFS store: two ephemerals, the second on NVMe as its mapping's
+	// disk_bus asks, and the swap zvol.
+	add("bdm-ephemerals-nvme-swap-zvols", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
+		z := "/dev/zvol/tank/novabsd/instances/" + uuid + "/"
+		s.Disks = []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: z + "disk", Format: "raw"},
+			{Role: hypervisor.RoleEphemeral, Path: z + "disk.eph0", Format: "raw"},
+			{Role: hypervisor.RoleEphemeral, Path: z + "disk.eph1", Format: "raw", Bus: "nvme"},
+			{Role: hypervisor.RoleSwap, Path: z + "disk.swap", Format: "raw"}}
+	})
 	add("arm64", arm64Config(), map[string]string{"hw_rng_model": "virtio"}, nil, func(s *hypervisor.Spec) {
 		s.Disks = disks("virtio", 2)
 		s.NICs = []hypervisor.NIC{nic(0, "")}

@@ -79,6 +79,18 @@ var argvCases = []argvCase{
 		Image: map[string]string{"hw_firmware_type": "uefi", "hw_pointer_model": "usbtablet", "hw_rng_model": "virtio", "hw_machine_type": "q35"},
 		Extra: map[string]string{"hw:cpu_sockets": "2"},
 	}},
+	// A flavor with ephemeral_gb and swap; the ephemeral's block device mapping asks for SATA, the swap keeps
+	// the root's bus, the config drive follows them.
+	{name: "flavor-ephemeral-swap", spec: func(dir string) hypervisor.Spec {
+		return baseSpec(dir,
+			disk(dir, "disk", "", root),
+			disk(dir, "disk.eph0", "sata"),
+			disk(dir, "disk.swap", "", func(d *hypervisor.Disk) { d.Role = hypervisor.RoleSwap }),
+			disk(dir, "disk.config", "", func(d *hypervisor.Disk) {
+				d.Role, d.CDROM, d.ReadOnly = hypervisor.RoleConfigDrive, true, true
+			}),
+		)
+	}},
 	{name: "sata-default-qcow2-windows", spec: func(dir string) hypervisor.Spec {
 		d := disk(dir, "disk", "", root)
 		d.Format = "qcow2"

@@ -157,20 +157,8 @@ func (b *ZFS) ImportImage(ctx context.Context, id, src string) (err error) {
 // as zeros, so zero ranges are skipped.
 func (b *ZFS) fill(ctx context.Context, vol string, in qcow2.Source) error {
 	dev := b.DevicePath(vol)
-	deadline := time.Now().Add(b.DeviceWait)
-	for {
-		_, err := os.Stat(dev)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("zvol device %s did not appear: %w", dev, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := b.waitDevice(ctx, dev); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
@@ -186,6 +174,25 @@ func (b *ZFS) fill(ctx context.Context, vol string, in qcow2.Source) error {
 		return err
 	}
 	return f.Close()
+}
+
+// waitDevice waits up to DeviceWait for a new zvol's device node (udev creates it after zfs create returns).
+func (b *ZFS) waitDevice(ctx context.Context, dev string) error {
+	deadline := time.Now().Add(b.DeviceWait)
+	for {
+		_, err := os.Stat(dev)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("zvol device %s did not appear: %w", dev, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // HasImage reports whether the image's @base snapshot exists.
@@ -255,29 +262,31 @@ func (b *ZFS) CreateRoot(ctx context.Context, instance, imageID string, size int
 
 func alignUp(n int64) int64 { return (n + volAlign - 1) / volAlign * volAlign }
 
-// CreateEphemeral makes a thin zvol. Formatting is the caller's.
-func (b *ZFS) CreateEphemeral(_ context.Context, instance string, index int, size int64) (Disk, error) {
+// CreateEphemeral makes a thin zvol and waits for its device node, which the caller formats.
+func (b *ZFS) CreateEphemeral(ctx context.Context, instance string, index int, size int64) (Disk, error) {
 	if index < 0 {
 		return Disk{}, fmt.Errorf("%w: ephemeral index %d", ErrInvalidName, index)
 	}
 	if err := checkSize("ephemeral", size); err != nil {
 		return Disk{}, err
 	}
-	return b.makeVolume(instance, EphemeralDisk(index), size, b.createBlank(size), "")
+	return b.makeVolume(instance, EphemeralDisk(index), size, b.createBlank(ctx, size), "")
 }
 
-// CreateSwap makes a thin zvol.
-func (b *ZFS) CreateSwap(_ context.Context, instance string, size int64) (Disk, error) {
+// CreateSwap makes a thin zvol and waits for its device node.
+func (b *ZFS) CreateSwap(ctx context.Context, instance string, size int64) (Disk, error) {
 	if err := checkSize("swap", size); err != nil {
 		return Disk{}, err
 	}
-	return b.makeVolume(instance, SwapDisk, size, b.createBlank(size), "")
+	return b.makeVolume(instance, SwapDisk, size, b.createBlank(ctx, size), "")
 }
 
-func (b *ZFS) createBlank(size int64) func(string) error {
+func (b *ZFS) createBlank(ctx context.Context, size int64) func(string) error {
 	return func(name string) error {
-		_, err := zfs.CreateVolume(name, uint64(alignUp(size)), map[string]string{"volmode": "dev", "refreservation": "none"})
-		return err
+		if _, err := zfs.CreateVolume(name, uint64(alignUp(size)), map[string]string{"volmode": "dev", "refreservation": "none"}); err != nil {
+			return err
+		}
+		return b.waitDevice(ctx, b.DevicePath(name))
 	}
 }
 
