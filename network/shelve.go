@@ -56,7 +56,9 @@ func (c *Client) BindHost(ctx context.Context, b Binding) error {
 	if b.InstanceUUID == "" || b.Host == "" {
 		return &Error{Op: "bind host", Message: "the binding needs an instance and a host", Kind: ErrInvalidInput}
 	}
-	listed, err := c.listPorts(ctx, ports.ListOpts{DeviceID: b.InstanceUUID})
+	// nova lists by device and the instance's project: a port of another project naming the instance as its
+	// device is not the instance's.
+	listed, err := c.listPorts(ctx, ports.ListOpts{DeviceID: b.InstanceUUID, TenantID: b.ProjectID})
 	if err != nil {
 		return err
 	}
