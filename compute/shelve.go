@@ -160,7 +160,9 @@ func (s *Service) doShelveOffload(ctx context.Context, rc *rpc.RequestContext, i
 	uuid := instanceUUID(inst)
 	log := logInstance(s.log, inst)
 	log.Info("Shelve offloading")
-	if err := s.powerOffGuest(ctx, inst, clean); err != nil {
+	// A guest already gone (an offload that failed after the destroy, retried) is what the offload wants: the
+	// retry goes on to the allocations and the record, so the server is never stuck half offloaded.
+	if err := s.powerOffGuest(ctx, inst, clean); err != nil && !isRemote(err, "InstanceNotFound") {
 		return err
 	}
 	g, err := s.guestOf(inst)

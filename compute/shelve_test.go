@@ -542,6 +542,39 @@ func TestShelveOffloadOfShelved(t *testing.T) {
 	}
 }
 
+// TestOffloadRetriedAfterFailure: an offload whose allocation delete fails leaves the server SHELVED with no
+// task (its guest already destroyed); the offload asked again finishes it.
+func TestOffloadRetriedAfterFailure(t *testing.T) {
+	h := newHarness(t)
+	uuid := "5e100000-0000-4000-8000-000000000009"
+	h.buildSmall(t, uuid, 64, 1)
+	newFakeGlance(t, h, shelveImage)
+	placementDown := errors.New("placement: HTTP 503")
+	h.s.lc.deleteAllocations = func(context.Context, string) error { return placementDown }
+	if err := h.shelve(t, uuid, shelveImage); !errors.Is(err, placementDown) {
+		t.Fatalf("shelve with Placement down: %v", err)
+	}
+	got := h.cond.object(uuid)
+	if fieldString(got, "vm_state") != vmShelved || fieldString(got, "task_state") != "" || len(h.cond.faults[uuid]) != 1 {
+		t.Fatalf("after failed offload: vm %q task %q faults %v", fieldString(got, "vm_state"),
+			fieldString(got, "task_state"), h.cond.faults[uuid])
+	}
+	h.s.lc.deleteAllocations = func(context.Context, string) error { h.allocDel.Add(1); return nil }
+	inst := h.apiSets(uuid, map[string]any{"task_state": taskShelvingOffloading})
+	args, _ := json.Marshal(map[string]any{"instance": inst, "clean_shutdown": true, "accel_uuids": nil})
+	if _, err := h.s.shelveOffloadInstance(context.Background(), args); err != nil {
+		t.Fatalf("offload again: %v", err)
+	}
+	got = h.cond.object(uuid)
+	if fieldString(got, "vm_state") != vmShelvedOffloaded || fieldString(got, "host") != "" || h.allocDel.Load() != 1 {
+		t.Errorf("after the retried offload: vm %q host %q allocation deletes %d", fieldString(got, "vm_state"),
+			fieldString(got, "host"), h.allocDel.Load())
+	}
+	if taps := h.plugger.taps(); len(taps) != 0 {
+		t.Errorf("taps left: %v", taps)
+	}
+}
+
 // TestSoftDeleteAndRestore: soft delete powers the guest off and keeps it; restore powers it on.
 func TestSoftDeleteAndRestore(t *testing.T) {
 	h := newHarness(t)
