@@ -30,6 +30,8 @@ type fakeGlance struct {
 	uploaded map[string]int64 // bytes received per image
 	deleted  []string
 	calls    []string
+	// failUpload, when set, makes every upload of image data answer HTTP 500.
+	failUpload bool
 }
 
 func newFakeGlance(t *testing.T, h *harness, ids ...string) *fakeGlance {
@@ -78,6 +80,10 @@ func (f *fakeGlance) serve(w http.ResponseWriter, r *http.Request) {
 		for _, op := range ops {
 			img[strings.TrimPrefix(op.Path, "/")] = op.Value
 		}
+	case r.Method == http.MethodPut && file && f.failUpload:
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "store full", http.StatusInternalServerError)
+		return
 	case r.Method == http.MethodPut && file:
 		n, _ := io.Copy(io.Discard, r.Body)
 		f.uploaded[id] = n
@@ -682,5 +688,74 @@ func TestDeletedOldEnough(t *testing.T) {
 				t.Errorf("deletedOldEnough(%q) = %v, want %v", tc.deletedAt, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSnapshotTaskStates: snapshot_instance, which shares the snapshot steps with the shelve, moves through
+// nova's image task states and uploads the root disk.
+func TestSnapshotTaskStates(t *testing.T) {
+	h := newHarness(t)
+	uuid := "5e100000-0000-4000-8000-00000000000a"
+	h.buildSmall(t, uuid, 64, 0)
+	glance := newFakeGlance(t, h, shelveImage)
+	inst := h.apiSets(uuid, map[string]any{"task_state": taskImageSnapshotPending})
+	before := len(h.cond.savesOf(uuid))
+	args, _ := json.Marshal(map[string]any{"instance": inst, "image_id": shelveImage})
+	if _, err := h.s.snapshotInstance(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	h.s.lc.work.Wait()
+	checkSaves(t, h.cond.savesOf(uuid)[before:], []saveRec{
+		{VM: vmActive, Task: taskImageSnapshot, Expected: `["image_snapshot_pending"]`},
+		{VM: vmActive, Task: taskImageSnapshot},
+		{VM: vmActive, Task: taskImagePendingUpload, Expected: `["image_snapshot"]`},
+		{VM: vmActive, Task: taskImageUploading, Expected: `["image_pending_upload"]`},
+		{VM: vmActive, Task: "", Expected: `["image_uploading"]`},
+	})
+	if glance.uploadedBytes(shelveImage) == 0 || len(glance.deletedIDs()) != 0 {
+		t.Errorf("uploaded %d bytes, deleted %v", glance.uploadedBytes(shelveImage), glance.deletedIDs())
+	}
+	if info, _ := h.drv.Info(context.Background(), hypervisor.Guest{Name: "instance-00000040"}); info.State != hypervisor.Running {
+		t.Errorf("guest %s after snapshot, want running again", info.State)
+	}
+}
+
+// TestSnapshotUploadFailure: a snapshot whose upload fails deletes its half image (delete_image_on_error) and
+// leaves the server ACTIVE; a shelve whose upload fails leaves the image to nova-api's record, as nova's does,
+// and the server ACTIVE with its guest, allocations and host.
+func TestSnapshotUploadFailure(t *testing.T) {
+	h := newHarness(t)
+	uuid := "5e100000-0000-4000-8000-00000000000b"
+	h.buildSmall(t, uuid, 64, 0)
+	glance := newFakeGlance(t, h, shelveImage, "5e1f0000-0000-4000-8000-00000000a002")
+	glance.mu.Lock()
+	glance.failUpload = true
+	glance.mu.Unlock()
+	inst := h.apiSets(uuid, map[string]any{"task_state": taskImageSnapshotPending})
+	args, _ := json.Marshal(map[string]any{"instance": inst, "image_id": shelveImage})
+	if _, err := h.s.snapshotInstance(context.Background(), args); err != nil {
+		t.Fatal(err)
+	}
+	h.s.lc.work.Wait()
+	if d := glance.deletedIDs(); !slices.Equal(d, []string{shelveImage}) {
+		t.Errorf("Glance deletes after a failed snapshot = %v, want the half image", d)
+	}
+	if err := h.shelve(t, uuid, "5e1f0000-0000-4000-8000-00000000a002"); err == nil {
+		t.Fatal("shelve with a failing upload succeeded")
+	}
+	got := h.cond.object(uuid)
+	if fieldString(got, "vm_state") != vmActive || fieldString(got, "task_state") != "" ||
+		fieldString(got, "host") != testHost || h.allocDel.Load() != 0 {
+		t.Errorf("after failed shelve: vm %q task %q host %q allocation deletes %d", fieldString(got, "vm_state"),
+			fieldString(got, "task_state"), fieldString(got, "host"), h.allocDel.Load())
+	}
+	if _, ok := systemMetadata(got)["shelved_image_id"]; ok {
+		t.Error("shelved_image_id set by a failed shelve")
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, uuid, "disk")); err != nil {
+		t.Errorf("the failed shelve's guest disk: %v", err)
+	}
+	if d := glance.deletedIDs(); len(d) != 1 {
+		t.Errorf("Glance deletes = %v: a failed shelve leaves its image (nova-api's)", d)
 	}
 }
