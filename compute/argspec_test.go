@@ -68,6 +68,12 @@ func TestMethodsWithoutArguments(t *testing.T) {
 		"external_instance_event": "'instances' and 'events'",
 		"attach_interface":        "5 required positional arguments: 'instance', 'network_id', 'port_id', 'requested_ip', and 'tag'",
 		"detach_interface":        "2 required positional arguments: 'instance' and 'port_id'",
+		"shelve_instance":         "4 required positional arguments: 'instance', 'image_id', 'clean_shutdown', and 'accel_uuids'",
+		"shelve_offload_instance": "3 required positional arguments: 'instance', 'clean_shutdown', and 'accel_uuids'",
+		"unshelve_instance": "6 required positional arguments: 'instance', 'image', 'filter_properties', 'node', " +
+			"'request_spec', and 'accel_uuids'",
+		"soft_delete_instance": "1 required positional argument: 'instance'",
+		"restore_instance":     "1 required positional argument: 'instance'",
 	}
 	registered := h.s.computeMethods()
 	if len(registered) != len(missing) {

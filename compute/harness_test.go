@@ -301,6 +301,36 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 			}
 		}
 		return vo.NewList("InstanceList", "2.6", objs)
+	case "InstanceList.get_by_filters":
+		// The filters nova's periodic tasks use: each key a field that must equal the value (null matches an
+		// unset or null field); deleted records are never listed (read_deleted "no").
+		var filters map[string]*string
+		if len(a.Args) > 0 {
+			if err := json.Unmarshal(a.Args[0], &filters); err != nil {
+				return nil, err
+			}
+		}
+		var objs []*vo.Object
+		for uuid, d := range f.db {
+			if f.deleted[uuid] {
+				continue
+			}
+			o := vo.New("Instance", "2.8")
+			for k, v := range d {
+				o.Data[k] = v
+			}
+			match := true
+			for k, want := range filters {
+				got := fieldString(o, k)
+				if (want == nil && got != "") || (want != nil && *want != got) {
+					match = false
+				}
+			}
+			if match {
+				objs = append(objs, o)
+			}
+		}
+		return vo.NewList("InstanceList", "2.6", objs)
 	case "InstanceInfoCache.get_by_instance_uuid":
 		d, ok := f.db[arg(0)]
 		if !ok || d["info_cache"] == nil {

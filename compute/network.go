@@ -29,6 +29,8 @@ type neutronAPI interface {
 	Refresh(ctx context.Context, instanceUUID string, prev network.Info) (network.Info, error)
 	AttachPort(ctx context.Context, b network.Binding, r network.Request) (network.VIF, error)
 	DetachPort(ctx context.Context, instanceUUID string, vif network.VIF) error
+	UnbindHost(ctx context.Context, instanceUUID string, portIDs []string) error
+	BindHost(ctx context.Context, b network.Binding) error
 }
 
 // vifPlugger connects taps to the host's switch; *plug.Plugger implements it.

@@ -34,9 +34,15 @@ type fakeNeutron struct {
 	allocGate chan struct{}
 	// deallocErrs are returned by the next Deallocate calls, in turn.
 	deallocErrs []error
+	// hosts is each port's binding:host_id as Allocate, UnbindHost and BindHost left it.
+	hosts map[string]string
+	// unbindErr and bindErr, when set, are UnbindHost's and BindHost's errors.
+	unbindErr, bindErr error
 }
 
-func newFakeNeutron() *fakeNeutron { return &fakeNeutron{bound: map[string]string{}} }
+func newFakeNeutron() *fakeNeutron {
+	return &fakeNeutron{bound: map[string]string{}, hosts: map[string]string{}}
+}
 
 func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 	n.seq++
@@ -46,6 +52,7 @@ func (n *fakeNeutron) newVIF(uuid string, r network.Request) network.VIF {
 		id = r.PortID
 	}
 	n.bound[id] = uuid
+	n.hosts[id] = testHost
 	return network.VIF{ID: id, Address: fmt.Sprintf("fa:16:3e:00:00:%02x", n.seq), Type: orDefault(n.vifType, "ovs"),
 		DevName: network.TapName(id), OVSInterfaceID: id, Active: n.active, VNICType: "normal",
 		PreserveOnDelete: r.PortID != "",
@@ -110,6 +117,38 @@ func (n *fakeNeutron) Refresh(_ context.Context, uuid string, prev network.Info)
 		return n.refresh, nil
 	}
 	return prev, nil
+}
+
+// UnbindHost clears the host binding of the ports (they stay the instance's), as recorded in hosts.
+func (n *fakeNeutron) UnbindHost(_ context.Context, uuid string, ids []string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls = append(n.calls, fmt.Sprintf("unbind-host %d", len(ids)))
+	if n.unbindErr != nil {
+		return n.unbindErr
+	}
+	for _, id := range ids {
+		if n.bound[id] == uuid {
+			delete(n.hosts, id)
+		}
+	}
+	return nil
+}
+
+// BindHost binds every port of the instance to b.Host.
+func (n *fakeNeutron) BindHost(_ context.Context, b network.Binding) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls = append(n.calls, "bind-host "+b.Host)
+	if n.bindErr != nil {
+		return n.bindErr
+	}
+	for id, owner := range n.bound {
+		if owner == b.InstanceUUID {
+			n.hosts[id] = b.Host
+		}
+	}
+	return nil
 }
 
 func (n *fakeNeutron) AttachPort(_ context.Context, b network.Binding, r network.Request) (network.VIF, error) {

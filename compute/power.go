@@ -117,6 +117,10 @@ func (s *Service) doStart(ctx context.Context, rc *rpc.RequestContext, inst *vo.
 			return translateEngineError(inst, err)
 		}
 		asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
+		// An unshelve of an instance not offloaded is a start: its snapshot and shelved_* keys go now.
+		if err := s.startShelved(ctx, rc, inst); err != nil {
+			return err
+		}
 		return s.saveInstance(ctx, rc, inst, taskPoweringOn)
 	})
 }

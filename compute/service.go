@@ -196,13 +196,15 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
-	loops.Add(6)
+	loops.Add(8)
 	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.powerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.schedulerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.imageCacheLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.healInfoCacheLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.shelvedPollLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.reclaimLoop(loopCtx) }()
 
 	<-ctx.Done()
 	s.log.Info("Stopping: no new work is taken; operations in progress finish")

@@ -91,56 +91,10 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 	start := time.Now()
 	err := s.run(ctx, rc, inst, op{event: event, revertsTask: true, fault: true}, func() error {
 		log.Info("Snapshotting the instance", "image", imageID)
-		g, err := s.guestOf(inst)
+		var err error
+		glance, err = s.snapshotTo(ctx, rc, inst, imageID, snapshotSteps{expect: task,
+			pendingUpload: taskImagePendingUpload, uploading: taskImageUploading, clear: true})
 		if err != nil {
-			return err
-		}
-		v := asInstance(inst)
-		v.SetPowerState(s.powerState(ctx, g))
-		if err := s.saveInstance(ctx, rc, inst); err != nil {
-			return err
-		}
-		if glance, err = s.lc.eng.glance(rc); err != nil {
-			return err
-		}
-		meta, err := glance.Get(ctx, imageID)
-		if err != nil {
-			return err
-		}
-		v.SetTaskState(taskImagePendingUpload)
-		if err := s.saveInstance(ctx, rc, inst, task); err != nil {
-			return err
-		}
-		extract := time.Now()
-		file, format, err := s.extractRoot(ctx, inst, g)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(file)
-		log.Info(fmt.Sprintf("Root disk extracted in %.2f seconds; uploading it", time.Since(extract).Seconds()),
-			"image", imageID, "disk_format", format)
-		v.SetTaskState(taskImageUploading)
-		if err := s.saveInstance(ctx, rc, inst, taskImagePendingUpload); err != nil {
-			return err
-		}
-		sm, err := v.SystemMetadata()
-		if err != nil {
-			return err
-		}
-		// Checked on receipt (decodeInstance), so these reads cannot fail here.
-		upd := images.SnapshotUpload(images.SnapshotFile{Name: meta.Name, FileFormat: format,
-			SourceContainerFormat: sm["image_container_format"], KernelID: checkedRead(v.KernelID()),
-			RamdiskID: checkedRead(v.RamdiskID()), ProjectID: checkedRead(v.ProjectID()), OSType: checkedRead(v.OSType())})
-		if _, err := glance.Update(ctx, imageID, upd); err != nil {
-			return err
-		}
-		upload := time.Now()
-		if err := glance.UploadFile(ctx, imageID, file); err != nil {
-			return err
-		}
-		log.Info(fmt.Sprintf("Snapshot image uploaded in %.2f seconds", time.Since(upload).Seconds()), "image", imageID)
-		v.ClearTaskState()
-		if err := s.saveInstance(ctx, rc, inst, taskImageUploading); err != nil {
 			return err
 		}
 		log.Info(fmt.Sprintf("Took %.2f seconds to snapshot the instance", time.Since(start).Seconds()), "image", imageID)
@@ -157,6 +111,78 @@ func (s *Service) doSnapshot(ctx context.Context, rc *rpc.RequestContext, inst *
 		}
 	}
 	return err
+}
+
+// snapshotSteps are the task states a snapshot moves through, as the libvirt driver's update_task_state calls
+// them: pendingUpload (saved expecting expect), then uploading; with clear, no task once uploaded (a snapshot or
+// backup), without it the caller's final save ends the task (a shelve).
+type snapshotSteps struct {
+	expect, pendingUpload, uploading string
+	clear                            bool
+}
+
+// snapshotTo is the driver's snapshot: the root disk extracted (the guest paused meanwhile if it runs) and
+// uploaded to the image nova-api created, with the task states of steps. It returns the Glance client it used
+// (nil when it failed before having one).
+func (s *Service) snapshotTo(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, imageID string,
+	steps snapshotSteps) (*images.Client, error) {
+	log := logInstance(s.log, inst)
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return nil, err
+	}
+	v := asInstance(inst)
+	v.SetPowerState(s.powerState(ctx, g))
+	if err := s.saveInstance(ctx, rc, inst); err != nil {
+		return nil, err
+	}
+	glance, err := s.lc.eng.glance(rc)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := glance.Get(ctx, imageID)
+	if err != nil {
+		return glance, err
+	}
+	v.SetTaskState(steps.pendingUpload)
+	if err := s.saveInstance(ctx, rc, inst, steps.expect); err != nil {
+		return glance, err
+	}
+	extract := time.Now()
+	file, format, err := s.extractRoot(ctx, inst, g)
+	if err != nil {
+		return glance, err
+	}
+	defer os.Remove(file)
+	log.Info(fmt.Sprintf("Root disk extracted in %.2f seconds; uploading it", time.Since(extract).Seconds()),
+		"image", imageID, "disk_format", format)
+	v.SetTaskState(steps.uploading)
+	if err := s.saveInstance(ctx, rc, inst, steps.pendingUpload); err != nil {
+		return glance, err
+	}
+	sm, err := v.SystemMetadata()
+	if err != nil {
+		return glance, err
+	}
+	// Checked on receipt (decodeInstance), so these reads cannot fail here.
+	upd := images.SnapshotUpload(images.SnapshotFile{Name: meta.Name, FileFormat: format,
+		SourceContainerFormat: sm["image_container_format"], KernelID: checkedRead(v.KernelID()),
+		RamdiskID: checkedRead(v.RamdiskID()), ProjectID: checkedRead(v.ProjectID()), OSType: checkedRead(v.OSType())})
+	if _, err := glance.Update(ctx, imageID, upd); err != nil {
+		return glance, err
+	}
+	upload := time.Now()
+	if err := glance.UploadFile(ctx, imageID, file); err != nil {
+		return glance, err
+	}
+	log.Info(fmt.Sprintf("Snapshot image uploaded in %.2f seconds", time.Since(upload).Seconds()), "image", imageID)
+	if steps.clear {
+		v.ClearTaskState()
+		if err := s.saveInstance(ctx, rc, inst, steps.uploading); err != nil {
+			return glance, err
+		}
+	}
+	return glance, nil
 }
 
 // extractRoot copies the root disk to a file under instances_path/snapshots, the guest paused meanwhile so the

@@ -72,6 +72,13 @@ func TestInstanceUUIDsNeverBecomePaths(t *testing.T) {
 		{"get_console_output", map[string]any{"tail_length": 10}},
 		{"get_vnc_console", map[string]any{"console_type": "novnc"}},
 		{"snapshot_instance", map[string]any{"image_id": "56fc0cf6-e640-4a64-bd0d-b6ceaa170ef4"}},
+		{"shelve_instance", map[string]any{"image_id": "56fc0cf6-e640-4a64-bd0d-b6ceaa170ef4",
+			"clean_shutdown": true, "accel_uuids": []string{}}},
+		{"shelve_offload_instance", map[string]any{"clean_shutdown": true, "accel_uuids": []string{}}},
+		{"unshelve_instance", map[string]any{"image": map[string]any{"id": "56fc0cf6-e640-4a64-bd0d-b6ceaa170ef4"},
+			"filter_properties": map[string]any{}, "node": "node-a", "request_spec": nil, "accel_uuids": []string{}}},
+		{"soft_delete_instance", map[string]any{}},
+		{"restore_instance", map[string]any{}},
 		{"build_and_run_instance", map[string]any{"image": map[string]any{}, "request_spec": nil,
 			"filter_properties": map[string]any{}, "accel_uuids": []string{}, "node": "node-a"}},
 	}

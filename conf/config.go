@@ -79,6 +79,9 @@ type DefaultGroup struct {
 	SyncPowerStateInterval        int      `opt:"sync_power_state_interval"`
 	HealInstanceInfoCacheInterval int      `opt:"heal_instance_info_cache_interval"`
 	SchedulerInstanceSyncInterval int      `opt:"scheduler_instance_sync_interval"`
+	ShelvedOffloadTime            int      `opt:"shelved_offload_time"`
+	ShelvedPollInterval           int      `opt:"shelved_poll_interval"`
+	ReclaimInstanceInterval       int      `opt:"reclaim_instance_interval"`
 	MaxConcurrentBuilds           int      `opt:"max_concurrent_builds"`
 	RebootTimeout                 int      `opt:"reboot_timeout"`
 	InstanceBuildTimeout          int      `opt:"instance_build_timeout"`

@@ -79,6 +79,16 @@ func defaultOpts() []*Option {
 			Help: "Seconds between casts telling the schedulers the uuids of this host's instances, so they find " +
 				"out when their view drifted; 0 runs them at the default periodic interval (60 s), a negative " +
 				"value disables them. No effect while [filter_scheduler] track_instance_changes is false."},
+		{Name: "shelved_offload_time", Kind: KindInt, Default: 0,
+			Help: "Seconds a shelved instance stays on its host before it is offloaded (guest and disks removed, " +
+				"allocations freed): 0 offloads at once as part of the shelve, a negative value never offloads."},
+		{Name: "shelved_poll_interval", Kind: KindInt, Default: 3600,
+			Help: "Seconds between checks for shelved instances older than shelved_offload_time, which are then " +
+				"offloaded; 0 runs them at the default periodic interval (60 s), a negative value disables them."},
+		{Name: "reclaim_instance_interval", Kind: KindInt, Default: 0,
+			Help: "Seconds a soft-deleted instance is kept (restorable) before the periodic reclaim deletes it for " +
+				"good; 0 or negative: deletes are immediate and no reclaim runs. Set it the same on the API and " +
+				"the compute hosts."},
 		{Name: "max_concurrent_builds", Kind: KindInt, Default: 10, Min: ptr(0),
 			Help: "Instance builds run at the same time; 0 (deprecated) means unlimited."},
 		{Name: "reboot_timeout", Kind: KindInt, Default: 0, Min: ptr(0),
