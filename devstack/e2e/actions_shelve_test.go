@@ -16,13 +16,10 @@ import (
 
 // The shelve cases of issue 12: `openstack server shelve` and `unshelve` against a novabsd compute host, checking
 // what Nova, Glance, Placement and Neutron show and what the host really has. The rig leaves
-// [DEFAULT] shelved_offload_time at nova's default 0 (the novabsd host's nova.conf sets it explicitly below),
-// so a shelve offloads at once. The rig does not set reclaim_instance_interval, so nova-api deletes servers at
+// [DEFAULT] shelved_offload_time at nova's default 0 and so does the shared compute host's nova.conf, so a shelve
+// offloads at once. The rig does not set reclaim_instance_interval, so nova-api deletes servers at
 // once and soft delete / restore cannot be driven from here (setting it for the whole rig would leave every other
 // test's deleted servers SOFT_DELETED); the unit tests cover them.
-
-const shelveExtra = `shelved_offload_time = 0
-`
 
 // shelvedImages lists the images named name (nova-api names a shelve's snapshot "<server name>-shelved").
 func shelvedImages(t *testing.T, name string) []string {
@@ -49,7 +46,8 @@ func allocationProviders(t *testing.T, consumer string) []string {
 // guest booted again from the snapshot, its ports bound here again, the snapshot deleted), then deleted.
 func TestShelveUnshelve(t *testing.T) {
 	requireRig(t)
-	_, host := netHost(t, "e2e-shelve", shelveExtra)
+	t.Parallel()
+	host := sharedHost(t)
 	name := fmt.Sprintf("e2e-shelve-%d", time.Now().Unix())
 	id := createServer(t, host, name, "tiny")
 	waitMarker(t, id, 1, 3*time.Minute)
