@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/images"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -250,5 +253,40 @@ func TestCacheImages(t *testing.T) {
 	got = nil
 	if err := json.Unmarshal(res, &got); err != nil || len(got) != 1 || got[ids[0]] != "error" {
 		t.Errorf("cache_images with Glance failing: %s", res)
+	}
+}
+
+// TestCacheImagesExisting: with the image cache, an image downloaded now is "cached" and one already there
+// "existing" (fetched again only to refresh it, which the cache does without a download).
+func TestCacheImagesExisting(t *testing.T) {
+	h := newHarness(t)
+	client := h.serve(t)
+	cache, err := images.NewCache(images.CacheOptions{Dir: filepath.Join(h.dir, "_base")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.lc.eng.cache = cache
+	var downloads atomic.Int64
+	h.s.lc.eng.fetch = func(_ context.Context, _ *rpc.RequestContext, id string) (string, error) {
+		p := cache.Path(id)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		downloads.Add(1)
+		return p, os.WriteFile(p, []byte("image"), 0o644)
+	}
+	id := "a2000000-0000-4000-8000-000000000001"
+	for i, want := range []string{"cached", "existing"} {
+		res, re := callRemote(t, client, "cache_images", map[string]any{"image_ids": []string{id}})
+		if re != nil {
+			t.Fatal(re)
+		}
+		var got map[string]string
+		if err := json.Unmarshal(res, &got); err != nil || got[id] != want {
+			t.Errorf("call %d: %s, want %s", i, res, want)
+		}
+	}
+	if downloads.Load() != 1 {
+		t.Errorf("%d downloads, want 1", downloads.Load())
 	}
 }
