@@ -32,15 +32,27 @@ func (s *Service) registerEndpoints(srv *rpc.Server) error {
 // groups is a programming error caught by the tests.
 func (s *Service) computeMethods() map[string]method {
 	out := map[string]method{}
-	for _, group := range []map[string]method{
-		s.coreMethods(), s.rebuildMethods(), s.rescueMethods(), s.shelveMethods(), s.softDeleteMethods(),
-		s.serialConsoleMethods(), s.guestToolMethods(), s.refusedMethods(),
-	} {
-		for name, m := range group {
+	for _, group := range s.methodGroups() {
+		for name, m := range group.methods {
 			out[name] = m
 		}
 	}
 	return out
+}
+
+// methodGroup is one feature's methods, named for the tests that check no method is in two groups.
+type methodGroup struct {
+	name    string
+	methods map[string]method
+}
+
+func (s *Service) methodGroups() []methodGroup {
+	return []methodGroup{
+		{"core", s.coreMethods()}, {"rebuild", s.rebuildMethods()}, {"rescue", s.rescueMethods()},
+		{"shelve", s.shelveMethods()}, {"softDelete", s.softDeleteMethods()},
+		{"serialConsole", s.serialConsoleMethods()}, {"guestTool", s.guestToolMethods()},
+		{"refused", s.refusedMethods()},
+	}
 }
 
 // coreMethods are the methods of the build, delete, power, snapshot, VNC console and network features.

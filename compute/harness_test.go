@@ -84,6 +84,9 @@ type fakeConductor struct {
 	cleaned   []string // instance uuids of ConsoleAuthToken.clean_console_auths_for_instance
 	// cacheSaves are the network_info texts of each InstanceInfoCache.save, by instance uuid.
 	cacheSaves map[string][]string
+	// objectSaves are the Migration.save, ShareMapping.save and BlockDeviceMapping.destroy calls received, as
+	// "<Object>.<method> <status>".
+	objectSaves []string
 	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
 	onObjectAction func(what string)
 }
@@ -238,6 +241,9 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 		uuid := fieldString(o, "instance_uuid")
 		f.faults[uuid] = append(f.faults[uuid], fieldString(o, "code")+" "+fieldString(o, "message"))
 		return []any{map[string]any{"id": 1, "obj_what_changed": []string{}}, nil}, nil
+	case "Migration.save", "ShareMapping.save", "BlockDeviceMapping.destroy":
+		f.objectSaves = append(f.objectSaves, o.Name+"."+a.Objmethod+" "+fieldString(o, "status"))
+		return noUpdates, nil
 	case "ConsoleAuthToken.authorize":
 		return []any{map[string]any{"token": "tok-1", "obj_what_changed": []string{}}, "tok-1"}, nil
 	}

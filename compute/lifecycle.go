@@ -29,6 +29,8 @@ type lifecycle struct {
 	heal healQueue
 	// deleteAllocations removes a consumer's Placement allocations; nil uses the service's Placement client.
 	deleteAllocations func(ctx context.Context, consumer string) error
+	// moveAllocations hands source's Placement allocations to target; nil uses the service's Placement client.
+	moveAllocations func(ctx context.Context, source, target string) (bool, error)
 }
 
 func newLifecycle(eng *engine, maxBuilds int) *lifecycle {

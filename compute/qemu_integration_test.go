@@ -113,6 +113,23 @@ func TestQEMUSpawnStopStartDestroy(t *testing.T) {
 			t.Fatalf("%s: %v", method, err)
 		}
 	}
+	// The guest tools on the real guest: an NMI reaches it, and its diagnostics count the CPU time and disk reads
+	// of its boot.
+	call("trigger_crash_dump", h.s.triggerCrashDump, "", nil)
+	if ev := h.eventsContaining("finish compute_trigger_crash_dump"); len(ev) != 1 || !strings.HasSuffix(ev[0], "Success") {
+		t.Errorf("trigger_crash_dump events %q", ev)
+	}
+	raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid)})
+	diag, err := h.s.getDiagnostics(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := diag.(map[string]any)
+	cpu, _ := d["cpu0_time"].(int64)
+	reads, _ := d["vda_read"].(int64)
+	if cpu <= 0 || reads <= 0 {
+		t.Errorf("diagnostics %v: CPU time and disk reads expected", d)
+	}
 	call("stop_instance", h.s.stopInstance, taskPoweringOff, map[string]any{"clean_shutdown": true})
 	if info, err := drv.Info(context.Background(), g); err != nil || info.State != hypervisor.Shutdown {
 		t.Errorf("after stop the guest is %v (%v)", info.State, err)

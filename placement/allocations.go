@@ -3,6 +3,7 @@ package placement
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/allocations"
 	"github.com/gophercloud/gophercloud/v2/openstack/placement/v1/resourceproviders"
@@ -112,4 +113,46 @@ func toInt64(m map[string]int) map[string]int64 {
 		out[k] = int64(v)
 	}
 	return out
+}
+
+// MoveAllocations gives target the allocations source holds and leaves source with none, in one POST
+// /allocations (1.28) so no moment exists where neither or both hold them: Nova's move_allocations, with which
+// a failed move hands the allocations a migration holds back to its instance. The target's own allocations
+// are replaced, as Nova's are. A source with no allocations moves nothing and reports false. A consumer
+// generation conflict (another writer in between) is retried from a fresh read, three times as Nova does.
+func (c *Client) MoveAllocations(ctx context.Context, source, target string) (bool, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var src, dst *ConsumerAllocations
+		if src, err = c.GetConsumerAllocations(ctx, source); err != nil {
+			return false, err
+		}
+		if len(src.Allocations) == 0 {
+			return false, nil
+		}
+		if dst, err = c.GetConsumerAllocations(ctx, target); err != nil {
+			return false, err
+		}
+		body := map[string]any{
+			source: moveEntry(map[string]ProviderAllocation{}, src, src.ConsumerGeneration),
+			target: moveEntry(src.Allocations, src, dst.ConsumerGeneration),
+		}
+		_, err = c.call(ctx, "move allocations of "+source+" to "+target, http.MethodPost, "allocations",
+			mvConsumerAllocation, body, nil, http.StatusNoContent)
+		if !errors.Is(err, ErrGenerationConflict) {
+			break
+		}
+	}
+	return err == nil, err
+}
+
+// moveEntry is one consumer's part of a POST /allocations body; project and user stay the source's, as both
+// consumers of a move belong to the same server.
+func moveEntry(allocs map[string]ProviderAllocation, owner *ConsumerAllocations, gen *int64) map[string]any {
+	res := make(map[string]any, len(allocs))
+	for rp, a := range allocs {
+		res[rp] = map[string]any{"resources": a.Resources}
+	}
+	return map[string]any{"allocations": res, "project_id": owner.ProjectID, "user_id": owner.UserID,
+		"consumer_generation": gen}
 }

@@ -515,3 +515,42 @@ func TestPlacementUnavailable(t *testing.T) {
 		t.Errorf("server gone: %v, want *UnavailableError naming the operation", err)
 	}
 }
+
+// TestMoveAllocations: a migration's allocations go back to the instance, replacing what the instance held,
+// and the migration is left with none; a consumer without allocations moves nothing.
+func TestMoveAllocations(t *testing.T) {
+	f := newFakeCloud(t)
+	c := newTestClient(t, f)
+	ctx := context.Background()
+	if _, err := c.Sync(ctx, testSyncRequest()); err != nil {
+		t.Fatal(err)
+	}
+	const inst, mig = "7d8e9f00-1111-4222-8333-444455556666", "7d8e9f00-1111-4222-8333-777788889999"
+	put := func(consumer string, vcpu int64) {
+		t.Helper()
+		a := ConsumerAllocations{Allocations: map[string]ProviderAllocation{
+			nodeUUID: {Resources: map[string]int64{VCPU: vcpu}}}, ProjectID: "p1", UserID: "u1"}
+		if err := c.PutConsumerAllocations(ctx, consumer, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(mig, 1)  // the source's allocation, held by the migration
+	put(inst, 4) // the scheduler's claim on the destination, held by the instance
+	moved, err := c.MoveAllocations(ctx, mig, inst)
+	if err != nil || !moved {
+		t.Fatalf("MoveAllocations: %v, %v", moved, err)
+	}
+	got, err := c.GetConsumerAllocations(ctx, inst)
+	if err != nil || got.Allocations[nodeUUID].Resources[VCPU] != 1 || got.ProjectID != "p1" {
+		t.Errorf("instance after move: %+v, %v", got, err)
+	}
+	if got, err := c.GetConsumerAllocations(ctx, mig); err != nil || len(got.Allocations) != 0 {
+		t.Errorf("migration after move: %+v, %v", got, err)
+	}
+	if moved, err := c.MoveAllocations(ctx, mig, inst); err != nil || moved {
+		t.Errorf("second move: %v, %v; want nothing moved", moved, err)
+	}
+	if got, _ := c.GetConsumerAllocations(ctx, inst); got.Allocations[nodeUUID].Resources[VCPU] != 1 {
+		t.Errorf("instance after empty move: %+v", got)
+	}
+}

@@ -330,6 +330,8 @@ func (f *fakeCloud) route(w http.ResponseWriter, r *http.Request, p []string, mi
 		w.WriteHeader(201)
 	case len(p) == 2 && p[0] == "allocations":
 		f.allocations(w, r, p[1], minor)
+	case len(p) == 1 && p[0] == "allocations" && r.Method == http.MethodPost && minor >= 28:
+		f.postAllocations(w, r)
 	default:
 		placementError(w, 404, "placement.undefined_code", "no route "+r.Method+" "+strings.Join(p, "/"))
 	}
@@ -539,4 +541,43 @@ func (f *fakeCloud) allocations(w http.ResponseWriter, r *http.Request, consumer
 		delete(f.consumers, consumer)
 		w.WriteHeader(204)
 	}
+}
+
+// postAllocations is POST /allocations at 1.28: every consumer's generation is checked before any is written.
+func (f *fakeCloud) postAllocations(w http.ResponseWriter, r *http.Request) {
+	var b map[string]struct {
+		Allocations map[string]struct {
+			Resources map[string]int64 `json:"resources"`
+		} `json:"allocations"`
+		ConsumerGeneration *int64 `json:"consumer_generation"`
+		ProjectID          string `json:"project_id"`
+		UserID             string `json:"user_id"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		placementError(w, 400, "placement.undefined_code", err.Error())
+		return
+	}
+	for consumer, a := range b {
+		c := f.consumers[consumer]
+		if (c == nil && a.ConsumerGeneration != nil) || (c != nil && (a.ConsumerGeneration == nil || *a.ConsumerGeneration != c.Gen)) {
+			placementError(w, 409, codeConcurrentUpdate, "consumer generation conflict")
+			return
+		}
+	}
+	for consumer, a := range b {
+		c := f.consumers[consumer]
+		if len(a.Allocations) == 0 {
+			delete(f.consumers, consumer)
+			continue
+		}
+		nc := &fakeConsumer{Allocs: map[string]map[string]int64{}, Proj: a.ProjectID, User: a.UserID}
+		if c != nil {
+			nc.Gen = c.Gen + 1
+		}
+		for rp, pa := range a.Allocations {
+			nc.Allocs[rp] = pa.Resources
+		}
+		f.consumers[consumer] = nc
+	}
+	w.WriteHeader(204)
 }

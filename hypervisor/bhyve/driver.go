@@ -51,6 +51,8 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		Suspend:        d.snapshots() == nil,
 		SoftReboot:     true,
 		PCIPassthru:    d.cfg.Arch == "x86_64",
+		NMI:            d.cfg.Arch == "x86_64", // bhyvectl's --inject-nmi is amd64's
+		Diagnostics:    true,
 		Values:         Supported(d.cfg.Arch),
 	}
 }
