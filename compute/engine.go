@@ -39,6 +39,8 @@ type engine struct {
 	vnc        hypervisor.VNCPorts
 	// writeConfigDrive writes a config drive; nil is configdrive.Write (tests put a stand-in here).
 	writeConfigDrive func(path string, c configdrive.Content) error
+	// imageInfo reads an image's record; nil reads it from Glance (tests put a stand-in here).
+	imageInfo func(ctx context.Context, rc *rpc.RequestContext, imageID string) (imageMeta, error)
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
