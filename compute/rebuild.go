@@ -32,13 +32,21 @@ type rebuildArgs struct {
 	OrigImageRef *string    `json:"orig_image_ref"`
 	ImageRef     *string    `json:"image_ref"`
 	// NewPass is the admin password for the rebuilt guest's config drive; it is never logged.
-	NewPass           *string         `json:"new_pass"`
-	Recreate          bool            `json:"recreate"`
-	PreserveEphemeral bool            `json:"preserve_ephemeral"`
-	Migration         *vo.Object      `json:"migration"`
-	ReimageBootVolume *bool           `json:"reimage_boot_volume"`
-	TargetState       *string         `json:"target_state"`
-	InjectedFiles     json.RawMessage `json:"injected_files"`
+	NewPass           *string    `json:"new_pass"`
+	Recreate          bool       `json:"recreate"`
+	PreserveEphemeral bool       `json:"preserve_ephemeral"`
+	Migration         *vo.Object `json:"migration"`
+	ReimageBootVolume *bool      `json:"reimage_boot_volume"`
+	TargetState       *string    `json:"target_state"`
+	// Read by nova for evacuations, notifications and volumes, none of which a same-host rebuild here uses.
+	InjectedFiles   json.RawMessage `json:"injected_files"`
+	OrigSysMetadata json.RawMessage `json:"orig_sys_metadata"`
+	BDMs            json.RawMessage `json:"bdms"`
+	OnSharedStorage json.RawMessage `json:"on_shared_storage"`
+	ScheduledNode   json.RawMessage `json:"scheduled_node"`
+	Limits          json.RawMessage `json:"limits"`
+	RequestSpec     json.RawMessage `json:"request_spec"`
+	AccelUUIDs      json.RawMessage `json:"accel_uuids"`
 }
 
 func (s *Service) rebuildInstance(ctx context.Context, args json.RawMessage) (any, error) {
