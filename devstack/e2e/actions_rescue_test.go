@@ -18,7 +18,7 @@ import (
 
 // diskBlocks returns the block count the console's last boot printed for dev ("" when it printed none).
 func diskBlocks(console, dev string) string {
-	m := regexp.MustCompile(`\[` + dev + `\] (\d+) 512-byte`).FindAllStringSubmatch(console, -1)
+	m := regexp.MustCompile(`\[`+dev+`\] (\d+) 512-byte`).FindAllStringSubmatch(console, -1)
 	if len(m) == 0 {
 		return ""
 	}
