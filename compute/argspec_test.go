@@ -68,6 +68,9 @@ func TestMethodsWithoutArguments(t *testing.T) {
 		"external_instance_event": "'instances' and 'events'",
 		"attach_interface":        "5 required positional arguments: 'instance', 'network_id', 'port_id', 'requested_ip', and 'tag'",
 		"detach_interface":        "2 required positional arguments: 'instance' and 'port_id'",
+		"rescue_instance":         "4 required positional arguments: 'instance', 'rescue_password', 'rescue_image_ref', and 'clean_shutdown'",
+		"unrescue_instance":       "1 required positional argument: 'instance'",
+		"rebuild_instance":        "15 required positional arguments: 'instance', 'orig_image_ref', 'image_ref', 'injected_files'",
 	}
 	registered := h.s.computeMethods()
 	if len(registered) != len(missing) {
