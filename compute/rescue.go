@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/images"
@@ -28,6 +29,9 @@ const (
 // unrescue.xml: its presence means "rescued", and unrescue (or a failed rescue) puts it back.
 const unrescueFile = "unrescue.xml"
 
+// rescueConfigDriveFile is the config drive regenerated for a rescue, beside the instance's own.
+const rescueConfigDriveFile = configDriveFile + ".rescue"
+
 // rescueStore is the disk store's name for the rescue disk's owner: a second "instance" beside the real one, so
 // the store's ordinary root-disk operations (clone of the cached image, removal) make and drop the rescue disk
 // without touching the instance's own disks. It is never a canonical uuid, so the orphan sweep never mistakes it
@@ -45,9 +49,8 @@ func (s *Service) rescueMethods() map[string]method {
 // rescueArgs are rescue_instance's arguments (compute RPC 6.0).
 type rescueArgs struct {
 	Instance *vo.Object `json:"instance"`
-	// RescuePassword is the rescue image's admin password. Nova's libvirt driver writes it into the regenerated
-	// config drive; this node keeps the instance's own config drive (see rescueDomain), so it is not used, and
-	// it is never logged.
+	// RescuePassword is the rescue environment's admin password, written (as admin_pass) into the config drive
+	// regenerated for the rescue when the instance has one, as the libvirt driver does. It is never logged.
 	RescuePassword *string `json:"rescue_password"`
 	RescueImageRef *string `json:"rescue_image_ref"`
 	CleanShutdown  *bool   `json:"clean_shutdown"`
@@ -68,7 +71,7 @@ func (s *Service) rescueInstance(ctx context.Context, args json.RawMessage) (any
 	if a.RescueImageRef != nil {
 		imageRef = *a.RescueImageRef
 	}
-	return nil, s.doRescue(ctx, requestContext(ctx), a.Instance, imageRef, clean)
+	return nil, s.doRescue(ctx, requestContext(ctx), a.Instance, imageRef, a.RescuePassword, clean)
 }
 
 // rescueImageID is _get_rescue_image: the image asked for, else the instance's base image
@@ -93,7 +96,8 @@ func rescueImageID(inst *vo.Object, asked string) (string, error) {
 // the engine does not offer, an image that cannot be fetched) is refused before the guest is touched: task
 // reverted, vm state unchanged. A failure after the power-off puts the guest's own domain back (running again if
 // it ran) and the instance in ERROR, as nova's rescue does.
-func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, askedImage string, clean bool) error {
+func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, askedImage string,
+	password *string, clean bool) error {
 	return s.run(ctx, rc, inst, op{event: "compute_rescue_instance", revertsTask: true, fault: true, lock: true}, func() error {
 		uuid := instanceUUID(inst)
 		eng := s.lc.eng
@@ -123,7 +127,18 @@ func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		}
 		// The rescue domain with the rescue disk at a placeholder path: what the engine would refuse is refused
 		// before a disk is made or the guest stopped.
-		if _, err := s.rescueDomainChecked(ctx, g, orig, filepath.Join(g.Dir, "disk.rescue"), img); err != nil {
+		// The config drive regenerated for the rescue, with the rescue password, when the guest has one.
+		cdPath := ""
+		var cd *configdrive.Content
+		if hasConfigDrive(orig) {
+			if cd, err = s.rescueConfigDrive(ctx, rc, inst, img, password); err != nil {
+				return err
+			}
+			if cd != nil {
+				cdPath = filepath.Join(g.Dir, rescueConfigDriveFile)
+			}
+		}
+		if _, err := s.rescueDomainChecked(ctx, g, orig, filepath.Join(g.Dir, "disk.rescue"), cdPath, img); err != nil {
 			return rescueRefused(uuid, "%v", err)
 		}
 		rv := revert.New()
@@ -138,7 +153,17 @@ func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo
 			return err
 		}
 		rv.Add(func() error { return eng.storage.DeleteInstance(cleanup, rescueStore(uuid)) })
-		dom, err := s.rescueDomainChecked(ctx, g, orig, disk.Path, img)
+		if cd != nil {
+			write := eng.writeConfigDrive
+			if write == nil {
+				write = configdrive.Write
+			}
+			if err := write(cdPath, *cd); err != nil {
+				return fmt.Errorf("cannot write the rescue config drive: %w", err)
+			}
+			rv.Add(func() error { return removeIfExists(cdPath) })
+		}
+		dom, err := s.rescueDomainChecked(ctx, g, orig, disk.Path, cdPath, img)
 		if err != nil {
 			return rescueRefused(uuid, "%v", err)
 		}
@@ -203,6 +228,7 @@ func (s *Service) restoreGuest(ctx context.Context, rc *rpc.RequestContext, inst
 		return err
 	}
 	return errors.Join(removeIfExists(filepath.Join(g.Dir, unrescueFile)),
+		removeIfExists(filepath.Join(g.Dir, rescueConfigDriveFile)),
 		s.lc.eng.storage.DeleteInstance(ctx, rescueStore(instanceUUID(inst))))
 }
 
@@ -238,9 +264,10 @@ func (s *Service) makeRescueDisk(ctx context.Context, rc *rpc.RequestContext, uu
 type diskPath struct{ Path, Format string }
 
 // rescueDomainChecked is rescueDomain with this engine's options, checked by the engine.
-func (s *Service) rescueDomainChecked(ctx context.Context, g hypervisor.Guest, orig *libvirtxml.Domain, rescuePath string, img imageMeta) (*libvirtxml.Domain, error) {
+func (s *Service) rescueDomainChecked(ctx context.Context, g hypervisor.Guest, orig *libvirtxml.Domain, rescuePath,
+	configDrive string, img imageMeta) (*libvirtxml.Domain, error) {
 	eng := s.lc.eng
-	dom, err := rescueDomain(orig, g.Dir, rescuePath, img, eng.domainOptions(ctx))
+	dom, err := rescueDomain(orig, g.Dir, rescuePath, configDrive, img, eng.domainOptions(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -260,14 +287,14 @@ var rescueDevices = []string{"disk", "cdrom"}
 // rescue lays it out:
 //   - legacy rescue (the rescue image sets neither hw_rescue_device nor hw_rescue_bus): the rescue disk first,
 //     on the rescue image's hw_disk_bus, the original root disk second, and the config drive if the guest has
-//     one. Nova regenerates the config drive for the rescue (with the rescue password); this node keeps the
-//     guest's own one, so the rescue environment sees the instance's metadata as it was.
+//     one.
 //   - stable device rescue (either property set): every original disk where it was, the rescue device appended
 //     as hw_rescue_device (disk or cdrom) on hw_rescue_bus, booted first.
 //
-// The disks are laid out again by hypervisor/domain, so bus names and device names follow the same rules and
+// A guest's config drive is replaced by configDrive when that is set (the drive regenerated for the rescue, as
+// the libvirt driver's disk.config.rescue). The disks are laid out again by hypervisor/domain, so bus names and device names follow the same rules and
 // checks as a build; everything else (NICs, console, VNC, firmware) stays the guest's own.
-func rescueDomain(orig *libvirtxml.Domain, dir, rescuePath string, img imageMeta, o domain.Options) (*libvirtxml.Domain, error) {
+func rescueDomain(orig *libvirtxml.Domain, dir, rescuePath, configDrive string, img imageMeta, o domain.Options) (*libvirtxml.Domain, error) {
 	if orig == nil || orig.Devices == nil {
 		return nil, errors.New("the guest's domain has no devices")
 	}
@@ -302,6 +329,9 @@ func rescueDomain(orig *libvirtxml.Domain, dir, rescuePath string, img imageMeta
 		if err != nil {
 			return nil, err
 		}
+		if configDrive != "" && filepath.Base(hd.Path) == configDriveFile {
+			hd.Path = configDrive
+		}
 		if root < 0 && !hd.CDROM && (d.Boot != nil && d.Boot.Order > 0) {
 			root = len(own)
 		}
@@ -319,7 +349,7 @@ func rescueDomain(orig *libvirtxml.Domain, dir, rescuePath string, img imageMeta
 			disks = append(disks, own[root])
 		}
 		for i, d := range own {
-			if i != root && filepath.Base(d.Path) == configDriveFile {
+			if i != root && (filepath.Base(d.Path) == configDriveFile || d.Path == configDrive) {
 				disks = append(disks, d)
 			}
 		}
@@ -497,10 +527,40 @@ func (s *Service) doUnrescue(ctx context.Context, rc *rpc.RequestContext, inst *
 			return s.errorOutOnException(ctx, rc, inst, vmActive, translateEngineError(inst, err))
 		}
 		if err := errors.Join(removeIfExists(filepath.Join(g.Dir, unrescueFile)),
+			removeIfExists(filepath.Join(g.Dir, rescueConfigDriveFile)),
 			s.lc.eng.storage.DeleteInstance(ctx, rescueStore(instanceUUID(inst)))); err != nil {
 			logInstance(s.log, inst).Warn("Cannot remove the rescue files", "error", err)
 		}
 		asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
 		return s.saveInstance(ctx, rc, inst, taskUnrescuing)
 	})
+}
+
+// hasConfigDrive says whether the guest's domain attaches the instance's config drive.
+func hasConfigDrive(dom *libvirtxml.Domain) bool {
+	if dom == nil || dom.Devices == nil {
+		return false
+	}
+	for _, d := range dom.Devices.Disks {
+		if hd, err := domainDisk(d); err == nil && filepath.Base(hd.Path) == configDriveFile {
+			return true
+		}
+	}
+	return false
+}
+
+// rescueConfigDrive is the content of the rescue's config drive: the instance's metadata and network as now,
+// with the rescue password as admin_pass (nova generates one when the user gave none; here the drive then
+// carries none, as for an instance built without an admin password). nil: nothing asks for a drive any more
+// (it had been forced by an earlier setting), and the guest's own drive stays attached.
+func (s *Service) rescueConfigDrive(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, img imageMeta,
+	password *string) (*configdrive.Content, error) {
+	info, err := s.networkInfo(ctx, rc, inst)
+	if err != nil {
+		return nil, fmt.Errorf("reading network info: %w", err)
+	}
+	if password != nil && *password == "" {
+		password = nil
+	}
+	return s.configDriveFor(inst, img, password, info)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/bhyve"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -296,7 +297,7 @@ func TestRescueDomainBhyveGolden(t *testing.T) {
 		{"stable-disk-nvme", map[string]any{"hw_rescue_bus": "nvme"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dom, err := rescueDomain(orig, dir, dir+".rescue/disk", imageMeta{Properties: c.props}, opts)
+			dom, err := rescueDomain(orig, dir, dir+".rescue/disk", dir+"/"+rescueConfigDriveFile, imageMeta{Properties: c.props}, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +325,44 @@ func TestRescueDomainBhyveGolden(t *testing.T) {
 		})
 	}
 	// bhyve has no scsi: a rescue bus it lacks is refused by name.
-	if _, err := rescueDomain(orig, dir, dir+".rescue/disk", imageMeta{Properties: map[string]any{"hw_rescue_bus": "scsi"}}, opts); !errors.Is(err, hypervisor.ErrInvalidProperty) || !strings.Contains(err.Error(), "hw_rescue_bus") {
+	if _, err := rescueDomain(orig, dir, dir+".rescue/disk", "", imageMeta{Properties: map[string]any{"hw_rescue_bus": "scsi"}}, opts); !errors.Is(err, hypervisor.ErrInvalidProperty) || !strings.Contains(err.Error(), "hw_rescue_bus") {
 		t.Errorf("scsi rescue bus on bhyve: %v", err)
+	}
+}
+
+// TestRescueRegeneratesConfigDrive: a guest with a config drive is rescued with a new one carrying the rescue
+// password (admin_pass), in place of its own, which stays untouched; unrescue removes the rescue drive.
+func TestRescueRegeneratesConfigDrive(t *testing.T) {
+	h := newHarness(t)
+	cfg := *h.s.cfg.Load()
+	cfg.Default.ForceConfigDrive = true
+	h.s.cfg.Store(&cfg)
+	var written []configdrive.Content
+	h.s.lc.eng.writeConfigDrive = func(path string, c configdrive.Content) error {
+		written = append(written, c)
+		return os.WriteFile(path, []byte("CD001 "+filepath.Base(path)), 0o600)
+	}
+	uuid := "12121212-0000-4000-8000-000000000006"
+	h.build(t, uuid, false)
+	h.withImages(nil)
+	dir := filepath.Join(h.dir, uuid)
+	if err := h.rescue(t, uuid, ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 2 || written[1].AdminPass != "s3cret-pass" || written[1].UUID != uuid {
+		t.Fatalf("config drives written: %d, rescue one %+v", len(written), written[len(written)-1])
+	}
+	got := diskSources(h.domainOf(t, uuid))
+	if len(got) != 3 || got[2] != "cdrom sata sda "+uuid+"/"+rescueConfigDriveFile {
+		t.Errorf("rescue disks = %q, want the rescue disk, the root disk and the rescue config drive", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, configDriveFile)); string(b) != "CD001 "+configDriveFile {
+		t.Errorf("the guest's own config drive changed: %q", b)
+	}
+	if err := h.unrescue(t, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(dir, rescueConfigDriveFile)) || !exists(filepath.Join(dir, configDriveFile)) {
+		t.Error("after unrescue the rescue config drive is left or the guest's own is gone")
 	}
 }
