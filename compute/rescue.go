@@ -108,7 +108,14 @@ func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		log := logInstance(s.log, inst)
 		log.Info("Rescuing")
 		if _, err := os.Stat(filepath.Join(g.Dir, unrescueFile)); err == nil {
-			return rescueRefused(uuid, "it is already rescued")
+			if vm, _ := asInstance(inst).VMState(); vm == vmRescued {
+				return rescueRefused(uuid, "it is already rescued")
+			}
+			// A rescue the service did not finish (a restart before the final save): unrescue.xml is the guest's
+			// own domain, put back before this rescue starts from it.
+			if err := s.dropUnfinishedRescue(ctx, inst, g); err != nil {
+				return rescueRefused(uuid, "an unfinished earlier rescue cannot be undone: %v", err)
+			}
 		}
 		orig, err := hypervisor.LoadDomain(g.Dir)
 		if err != nil {
@@ -563,4 +570,20 @@ func (s *Service) rescueConfigDrive(ctx context.Context, rc *rpc.RequestContext,
 		password = nil
 	}
 	return s.configDriveFor(inst, img, password, info)
+}
+
+// dropUnfinishedRescue puts the guest's own domain (unrescue.xml) back and removes what an unfinished rescue
+// left: the rescue disk, the rescue config drive and unrescue.xml itself.
+func (s *Service) dropUnfinishedRescue(ctx context.Context, inst *vo.Object, g hypervisor.Guest) error {
+	own, err := loadDomainFrom(g.Dir, unrescueFile)
+	if err != nil {
+		return err
+	}
+	if err := hypervisor.SaveDomain(g.Dir, own); err != nil {
+		return err
+	}
+	logInstance(s.log, inst).Warn("Put the guest's own domain back after an unfinished rescue")
+	return errors.Join(removeIfExists(filepath.Join(g.Dir, unrescueFile)),
+		removeIfExists(filepath.Join(g.Dir, rescueConfigDriveFile)),
+		s.lc.eng.storage.DeleteInstance(ctx, rescueStore(instanceUUID(inst))))
 }

@@ -366,3 +366,34 @@ func TestRescueRegeneratesConfigDrive(t *testing.T) {
 		t.Error("after unrescue the rescue config drive is left or the guest's own is gone")
 	}
 }
+
+// TestRescueAfterUnfinishedRescue: a rescue interrupted before its final save (the service restarted) left the
+// rescue domain and unrescue.xml behind with the instance still ACTIVE; the next rescue starts from the guest's
+// own domain, and unrescue then gives that back.
+func TestRescueAfterUnfinishedRescue(t *testing.T) {
+	h := newHarness(t)
+	uuid := "12121212-0000-4000-8000-000000000007"
+	h.build(t, uuid, false)
+	h.withImages(nil)
+	dir := filepath.Join(h.dir, uuid)
+	own, _ := os.ReadFile(filepath.Join(dir, hypervisor.DomainFile))
+	if err := h.rescue(t, uuid, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The database never heard of it.
+	inst := h.cond.object(uuid)
+	_ = inst.Set("vm_state", vmActive)
+	h.cond.put(inst)
+	if err := h.rescue(t, uuid, ""); err != nil {
+		t.Fatalf("rescue after an unfinished one: %v", err)
+	}
+	if saved, _ := os.ReadFile(filepath.Join(dir, unrescueFile)); string(saved) != string(own) {
+		t.Error("unrescue.xml is not the guest's own domain")
+	}
+	if err := h.unrescue(t, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, hypervisor.DomainFile)); string(now) != string(own) {
+		t.Error("unrescue did not give the guest's own domain back")
+	}
+}
