@@ -132,8 +132,6 @@ func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo
 		if err != nil {
 			return translateImageError(imageID, err)
 		}
-		// The rescue domain with the rescue disk at a placeholder path: what the engine would refuse is refused
-		// before a disk is made or the guest stopped.
 		// The config drive regenerated for the rescue, with the rescue password, when the guest has one.
 		cdPath := ""
 		var cd *configdrive.Content
@@ -145,6 +143,8 @@ func (s *Service) doRescue(ctx context.Context, rc *rpc.RequestContext, inst *vo
 				cdPath = filepath.Join(g.Dir, rescueConfigDriveFile)
 			}
 		}
+		// The rescue domain with the rescue disk at a placeholder path: what the engine would refuse is refused
+		// before a disk is made or the guest stopped.
 		if _, err := s.rescueDomainChecked(ctx, g, orig, filepath.Join(g.Dir, "disk.rescue"), cdPath, img); err != nil {
 			return rescueRefused(uuid, "%v", err)
 		}
