@@ -308,12 +308,20 @@ func TestRescueDomainBhyveGolden(t *testing.T) {
 			}
 			got := hypervisor.FormatArgv(lines)
 			path := filepath.Join("testdata", "rescue-bhyve-"+c.name+".argv")
+			// The same domain is an input of the bhyve driver's own golden tests (TestGoldenLibvirtXML).
+			xmlPath := filepath.Join("..", "hypervisor", "bhyve", "testdata", "xml", "rescue-"+c.name+".xml")
 			if *updateGolden {
 				_ = os.MkdirAll("testdata", 0o755)
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
 				}
+				if err := os.WriteFile(xmlPath, []byte(x+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 				return
+			}
+			if b, err := os.ReadFile(xmlPath); err != nil || string(b) != x+"\n" {
+				t.Errorf("%s is not this rescue domain (%v): -update-rescue rewrites it", xmlPath, err)
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
