@@ -120,6 +120,9 @@ func TestMethodsWithoutArguments(t *testing.T) {
 			"'request_spec', and 'accel_uuids'",
 		"soft_delete_instance": "1 required positional argument: 'instance'",
 		"restore_instance":     "1 required positional argument: 'instance'",
+		"rescue_instance":      "4 required positional arguments: 'instance', 'rescue_password', 'rescue_image_ref', and 'clean_shutdown'",
+		"unrescue_instance":    "1 required positional argument: 'instance'",
+		"rebuild_instance":     "15 required positional arguments: 'instance', 'orig_image_ref', 'image_ref', 'injected_files'",
 	}
 	registered := h.s.computeMethods()
 	if len(registered) != len(missing) {

@@ -698,6 +698,10 @@ func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	if err := eng.storage.DeleteInstance(ctx, uuid); err != nil {
 		errs = append(errs, err)
 	}
+	// A rescued guest's rescue disk goes with it.
+	if err := eng.storage.DeleteInstance(ctx, rescueStore(uuid)); err != nil {
+		errs = append(errs, err)
+	}
 	if err := os.RemoveAll(g.Dir); err != nil {
 		errs = append(errs, err)
 	}

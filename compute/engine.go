@@ -42,6 +42,8 @@ type engine struct {
 	// mkfs formats ephemeral and swap disks ([DEFAULT] default_ephemeral_format, virt_mkfs); nil formats with
 	// Nova's defaults.
 	mkfs *storage.Mkfs
+	// imageInfo reads an image's record; nil reads it from Glance (tests put a stand-in here).
+	imageInfo func(ctx context.Context, rc *rpc.RequestContext, imageID string) (imageMeta, error)
 }
 
 // guest identifies an instance's guest to the driver: instance uuid, domain name, instances_path/<uuid>. It is
