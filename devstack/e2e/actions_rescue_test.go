@@ -37,7 +37,8 @@ func lastBoot(console string) string {
 
 func TestRescueAndRebuild(t *testing.T) {
 	requireNetworks(t)
-	_, host := netHost(t, "e2e-rescue", "")
+	t.Parallel()
+	host := sharedHost(t)
 	id, p := bootNet(t, host, fmt.Sprintf("e2e-rescue-%d", time.Now().Unix()), privateNet)
 	waitMarker(t, id, 1, 3*time.Minute)
 	addr := ipv4(serverAddrs(serverShow(t, id), privateNet))
