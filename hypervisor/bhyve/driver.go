@@ -207,7 +207,7 @@ func (d *Driver) prepareNVRAM(g hypervisor.Guest, p *Plan) error {
 
 // fixedVNCPort refuses graphics without a fixed port: bhyve has no autoport,
 // and the console proxy must be told the real port, so the caller picks one
-// (hypervisor.VNCPorts) and writes it into the domain before Spawn.
+// (hypervisor.Ports) and writes it into the domain before Spawn.
 func fixedVNCPort(dom *libvirtxml.Domain) error {
 	if dom.Devices == nil {
 		return nil
