@@ -133,6 +133,12 @@ func specCases() []specCase {
 		s.NICs = []hypervisor.NIC{nic(0, ""), nic(1, ""), nic(2, ""), nic(3, "")}
 		s.VNC = &hypervisor.VNC{Listen: "0.0.0.0"}
 	})
+	// [serial_console] enabled: the argv keeps com1 on the nmdm pair (the console log); the TCP console is the
+	// driver's bridge (TestConsolePlanTCP checks the plan).
+	add("serial-console-tcp", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
+		s.Disks = disks("virtio", 1)
+		s.SerialTCP = &hypervisor.SerialTCP{Listen: "192.0.2.7", Port: 10042}
+	})
 	add("arm64", arm64Config(), map[string]string{"hw_rng_model": "virtio"}, nil, func(s *hypervisor.Spec) {
 		s.Disks = disks("virtio", 2)
 		s.NICs = []hypervisor.NIC{nic(0, "")}

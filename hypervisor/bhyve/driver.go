@@ -51,6 +51,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		Suspend:        d.snapshots() == nil,
 		SoftReboot:     true,
 		PCIPassthru:    d.cfg.Arch == "x86_64",
+		SerialTCP:      true, // the console's nmdm B side bridged to TCP (Plan.ConsoleTCP)
 		Values:         Supported(d.cfg.Arch),
 	}
 }
