@@ -147,14 +147,20 @@ func TestQEMUSerialConsole(t *testing.T) {
 	}
 	c.waitFor("novabsd-serial-42-ok", time.Minute)
 
-	raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
-	log, err := h.s.getConsoleOutput(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"NOVABSD-TINY-GUEST-READY", "novabsd-serial-42-ok"} {
-		if !strings.Contains(log.(string), want) {
-			t.Errorf("console log lacks %q with the TCP console on:\n%s", want, log)
+	// QEMU writes the log beside the socket, not before it: give it a moment to catch up.
+	var log string
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
+		out, err := h.s.getConsoleOutput(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = out.(string)
+		if strings.Contains(log, "NOVABSD-TINY-GUEST-READY") && strings.Contains(log, "novabsd-serial-42-ok") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("console log lacks the marker or the answer with the TCP console on:\n%s", log)
 		}
 	}
 	conn.Close()
