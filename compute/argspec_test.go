@@ -64,6 +64,7 @@ func TestMethodsWithoutArguments(t *testing.T) {
 		"snapshot_instance":       "'image_id' and 'instance'",
 		"backup_instance":         "'image_id', 'instance', 'backup_type', and 'rotation'",
 		"get_vnc_console":         "'console_type' and 'instance'",
+		"get_serial_console":      "'console_type' and 'instance'",
 		"validate_console_port":   "'instance', 'port', and 'console_type'",
 		"external_instance_event": "'instances' and 'events'",
 		"attach_interface":        "5 required positional arguments: 'instance', 'network_id', 'port_id', 'requested_ip', and 'tag'",

@@ -46,16 +46,16 @@ func serialPortRange(cfg *conf.Config) (min, max int, err error) {
 	return start, stop - 1, nil
 }
 
-// checkSerialConsole refuses a [serial_console] a guest could not be given: a bad port_range always (nova's regex
-// is checked at load), and, with the console enabled, a proxyclient_address that is not an IP literal (the
-// consoles listen on it and it reaches the engine's command line).
+// checkSerialConsole refuses, with the console enabled, a [serial_console] a guest could not be given: a bad
+// port_range, or a proxyclient_address that is not an IP literal (the consoles listen on it and it reaches the
+// engine's command line). Disabled, neither is read.
 func checkSerialConsole(cfg *conf.Config) error {
-	if _, _, err := serialPortRange(cfg); err != nil {
-		return err
-	}
 	sc := cfg.SerialConsole
 	if !sc.Enabled {
 		return nil
+	}
+	if _, _, err := serialPortRange(cfg); err != nil {
+		return err
 	}
 	if err := hypervisor.CheckListen(sc.ProxyclientAddress, 1); err != nil {
 		loc, _ := cfg.Where("serial_console", "proxyclient_address")

@@ -58,23 +58,24 @@ func TestSerialConsoleConf(t *testing.T) {
 	}{
 		{name: "nova's defaults", body: "", min: 10000, max: 19999},
 		{name: "defaults enabled", body: "[serial_console]\nenabled = true\n", min: 10000, max: 19999},
-		{name: "a range", body: "[serial_console]\nport_range = 11000:11010\n", min: 11000, max: 11009},
-		{name: "up to the last port", body: "[serial_console]\nport_range = 65000:65536\n", min: 65000, max: 65535},
-		{name: "not START:STOP", body: "[serial_console]\nport_range = 10000-20000\n",
-			wantErr: `nova.conf:2: [serial_console] port_range: "10000-20000" is not START:STOP`},
-		{name: "spaces", body: "[serial_console]\nport_range = 10000 : 20000\n", wantErr: "is not START:STOP"},
-		{name: "start not below stop", body: "[serial_console]\nport_range = 20000:20000\n",
+		{name: "a range", body: "[serial_console]\nenabled = true\nport_range = 11000:11010\n", min: 11000, max: 11009},
+		{name: "up to the last port", body: "[serial_console]\nenabled = true\nport_range = 65000:65536\n", min: 65000, max: 65535},
+		{name: "not START:STOP", body: "[serial_console]\nenabled = true\nport_range = 10000-20000\n",
+			wantErr: `nova.conf:3: [serial_console] port_range: "10000-20000" is not START:STOP`},
+		{name: "spaces", body: "[serial_console]\nenabled = true\nport_range = 10000 : 20000\n", wantErr: "is not START:STOP"},
+		{name: "start not below stop", body: "[serial_console]\nenabled = true\nport_range = 20000:20000\n",
 			wantErr: `"20000:20000" must have 1 <= START < STOP <= 65536`},
-		{name: "reversed", body: "[serial_console]\nport_range = 20000:10000\n", wantErr: "START < STOP"},
-		{name: "port zero", body: "[serial_console]\nport_range = 0:100\n", wantErr: "1 <= START"},
-		{name: "past 65536", body: "[serial_console]\nport_range = 65000:70000\n", wantErr: "STOP <= 65536"},
-		{name: "huge", body: "[serial_console]\nport_range = 1:99999999999999999999999\n", wantErr: "port_range"},
+		{name: "reversed", body: "[serial_console]\nenabled = true\nport_range = 20000:10000\n", wantErr: "START < STOP"},
+		{name: "port zero", body: "[serial_console]\nenabled = true\nport_range = 0:100\n", wantErr: "1 <= START"},
+		{name: "past 65536", body: "[serial_console]\nenabled = true\nport_range = 65000:70000\n", wantErr: "STOP <= 65536"},
+		{name: "huge", body: "[serial_console]\nenabled = true\nport_range = 1:99999999999999999999999\n", wantErr: "port_range"},
 		{name: "host name as proxyclient_address",
 			body:    "[serial_console]\nenabled = true\nproxyclient_address = compute-1.example.org\n",
 			wantErr: `nova.conf:3: [serial_console] proxyclient_address: "compute-1.example.org" is not an IP address`},
 		{name: "option smuggled into proxyclient_address",
 			body:    "[serial_console]\nenabled = true\nproxyclient_address = 127.0.0.1,server=off\n",
 			wantErr: "proxyclient_address"},
+		{name: "a bad range is not read while disabled", body: "[serial_console]\nport_range = 20000:10000\n"},
 		{name: "a host name is fine while disabled",
 			body: "[serial_console]\nproxyclient_address = compute-1.example.org\n", min: 10000, max: 19999},
 	}
@@ -91,6 +92,9 @@ func TestSerialConsoleConf(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.max == 0 {
+				return // not read
 			}
 			min, max, err := serialPortRange(cfg)
 			if err != nil || min != tt.min || max != tt.max {
@@ -224,4 +228,27 @@ func TestSerialConsoleNotReady(t *testing.T) {
 			t.Errorf("validate_console_port, vm_state %s: %v, want %s", tt.vm, err, tt.want)
 		}
 	}
+}
+
+// FuzzSerialPortRange: any port_range is either refused with a *conf.Error or read as a range Ports.Pick takes.
+func FuzzSerialPortRange(f *testing.F) {
+	for _, s := range []string{"10000:20000", "1:2", "65535:65536", "0:1", "20000:10000", "1:99999999999999999999",
+		"-1:5", "10000 : 20000", "", ":", "1:2:3", "０:１"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg := &conf.Config{}
+		cfg.SerialConsole.PortRange = s
+		min, max, err := serialPortRange(cfg)
+		if err != nil {
+			var ce *conf.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%q: %T %v, want a *conf.Error", s, err, err)
+			}
+			return
+		}
+		if min < 1 || max > 65535 || min > max {
+			t.Fatalf("%q read as %d-%d", s, min, max)
+		}
+	})
 }
