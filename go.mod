@@ -3,6 +3,7 @@ module github.com/novabsd/novabsd
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/google/uuid v1.6.0
 	github.com/gophercloud/gophercloud/v2 v2.15.0

@@ -123,6 +123,7 @@ func TestMethodsWithoutArguments(t *testing.T) {
 		"rescue_instance":      "4 required positional arguments: 'instance', 'rescue_password', 'rescue_image_ref', and 'clean_shutdown'",
 		"unrescue_instance":    "1 required positional argument: 'instance'",
 		"rebuild_instance":     "15 required positional arguments: 'instance', 'orig_image_ref', 'image_ref', 'injected_files'",
+		"get_serial_console":   "'console_type' and 'instance'",
 	}
 	registered := h.s.computeMethods()
 	if len(registered) != len(missing) {

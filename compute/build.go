@@ -508,6 +508,14 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		rv.Add(func() error { eng.vnc.Release(uuid); return nil })
 		spec.VNC = &hypervisor.VNC{Listen: es.vncListen, Port: port}
 	}
+	serial, err := s.serialConsoleFor(cfg, eng, uuid)
+	if err != nil {
+		return reschedule(err, "no serial console port")
+	}
+	if serial != nil {
+		rv.Add(func() error { eng.serial.Release(uuid); return nil })
+		spec.SerialTCP = serial
+	}
 	dom, err := buildDomain(ctx, eng, spec, img, f)
 	if err != nil {
 		return err
@@ -683,7 +691,7 @@ func (s *Service) deleteAllocations(ctx context.Context, uuid string) {
 }
 
 // destroyGuest removes every trace of the guest on this host: process, disks, files (domain, console log,
-// NVRAM), VNC port. Missing pieces are not errors.
+// NVRAM), VNC and serial console ports. Missing pieces are not errors.
 func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 	eng := s.lc.eng
 	uuid := instanceUUID(inst)
@@ -706,6 +714,7 @@ func (s *Service) destroyGuest(ctx context.Context, inst *vo.Object) error {
 		errs = append(errs, err)
 	}
 	eng.vnc.Release(uuid)
+	eng.serial.Release(uuid)
 	return errors.Join(errs...)
 }
 

@@ -124,25 +124,36 @@ func (s *Service) getVNCConsole(ctx context.Context, args json.RawMessage) (any,
 			return err
 		}
 		host := orDefault(cfg.VNC.ServerProxyclientAddress, "127.0.0.1")
-		tok := vo.New("ConsoleAuthToken", s.release.ObjectVersion("ConsoleAuthToken"))
-		if err := setAll(tok, map[string]any{"console_type": a.ConsoleType, "host": host, "port": port,
-			"internal_access_path": nil, "instance_uuid": instanceUUID(a.Instance),
-			"access_url_base": cfg.VNC.NoVNCProxyBaseURL}); err != nil {
-			return err
-		}
-		raw, err := s.cond.objectAction(ctx, rc, tok, "authorize", []any{consoleTokenTTL}, nil)
+		token, err := s.authorizeConsole(ctx, rc, a.Instance, a.ConsoleType, host, port, cfg.VNC.NoVNCProxyBaseURL)
 		if err != nil {
 			return err
-		}
-		var token string
-		if err := json.Unmarshal(raw, &token); err != nil || token == "" {
-			return errors.New("ConsoleAuthToken.authorize returned no token")
 		}
 		out = map[string]any{"host": host, "port": port, "internal_access_path": nil, "token": token,
 			"access_url": noVNCAccessURL(cfg.VNC.NoVNCProxyBaseURL, token)}
 		return nil
 	})
 	return out, err
+}
+
+// authorizeConsole has the conductor create a ConsoleAuthToken for the guest's console at host:port (the
+// ConsoleAuthToken.authorize nova's manager calls) and returns the token.
+func (s *Service) authorizeConsole(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object, consoleType,
+	host string, port int, accessURLBase string) (string, error) {
+	tok := vo.New("ConsoleAuthToken", s.release.ObjectVersion("ConsoleAuthToken"))
+	if err := setAll(tok, map[string]any{"console_type": consoleType, "host": host, "port": port,
+		"internal_access_path": nil, "instance_uuid": instanceUUID(inst),
+		"access_url_base": accessURLBase}); err != nil {
+		return "", err
+	}
+	raw, err := s.cond.objectAction(ctx, rc, tok, "authorize", []any{consoleTokenTTL}, nil)
+	if err != nil {
+		return "", err
+	}
+	var token string
+	if err := json.Unmarshal(raw, &token); err != nil || token == "" {
+		return "", errors.New("ConsoleAuthToken.authorize returned no token")
+	}
+	return token, nil
 }
 
 // vncPort is the guest's VNC port; InstanceNotReady while it is still being built, as nova answers.
@@ -192,7 +203,11 @@ func (s *Service) validateConsolePort(ctx context.Context, args json.RawMessage)
 	var ok bool
 	err := s.run(ctx, requestContext(ctx), a.Instance, op{fault: true}, func() error {
 		switch a.ConsoleType {
-		case "spice-html5", "spice-direct", "serial", "webmks":
+		case "serial":
+			var err error
+			ok, err = s.validSerialPort(a.Instance, a.Port)
+			return err
+		case "spice-html5", "spice-direct", "webmks":
 			return &rpc.RemoteError{Module: "builtins", Class: "NotImplementedError",
 				Message: a.ConsoleType + " consoles are not supported", Kwargs: map[string]any{}}
 		}

@@ -36,7 +36,10 @@ type engine struct {
 	cache      *images.Cache
 	imageLocks keyedLocks // one import into the disk store per image at a time
 	qemuImg    string     // for qcow2 snapshots; "" uploads raw
-	vnc        hypervisor.VNCPorts
+	vnc        hypervisor.Ports
+
+	// serial holds the serial consoles' ports ([serial_console] port_range), as vnc holds the VNC servers'.
+	serial hypervisor.Ports
 	// writeConfigDrive writes a config drive; nil is configdrive.Write (tests put a stand-in here).
 	writeConfigDrive func(path string, c configdrive.Content) error
 	// mkfs formats ephemeral and swap disks ([DEFAULT] default_ephemeral_format, virt_mkfs); nil formats with
@@ -64,7 +67,8 @@ func (e *engine) guest(uuid, name string) (hypervisor.Guest, error) {
 // (the QEMU driver leaving a KVM that kills guests).
 func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	d := cfg.Default
-	e := &engine{instancesPath: d.InstancesPath}
+	e := &engine{instancesPath: d.InstancesPath, vnc: hypervisor.Ports{Kind: "VNC"},
+		serial: hypervisor.Ports{Kind: "serial console"}}
 	cacheDir := cfg.ImageCache.SubdirectoryName
 	if cacheDir == "" {
 		cacheDir = "_base"

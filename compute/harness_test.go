@@ -89,6 +89,8 @@ type fakeConductor struct {
 	objectSaves []string
 	// onObjectAction, when set, runs (without f.mu) before each object_action, with "<Object>.<method>".
 	onObjectAction func(what string)
+	// tokens are the ConsoleAuthTokens authorized, in order.
+	tokens []*vo.Object
 }
 
 func newFakeConductor() *fakeConductor {
@@ -245,6 +247,7 @@ func (f *fakeConductor) objectAction(_ context.Context, args json.RawMessage) (a
 		f.objectSaves = append(f.objectSaves, o.Name+"."+a.Objmethod+" "+fieldString(o, "status"))
 		return noUpdates, nil
 	case "ConsoleAuthToken.authorize":
+		f.tokens = append(f.tokens, o)
 		return []any{map[string]any{"token": "tok-1", "obj_what_changed": []string{}}, "tok-1"}, nil
 	}
 	return nil, remote("NotImplemented", o.Name+"."+a.Objmethod)
@@ -371,6 +374,7 @@ type fakeDriver struct {
 	spawnErr  error
 	checkErr  error // CheckDomain's answer
 	console   []byte
+	serialTCP bool // Capabilities().SerialTCP
 	lastSpawn *libvirtxml.Domain
 	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
 	spawnGate chan struct{}
@@ -382,7 +386,8 @@ func newFakeDriver() *fakeDriver { return &fakeDriver{state: map[string]hypervis
 
 func (d *fakeDriver) Name() string { return "fake" }
 func (d *fakeDriver) Capabilities() hypervisor.Capabilities {
-	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, Values: qemu.Supported()}
+	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, SerialTCP: d.serialTCP,
+		Values: qemu.Supported()}
 }
 
 func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {

@@ -75,6 +75,9 @@ func (s *Service) initInstance(ctx context.Context, rc *rpc.RequestContext, inst
 	if port, _, err := guestVNCPort(g); err == nil && port > 0 {
 		s.lc.eng.vnc.Reserve(uuid, port)
 	}
+	if l, ok, err := guestSerialListen(g); err == nil && ok {
+		s.lc.eng.serial.Reserve(uuid, l.Port)
+	}
 	log := logInstance(s.log, inst).With("vm_state", vm, "task_state", task)
 	// set applies the view's setters in change, then saves.
 	set := func(change func()) {

@@ -90,6 +90,9 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 	if err := checkStartupMkfs(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkSerialConsole(cfg); err != nil {
+		return nil, err
+	}
 	pcs, err := loadProviderConfigs(cfg.Compute.ProviderConfigLocation, opts.Logger)
 	if err != nil {
 		return nil, err

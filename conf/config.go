@@ -14,6 +14,7 @@ type Config struct {
 	Concurrency       ConcurrencyGroup       `group:"oslo_concurrency"`
 	Compute           ComputeGroup           `group:"compute"`
 	VNC               VNCGroup               `group:"vnc"`
+	SerialConsole     SerialConsoleGroup     `group:"serial_console"`
 	ImageCache        ImageCacheGroup        `group:"image_cache"`
 	FilterScheduler   FilterSchedulerGroup   `group:"filter_scheduler"`
 	UpgradeLevels     UpgradeLevelsGroup     `group:"upgrade_levels"`
@@ -271,6 +272,16 @@ type VNCGroup struct {
 	ServerListen             string `opt:"server_listen"`
 	ServerProxyclientAddress string `opt:"server_proxyclient_address"`
 	NoVNCProxyBaseURL        string `opt:"novncproxy_base_url"`
+}
+
+// SerialConsoleGroup is [serial_console].
+type SerialConsoleGroup struct {
+	Enabled            bool   `opt:"enabled"`
+	PortRange          string `opt:"port_range"`
+	BaseURL            string `opt:"base_url"`
+	ProxyclientAddress string `opt:"proxyclient_address"`
+	SerialproxyHost    string `opt:"serialproxy_host"`
+	SerialproxyPort    int    `opt:"serialproxy_port"`
 }
 
 // ImageCacheGroup is [image_cache].

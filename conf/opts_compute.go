@@ -38,6 +38,29 @@ func vncOpts() []*Option {
 	})
 }
 
+// serialConsoleOpts are [serial_console] options from nova/conf/serial_console.py. serialproxy_host and
+// serialproxy_port belong to nova-serialproxy; they are declared so a shared nova.conf reads without warnings.
+func serialConsoleOpts() []*Option {
+	return inGroup("serial_console", []*Option{
+		{Name: "enabled", Kind: KindBool, Default: false,
+			Help: "Give guests a serial console reachable through nova-serialproxy, which must run (usually on " +
+				"the controller)."},
+		{Name: "port_range", Kind: KindString, Default: "10000:20000",
+			Help: "TCP ports guests' serial consoles listen on, as START:STOP (START included, STOP not, " +
+				"START < STOP <= 65536). Each guest takes one; when none is free, a new guest is not launched."},
+		{Name: "base_url", Kind: KindURI, Default: "ws://127.0.0.1:6083/",
+			Help: "URL end users reach nova-serialproxy at; the console token is added to it. Use wss:// when " +
+				"the proxy serves TLS."},
+		{Name: "proxyclient_address", Kind: KindString, Default: "127.0.0.1",
+			Help: "IP address of this host that proxy clients (nova-serialproxy) connect to for a guest's " +
+				"serial console; the consoles listen on it."},
+		{Name: "serialproxy_host", Kind: KindString, Default: "0.0.0.0",
+			Help: "Address nova-serialproxy listens on (read by the proxy, not by this service)."},
+		{Name: "serialproxy_port", Kind: KindPort, Default: 6083,
+			Help: "Port nova-serialproxy listens on (read by the proxy, not by this service)."},
+	})
+}
+
 // imageCacheOpts are [image_cache] options from nova/conf/imagecache.py.
 func imageCacheOpts() []*Option {
 	return inGroup("image_cache", []*Option{

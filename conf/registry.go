@@ -5,7 +5,7 @@ import "sync"
 // registry returns every declared option in sample order. Built once; never modified afterwards.
 var registry = sync.OnceValue(func() []*Option {
 	return concat(defaultOpts(), placementOpts(), glanceOpts(), serviceUserOpts(), keystoneAuthtokenOpts(),
-		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), imageCacheOpts(),
+		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), serialConsoleOpts(), imageCacheOpts(),
 		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), neutronOpts(), osVIFOVSOpts())
 })
 

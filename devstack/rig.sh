@@ -1,7 +1,7 @@
 #!/bin/bash
 # rig.sh — an all-in-one OpenStack control plane (Keystone, Glance, Placement, Nova API and
-# metadata, conductor, scheduler; cells v2; Neutron with ML2/OVN, OVN and Open vSwitch) from
-# Debian packages in a debootstrapped root, for novabsd's end-to-end tests. Services run
+# metadata, conductor, scheduler, nova-serialproxy on 127.0.0.1:6083; cells v2; Neutron with ML2/OVN,
+# OVN and Open vSwitch) from Debian packages in a debootstrapped root, for novabsd's end-to-end tests. Services run
 # chrooted, as their own users, in the host's network namespace on 127.0.0.1, and use the
 # host's MariaDB (127.0.0.1:3306) and RabbitMQ (127.0.0.1:5672, vhost novabsd-rig).
 #

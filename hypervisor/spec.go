@@ -26,7 +26,10 @@ type Spec struct {
 	// ConsoleLog is the file that keeps the serial console output; empty
 	// means Dir/ConsoleLogFile.
 	ConsoleLog string
-	VNC        *VNC // nil: no graphics
+	// SerialTCP, when set, also serves the serial console (port 0) on a
+	// TCP listener for a console proxy; the log is kept all the same.
+	SerialTCP *SerialTCP
+	VNC       *VNC // nil: no graphics
 
 	PCI []PCIDevice // host PCI devices passed through
 	USB []USBDevice // host USB devices passed through
@@ -84,6 +87,13 @@ type VNC struct {
 	Port     int    // TCP port; 0 or -1 lets the driver choose
 	Password string // optional; bhyve and QEMU limit it to 8 characters
 	Keymap   string // optional, e.g. "en-us"
+}
+
+// SerialTCP is where a guest's serial console listens: one raw TCP
+// client at a time, as nova-serialproxy connects.
+type SerialTCP struct {
+	Listen string // IP address literal, e.g. "127.0.0.1"
+	Port   int    // TCP port, fixed (the caller picks it: Ports)
 }
 
 // PCIDevice is a host PCI function, as "domain:bus:slot.function" in hex

@@ -155,6 +155,11 @@ service_metadata_proxy = true
 metadata_proxy_shared_secret = $METADATA_SECRET
 [cinder]
 os_region_name = $REGION
+[serial_console]
+# nova-serialproxy (started by the rig) listens here; computes hand out base_url with a token.
+serialproxy_host = 127.0.0.1
+serialproxy_port = 6083
+base_url = ws://127.0.0.1:6083/
 EOF
 	mkdir -p "$ROOT/var/lib/nova/tmp"
 	chown "$(user_ids nova)" "$ROOT/var/lib/nova" "$ROOT/var/lib/nova/tmp"
@@ -259,6 +264,12 @@ graceful_shutdown_timeout = 5
 # port that is never plugged fails the build after 300 s.
 vif_plugging_timeout = 300
 vif_plugging_is_fatal = true
+[serial_console]
+# Guests' serial consoles on 127.0.0.1, ports 10000-19999, reached through the rig's nova-serialproxy.
+enabled = true
+base_url = ws://127.0.0.1:6083/
+proxyclient_address = 127.0.0.1
+port_range = 10000:20000
 [qemu]
 # /dev/kvm on these machines is kvm_pvm, which kills real-mode guests.
 accel = tcg

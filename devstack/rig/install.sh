@@ -5,7 +5,7 @@
 # python3-oslo.messaging comes first on its own because other tests use it as an interop oracle.
 RIG_EARLY_PKGS=(python3-oslo.messaging)
 RIG_PKGS=(
-	keystone placement-api nova-api nova-conductor nova-scheduler
+	keystone placement-api nova-api nova-conductor nova-scheduler nova-consoleproxy
 	python3-openstackclient python3-osc-placement tempest
 	uwsgi-core uwsgi-plugin-python3 python3-pymysql
 	ca-certificates procps iproute2 curl
@@ -129,6 +129,9 @@ install_apt_config() {
 	sel+="nova-common nova/my-ip string 127.0.0.1"$'\n'
 	sel+="nova-common nova/configure_neutron boolean false"$'\n'
 	sel+="nova-common nova/configure_placement boolean false"$'\n'
+	# nova-consoleproxy carries nova-serialproxy (the rig starts it itself); its one question picks a daemon for
+	# the init scripts, which never run here.
+	sel+="nova-consoleproxy nova-consoleproxy/daemon_type select novnc"$'\n'
 	printf '%s' "$sel" >"$STATE/debconf-selections"
 	in_root debconf-set-selections <"$STATE/debconf-selections"
 }

@@ -17,6 +17,7 @@ RIG_SERVICES=(
 	"nova-conductor:nova:-:"
 	"nova-scheduler:nova:-:"
 	"nova-metadata:nova:8775:http://127.0.0.1:8775/"
+	"nova-serialproxy:nova:6083:"
 	"neutron-api:neutron:9696:http://127.0.0.1:9696/"
 	"neutron-ovn-maintenance-worker:neutron:-:"
 	"neutron-ovn-metadata-agent:root:-:"
@@ -39,7 +40,7 @@ svc_field() { # svc_field NAME N
 svc_log() { echo "$LOGDIR/$1.log"; }
 svc_cmd() {
 	case $1 in
-	nova-conductor | nova-scheduler) echo "$1 --config-file /etc/nova/nova.conf" ;;
+	nova-conductor | nova-scheduler | nova-serialproxy) echo "$1 --config-file /etc/nova/nova.conf" ;;
 	*) net_svc_cmd "$1" || echo "uwsgi --ini $ETC_RIG/$1-uwsgi.ini" ;;
 	esac
 }
@@ -85,9 +86,10 @@ rig_start() {
 	step "wait for keystone" wait_apis keystone
 	step "identity: projects, users, roles, endpoints" run_ensure identity
 	prepare_metadata_agent
-	step "start nova-conductor, nova-scheduler, OVN metadata agent" start_services nova-conductor nova-scheduler \
-		neutron-ovn-metadata-agent
+	step "start nova-conductor, nova-scheduler, nova-serialproxy, OVN metadata agent" start_services nova-conductor \
+		nova-scheduler nova-serialproxy neutron-ovn-metadata-agent
 	step "wait for the APIs" wait_apis glance-api placement-api nova-api nova-metadata neutron-api
+	step "wait for nova-serialproxy" wait_listening nova-serialproxy
 	step "conductor and scheduler up; flavor, images, networks" run_ensure resources "$IMAGES_IN_ROOT"
 	step "chassis $(current_chassis) alive" wait_chassis "$(current_chassis)"
 	say "control plane up in $(elapsed "$t0"); openrc: $STATE/openrc"
@@ -98,6 +100,8 @@ preflight_start() {
 	local have
 	have=$(sed -n 's/^release=//p' "$(installed_stamp)")
 	[[ $have == "$RELEASE" ]] || die "$ROOT holds Debian $have, not $RELEASE"
+	[[ -x $ROOT/usr/bin/nova-serialproxy ]] ||
+		die "$ROOT has no nova-serialproxy (package nova-consoleproxy, added to the rig since it was installed): run '$0 --release $RELEASE install'"
 	mkdir -p "$PIDDIR" "$DONEDIR" "$LOGDIR"
 }
 
@@ -280,6 +284,19 @@ wait_apis() {
 		[[ $(date +%s) -lt $deadline ]] || fail "${pending[0]}" "$(svc_log "${pending[0]}")" "does not answer at $(svc_field "${pending[0]}" 4)"
 		sleep 0.5
 	done
+}
+
+# wait_listening NAME: until NAME listens on its port (nova-serialproxy answers plain HTTP with 405, so
+# wait_apis cannot tell), failing as soon as its process dies.
+wait_listening() {
+	local name=$1 port deadline=$(( $(date +%s) + ${NOVABSD_RIG_API_TIMEOUT:-180} ))
+	port=$(svc_field "$name" 3)
+	until port_busy "$port"; do
+		svc_pid "$name" >/dev/null || fail "$name" "$(svc_log "$name")" "exited during start"
+		[[ $(date +%s) -lt $deadline ]] || fail "$name" "$(svc_log "$name")" "does not listen on $port"
+		sleep 0.5
+	done
+	say "$name listens on $port"
 }
 
 run_ensure() {

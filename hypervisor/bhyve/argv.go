@@ -33,6 +33,9 @@ type Plan struct {
 	ConsoleSlave string
 	// ConsoleLog is the log file the domain's serial port names.
 	ConsoleLog string
+	// ConsoleTCP is the "host:port" the driver serves the console's B
+	// side on, one client at a time (a console proxy); "" without.
+	ConsoleTCP string
 	// NVRAM is the UEFI variables file, "" without one.
 	NVRAM string
 	// Bootrom is the firmware file, "" for loader guests.

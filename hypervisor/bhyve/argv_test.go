@@ -151,6 +151,12 @@ func specCases() []specCase {
 			{Role: hypervisor.RoleEphemeral, Path: z + "disk.eph1", Format: "raw", Bus: "nvme"},
 			{Role: hypervisor.RoleSwap, Path: z + "disk.swap", Format: "raw"}}
 	})
+	// [serial_console] enabled: the argv keeps com1 on the nmdm pair (the console log); the TCP console is the
+	// driver's bridge (TestConsolePlanTCP checks the plan).
+	add("serial-console-tcp", amd64Config(), nil, nil, func(s *hypervisor.Spec) {
+		s.Disks = disks("virtio", 1)
+		s.SerialTCP = &hypervisor.SerialTCP{Listen: "192.0.2.7", Port: 10042}
+	})
 	add("arm64", arm64Config(), map[string]string{"hw_rng_model": "virtio"}, nil, func(s *hypervisor.Spec) {
 		s.Disks = disks("virtio", 2)
 		s.NICs = []hypervisor.NIC{nic(0, "")}

@@ -555,6 +555,37 @@ func (b *argvBuilder) consoles() error {
 			b.opts = append(b.opts, "-o", "console="+backend)
 		}
 	}
+	return b.consoleTCP()
+}
+
+// consoleTCP reads the TCP listener a domain names for its console when
+// serial port 0 is an nmdm pair (hypervisor/domain writes it so with
+// [serial_console] enabled): the driver bridges the B side to it. bhyve's
+// own tcp= backend would do without the bridge, but only from FreeBSD 15
+// and it keeps no log, so the console log would stay empty.
+func (b *argvBuilder) consoleTCP() error {
+	d := b.dom.Devices
+	if b.plan.ConsoleSlave == "" || len(d.Serials) == 0 {
+		return nil
+	}
+	for _, c := range d.Consoles {
+		if c.Source == nil || c.Source.TCP == nil || (c.Target != nil && c.Target.Port != nil && *c.Target.Port != 0) {
+			continue
+		}
+		t := c.Source.TCP
+		if t.Mode != "bind" {
+			return unsupported("console tcp mode", t.Mode, "bind")
+		}
+		port, err := strconv.Atoi(t.Service)
+		if err != nil {
+			port = -1
+		}
+		if err := hypervisor.CheckListen(t.Host, port); err != nil {
+			return &hypervisor.PropertyError{Property: "console tcp", Value: t.Host + " " + t.Service, Driver: "bhyve", Reason: err.Error()}
+		}
+		b.plan.ConsoleTCP = hostPort(t.Host, port)
+		return nil
+	}
 	return nil
 }
 

@@ -53,6 +53,7 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		PCIPassthru:    d.cfg.Arch == "x86_64",
 		NMI:            d.cfg.Arch == "x86_64", // bhyvectl's --inject-nmi is amd64's
 		Diagnostics:    true,
+		SerialTCP:      true, // the console's nmdm B side bridged to TCP (Plan.ConsoleTCP)
 		Values:         Supported(d.cfg.Arch),
 	}
 }
@@ -209,7 +210,7 @@ func (d *Driver) prepareNVRAM(g hypervisor.Guest, p *Plan) error {
 
 // fixedVNCPort refuses graphics without a fixed port: bhyve has no autoport,
 // and the console proxy must be told the real port, so the caller picks one
-// (hypervisor.VNCPorts) and writes it into the domain before Spawn.
+// (hypervisor.Ports) and writes it into the domain before Spawn.
 func fixedVNCPort(dom *libvirtxml.Domain) error {
 	if dom.Devices == nil {
 		return nil

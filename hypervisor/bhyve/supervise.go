@@ -57,6 +57,11 @@ type vm struct {
 	lastErr error         // why the guest crashed, for Info/logs
 	cpu     time.Duration // CPU time of finished bhyve runs
 	console *os.File      // nmdm B side, read into the console log
+
+	// bridge serves the B side on Plan.ConsoleTCP; nil without a TCP console.
+	bridge *consoleBridge
+	// logger is the goroutine copying the B side into the log (and to bridge).
+	logger sync.WaitGroup
 }
 
 func (v *vm) set(f func()) {
@@ -243,7 +248,10 @@ func tail(s string, n int) string {
 }
 
 // startConsole copies the nmdm B side into the console log so console
-// output is kept even with nobody attached (bhyve logs nothing itself).
+// output is kept even with nobody attached (bhyve logs nothing itself),
+// and serves it on Plan.ConsoleTCP when the domain names a TCP console. A
+// TCP console that cannot listen is logged in bhyve.log and left out: the
+// guest and its log do not depend on it.
 func (v *vm) startConsole() {
 	if v.plan.ConsoleSlave == "" {
 		return
@@ -263,16 +271,42 @@ func (v *vm) startConsole() {
 		return
 	}
 	v.console = src
+	if v.plan.ConsoleTCP != "" {
+		if v.bridge, err = listenConsole(v.plan.ConsoleTCP, src); err != nil {
+			v.logf("console: serial console on %s: %v", v.plan.ConsoleTCP, err)
+		}
+	}
+	br := v.bridge
+	v.logger.Add(1)
 	go func() {
+		defer v.logger.Done()
 		defer dst.Close()
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 4096)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				_, _ = dst.Write(buf[:n])
+				if br != nil {
+					br.send(buf[:n])
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}()
 }
 
+// stopConsole closes the B side, which ends the logger and any write of the
+// TCP client to the guest, then the TCP console, and waits for both.
 func (v *vm) stopConsole() {
 	if v.console != nil {
 		v.console.Close()
 	}
+	if v.bridge != nil {
+		v.bridge.close()
+	}
+	v.logger.Wait()
 }
 
 func (v *vm) logf(format string, args ...any) {

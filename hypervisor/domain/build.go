@@ -9,9 +9,11 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/novabsd/novabsd/hypervisor"
@@ -193,16 +195,34 @@ func (b *builder) firmware() error {
 func (b *builder) console() error {
 	log := firstSet(b.spec.ConsoleLog, filepath.Join(b.spec.Dir, hypervisor.ConsoleLogFile))
 	port := uint(0)
-	var src *libvirtxml.DomainChardevSource
+	var tcp *libvirtxml.DomainChardevSource
+	if t := b.spec.SerialTCP; t != nil {
+		if err := hypervisor.CheckListen(t.Listen, t.Port); err != nil {
+			return &hypervisor.PropertyError{Property: "serial console listen", Value: net.JoinHostPort(t.Listen, strconv.Itoa(t.Port)), Reason: err.Error()}
+		}
+		// As nova's libvirt driver writes it: <source mode='bind' host=… service=…/>, raw (no telnet).
+		tcp = &libvirtxml.DomainChardevSource{TCP: &libvirtxml.DomainChardevSourceTCP{
+			Mode: "bind", Host: t.Listen, Service: strconv.Itoa(t.Port)}}
+	}
+	src, console := tcp, tcp
 	switch b.o.Console {
 	case "nmdm":
 		// libvirt's bhyve driver names the pair after the uuid; bhyve
-		// opens A, readers (the console logger, cu) use B.
+		// opens A, readers (the console logger, cu) use B. bhyve logs
+		// nothing and its own tcp= backend (FreeBSD 15+) would leave the
+		// log empty, so a TCP console stays on the nmdm pair: the
+		// <console> names the listener the driver bridges B to.
 		src = &libvirtxml.DomainChardevSource{NMDM: &libvirtxml.DomainChardevSourceNMDM{
 			Master: "/dev/nmdm" + b.spec.UUID + "A", Slave: "/dev/nmdm" + b.spec.UUID + "B",
 		}}
+		if console == nil {
+			console = src
+		}
 	default:
-		src = &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}
+		if src == nil {
+			src = &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}}
+		}
+		console = src
 	}
 	d := b.devs()
 	d.Serials = append(d.Serials, libvirtxml.DomainSerial{
@@ -211,7 +231,7 @@ func (b *builder) console() error {
 		Log:    &libvirtxml.DomainChardevLog{File: log, Append: "off"},
 	})
 	d.Consoles = append(d.Consoles, libvirtxml.DomainConsole{
-		Source: src,
+		Source: console,
 		Target: &libvirtxml.DomainConsoleTarget{Type: "serial", Port: &port},
 	})
 	return nil

@@ -593,7 +593,8 @@ func (a *argvBuilder) rootPorts(ctrls []libvirtxml.DomainController, pcie bool) 
 
 // console: the first serial port goes to a chardev whose logfile is the
 // console log; the chardev itself is a pty (interactive console, as
-// libvirt does), a unix socket, a file, or nothing.
+// libvirt does), a TCP listener (serial console proxy), a unix socket, a
+// file, or nothing.
 func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
 	for i, s := range devs.Serials {
 		id := fmt.Sprintf("charserial%d", i)
@@ -604,13 +605,29 @@ func (a *argvBuilder) console(devs *libvirtxml.DomainDeviceList) {
 		case src.UNIX != nil:
 			a.path(fmt.Sprintf("serial[%d] unix path", i), src.UNIX.Path)
 			ch = "socket,id=" + id + ",path=" + optEscape(src.UNIX.Path) + ",server=on,wait=off"
+		case src.TCP != nil:
+			// A raw TCP listener for a console proxy (nova-serialproxy), one client at a time; the log
+			// below still records everything the guest prints.
+			port, err := strconv.Atoi(src.TCP.Service)
+			if err != nil {
+				port = -1
+			}
+			if src.TCP.Mode != "bind" {
+				a.fail(fmt.Sprintf("serial[%d]/source/@mode", i), src.TCP.Mode, "", "bind")
+				return
+			}
+			if err := hypervisor.CheckListen(src.TCP.Host, port); err != nil {
+				a.fail(fmt.Sprintf("serial[%d]/source", i), net.JoinHostPort(src.TCP.Host, src.TCP.Service), err.Error())
+				return
+			}
+			ch = "socket,id=" + id + ",host=" + src.TCP.Host + ",port=" + strconv.Itoa(port) + ",server=on,wait=off"
 		case src.File != nil:
 			a.path(fmt.Sprintf("serial[%d] file path", i), src.File.Path)
 			ch = "file,id=" + id + ",path=" + optEscape(src.File.Path)
 		case src.Null != nil:
 			ch = "null,id=" + id
 		default:
-			a.fail(fmt.Sprintf("serial[%d]/@type", i), "", "QEMU serial needs a pty, unix, file or null source", "pty", "unix", "file", "null")
+			a.fail(fmt.Sprintf("serial[%d]/@type", i), "", "QEMU serial needs a pty, tcp, unix, file or null source", "pty", "tcp", "unix", "file", "null")
 			return
 		}
 		if s.Log != nil && s.Log.File != "" {

@@ -91,6 +91,12 @@ var argvCases = []argvCase{
 			}),
 		)
 	}},
+	// [serial_console] enabled: the console log stays the chardev's logfile, the chardev a TCP listener.
+	{name: "serial-tcp", spec: func(dir string) hypervisor.Spec {
+		s := baseSpec(dir, disk(dir, "disk", "", root))
+		s.SerialTCP = &hypervisor.SerialTCP{Listen: "127.0.0.1", Port: 47831}
+		return s
+	}},
 	{name: "sata-default-qcow2-windows", spec: func(dir string) hypervisor.Spec {
 		d := disk(dir, "disk", "", root)
 		d.Format = "qcow2"
@@ -235,6 +241,11 @@ func TestArgvRefusals(t *testing.T) {
 		{"arm guest", `<domain><name>x</name><memory>1024</memory><os><type arch='aarch64'>hvm</type></os></domain>`, "os/type/@arch"},
 		{"vmdk", `<domain><name>x</name><memory>1024</memory><devices><disk device='disk'><driver type='vmdk'/><source file='/a'/><target dev='vda' bus='virtio'/></disk></devices></domain>`, "driver/@type"},
 		{"spice", `<domain><name>x</name><memory>1024</memory><devices><graphics type='spice'/></devices></domain>`, "graphics/@type"},
+		{"serial tcp host name", `<domain><name>x</name><memory>1024</memory><devices><serial type='tcp'><source mode='bind' host='evil.example' service='10000'/></serial></devices></domain>`, "serial[0]/source"},
+		{"serial tcp option smuggled in the host", `<domain><name>x</name><memory>1024</memory><devices><serial type='tcp'><source mode='bind' host='127.0.0.1,logfile=/etc/x' service='10000'/></serial></devices></domain>`, "serial[0]/source"},
+		{"serial tcp port out of range", `<domain><name>x</name><memory>1024</memory><devices><serial type='tcp'><source mode='bind' host='127.0.0.1' service='70000'/></serial></devices></domain>`, "serial[0]/source"},
+		{"serial tcp port not a number", `<domain><name>x</name><memory>1024</memory><devices><serial type='tcp'><source mode='bind' host='127.0.0.1' service='1,server=off'/></serial></devices></domain>`, "serial[0]/source"},
+		{"serial tcp connect mode", `<domain><name>x</name><memory>1024</memory><devices><serial type='tcp'><source mode='connect' host='127.0.0.1' service='10000'/></serial></devices></domain>`, "serial[0]/source/@mode"},
 		{"pcnet nic", `<domain><name>x</name><memory>1024</memory><devices><interface type='ethernet'><model type='pcnet'/></interface></devices></domain>`, "model/@type"},
 	}
 	for _, tc := range cases {

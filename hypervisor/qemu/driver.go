@@ -53,7 +53,7 @@ const hypervisorType = "QEMU"
 // Capabilities reports pause, suspend, soft reboot and NIC hot-plug.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
-		NICHotplug: true, NMI: true, Diagnostics: true, Values: Supported()}
+		NICHotplug: true, NMI: true, Diagnostics: true, SerialTCP: true, Values: Supported()}
 }
 
 // CheckDomain refuses, without touching the host, a domain this host's QEMU

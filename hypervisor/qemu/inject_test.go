@@ -201,6 +201,8 @@ func benignDomain(n uint) *libvirtxml.Domain {
 				{Source: &libvirtxml.DomainChardevSource{Pty: &libvirtxml.DomainChardevSourcePty{}},
 					Target: &libvirtxml.DomainSerialTarget{Port: &port}, Log: &libvirtxml.DomainChardevLog{File: "/i/console.log", Append: "off"}},
 				{Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Path: "/i/serial1.sock"}}},
+				{Source: &libvirtxml.DomainChardevSource{TCP: &libvirtxml.DomainChardevSourceTCP{Mode: "bind",
+					Host: "127.0.0.1", Service: "10000"}}},
 			},
 			Graphics: []libvirtxml.DomainGraphic{{VNC: &libvirtxml.DomainGraphicVNC{Listen: "127.0.0.1", Keymap: "en-us", Port: int(n % 70000), Passwd: "pw"}}},
 			Videos:   []libvirtxml.DomainVideo{{Model: libvirtxml.DomainVideoModel{Type: "vga"}}},
@@ -237,6 +239,9 @@ var domainFields = []func(d *libvirtxml.Domain, rt *Runtime, s string){
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[0].Log.File = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[0].Log.Append = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[1].Source.UNIX.Path = s },
+	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[2].Source.TCP.Host = s },
+	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[2].Source.TCP.Service = s },
+	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Serials[2].Source.TCP.Mode = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Graphics[0].VNC.Listen = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Graphics[0].VNC.Keymap = s },
 	func(d *libvirtxml.Domain, _ *Runtime, s string) { d.Devices.Graphics[0].VNC.Passwd = s },
@@ -261,7 +266,8 @@ var domainFields = []func(d *libvirtxml.Domain, rt *Runtime, s string){
 func FuzzArgvNoInjection(f *testing.F) {
 	for _, s := range []string{"q35", "q35,kernel=/vmlinuz,initrd=/etc/shadow", "a,,b", ",", "x=y", "none,file=/etc/shadow",
 		"fa:16:3e:00:00:01,romfile=/x", "127.0.0.1,password=off", "../../../etc/shadow", "json:{\"driver\":\"file\"}",
-		"00000000-0000-0000-0000-000000000000", "a\nb", "-daemonize", "virtio"} {
+		"00000000-0000-0000-0000-000000000000", "a\nb", "-daemonize", "virtio", "127.0.0.1,logfile=/etc/shadow",
+		"10000,server=off", "::1"} {
 		f.Add(s, uint(0))
 		f.Add(s, uint(7))
 	}
