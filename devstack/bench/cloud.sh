@@ -2,8 +2,21 @@
 # network.sh): curl with one token, a project of the script's own with room for ten servers, server deletion, the
 # removal of a compute host's service and provider, and the start-up steps these scripts share.
 #
-# The caller defines RIG, WORK, TAG, NOVA, GLANCE, PLACEMENT, TOKEN, and the helpers say, die and sql
-# (forget_compute); open_project sets ADMIN_TOKEN, PROJECT and TOKEN.
+# The caller defines RIG, WORK, TAG, TOKEN, T_START and BUDGET (over_budget), and the helpers say and die;
+# open_project sets ADMIN_TOKEN, PROJECT and TOKEN.
+
+# The rig's endpoints (KEYSTONE below).
+NOVA=http://127.0.0.1:8774/v2.1
+GLANCE=http://127.0.0.1:9292
+PLACEMENT=http://127.0.0.1:8778
+
+sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
+
+# Timing: now is the epoch with nanoseconds, sec A B the seconds from A to B (one decimal), median of numbers.
+now() { date +%s.%N; }
+sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+over_budget() { (($(date +%s) - T_START > BUDGET)); }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # API helpers: curl with the token; HTTP errors are fatal unless the caller tolerates them.
 api() {

@@ -3,10 +3,20 @@
 # (never part of rig.sh install, so that CI does not pay for it), starts libvirtd and virtlogd chrooted in that
 # root, and starts the stock nova-compute there.
 #
-# The caller defines ROOT, WORK (its scratch directory: apt log, daemons' pid files), LOG (the daemons' log
-# directory), TAG, IN_ROOT_ETC and IN_ROOT_DIR (paths inside the root), HOST_PY (the host name libvirt reports),
-# and the helpers say, die and in_root; wait_hosts also HOST_NB. Stopping the daemons is the caller's (their pid
-# files are in WORK), with stop_tree and destroy_guests below.
+# The caller defines ROOT (before sourcing it), WORK (its scratch directory: apt log, daemons' pid files), TAG,
+# HOST_PY (the host name libvirt reports), and the helpers say and die; wait_hosts also HOST_NB. Stopping the
+# daemons is the caller's (their pid files are in WORK), with stop_tree and destroy_guests below.
+
+# The benchmarks' paths inside the root: the stock compute's state, its configuration, and the daemons' logs
+# (LOG is the last as the host sees it).
+IN_ROOT_DIR=/var/lib/novabsd-bench
+IN_ROOT_ETC=/etc/novabsd-bench
+IN_ROOT_LOG=/var/log/novabsd-bench
+LOG=$ROOT$IN_ROOT_LOG
+
+# in_root CMD...: runs CMD chrooted in the root with a clean environment.
+in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
+
 PACKAGES=(python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-log libvirt-clients qemu-system-x86)
 
 # 1. packages, inside the root only.

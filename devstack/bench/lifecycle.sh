@@ -38,29 +38,17 @@ SNAPSHOTS=${LIFECYCLE_SNAPSHOTS:-5}
 ROUNDS=${LIFECYCLE_ROUNDS:-3}
 BUDGET=${LIFECYCLE_BUDGET:-840}
 MARKER=NOVABSD-TINY-GUEST-READY
-NOVA=http://127.0.0.1:8774/v2.1
-GLANCE=http://127.0.0.1:9292
-PLACEMENT=http://127.0.0.1:8778
 GLANCE_PORT=${LIFECYCLE_GLANCE_PORT:-19292}
 
 TAG=lc$$-$(date +%s)
 DOMAINS=()   # libvirt domain names of the stock compute's servers, for their logs
 HOST_NB=bench-$TAG-novabsd
 HOST_PY=bench-$TAG-python
-IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
-LOG=$ROOT$IN_ROOT_LOG
 WORK=$(mktemp -d /tmp/lifecycle.XXXXXX)
 T_START=$(date +%s)
 
 say() { printf 'lifecycle.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
-over_budget() { (($(date +%s) - T_START > BUDGET)); }
 
 # libvirt.sh: libvirtd and the stock nova-compute (shared with shelve.sh, network.sh, rpc.sh).
 # shellcheck source=devstack/bench/libvirt.sh
@@ -176,7 +164,6 @@ warm_glance() {
 		api DELETE "$GLANCE/v2/images/$img" -o /dev/null
 	done
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 declare -A R ONE
 warm_glance

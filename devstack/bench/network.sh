@@ -39,28 +39,17 @@ POLL=${NETWORK_POLL:-0.25}
 ROUNDS=${NETWORK_ROUNDS:-3}
 BUDGET=${NETWORK_BUDGET:-1500}
 ORDER=${NETWORK_ORDER:-novabsd python}
-NOVA=http://127.0.0.1:8774/v2.1
 NEUTRON=http://127.0.0.1:9696/v2.0
-GLANCE=http://127.0.0.1:9292
-PLACEMENT=http://127.0.0.1:8778
 
 TAG=nw$$-$(date +%s)
 HOST=bench-$TAG          # the one compute host name (and chassis) both engines use in turn
 HOST_PY=$HOST            # libvirt.sh: the host name libvirtd reports (the stock driver's node name)
-IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
 WORK=$(mktemp -d /tmp/network.XXXXXX)
 T_START=$(date +%s)
 DOMAINS=()   # libvirt domain log files of the stock compute's servers
 
 say() { printf 'network.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
-over_budget() { (($(date +%s) - T_START > BUDGET)); }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 # The rig's names (rig.sh info): directories, database prefix, the Open vSwitch socket as the host reaches it.
@@ -73,8 +62,6 @@ OVS_SOCK=${INFO[OVS_DB_SOCK_HOST]:-}
 NB_SOCK=$ROOT/run/ovn/ovnnb_db.sock
 NETNAME=${INFO[PRIVATE_NETWORK]:-private}
 OLD_CHASSIS=${INFO[CHASSIS]:-}
-LOG=$ROOT$IN_ROOT_LOG
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
 
 # libvirt.sh: install_packages, configure_libvirt, start_libvirt, stop_tree, destroy_guests, stock_override_conf,
 # start_stock_compute; cloud.sh: api, api_ok, delete_servers, forget_compute, wait_rig, open_project, ...

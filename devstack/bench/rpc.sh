@@ -31,19 +31,13 @@ read -r -a METHODS <<<"${RPC_BENCH_METHODS:-get_host_uptime ping}"
 TAG=rpc$$-$(date +%s)
 HOST_NB=bench-$TAG-novabsd
 HOST_PY=bench-$TAG-python
-IN_ROOT_DIR=/var/lib/novabsd-bench # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
-LOG=$ROOT$IN_ROOT_LOG
 WORK=$(mktemp -d /tmp/rpcbench.XXXXXX)
 
 say() { printf 'rpc.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
 
 # libvirt.sh: libvirtd and the stock nova-compute (stock_override_conf, start_stock_compute, wait_hosts, stop_tree);
-# cloud.sh: build_novabsd (its API helpers are not used here).
+# cloud.sh: build_novabsd, median (its API helpers are not used here).
 # shellcheck source=devstack/bench/libvirt.sh
 source devstack/bench/libvirt.sh
 # shellcheck source=devstack/bench/cloud.sh
@@ -127,7 +121,6 @@ start_libvirt
 say "starting compute hosts $HOST_NB (novabsd) and $HOST_PY (stock nova-compute, libvirt)"
 start_computes
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 declare -A RATE P50 P99
 for m in "${METHODS[@]}"; do
 	for c in 1 16; do

@@ -34,19 +34,12 @@ POLL=${SHELVE_POLL:-0.25}
 ROUNDS=${SHELVE_ROUNDS:-3}
 BUDGET=${SHELVE_BUDGET:-900}
 MARKER=NOVABSD-TINY-GUEST-READY
-NOVA=http://127.0.0.1:8774/v2.1
-GLANCE=http://127.0.0.1:9292
-PLACEMENT=http://127.0.0.1:8778
 GLANCE_PORT=${SHELVE_GLANCE_PORT:-19293}
 
 TAG=sh$$-$(date +%s)
 DOMAINS=()   # libvirt domain log files of the stock compute's servers
 HOST_NB=bench-$TAG-novabsd
 HOST_PY=bench-$TAG-python
-IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
-LOG=$ROOT$IN_ROOT_LOG
 WORK=$(mktemp -d /tmp/shelve.XXXXXX)
 T_START=$(date +%s)
 NOVABSD_CONF=$'[DEFAULT]\nshelved_offload_time = -1'
@@ -55,12 +48,6 @@ PYTHON_CONF=$'[DEFAULT]\nshelved_offload_time = -1'
 
 say() { printf 'shelve.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
-over_budget() { (($(date +%s) - T_START > BUDGET)); }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 # libvirt.sh: libvirtd and the stock nova-compute; cloud.sh: api, api_ok, delete_servers, open_project, ...;
 # hosts.sh: start_side_by_side (the whole start-up: BIN, IMAGE, FLAVOR), cleanup_hosts (the EXIT trap).
