@@ -71,11 +71,7 @@ func bootTinyQEMU(t *testing.T, h *harness, drv *qemu.Driver, uuid string) (*vo.
 	h.cond.put(inst)
 	g := hypervisor.Guest{UUID: uuid, Name: testGuestName, Dir: filepath.Join(h.dir, uuid)}
 	t.Cleanup(func() { drv.Destroy(context.Background(), g) })
-	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build", func() bool { return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0 })
-	h.s.lc.work.Wait()
+	h.runBuild(t, context.Background(), buildMessage(t, inst, false))
 	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmActive {
 		t.Fatalf("vm_state %s, faults %v", fieldString(got, "vm_state"), h.cond.faults[uuid])
 	}
