@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -97,15 +98,25 @@ func consoleText(b []byte, n int, all bool) string {
 	return sb.String()
 }
 
-type vncConsoleArgs struct {
+type consoleArgs struct {
 	Instance    *vo.Object `json:"instance"`
 	ConsoleType string     `json:"console_type"`
 }
 
-// getVNCConsole returns the connection info of the guest's VNC server with a console token the conductor
-// authorised, for nova-novncproxy.
-func (s *Service) getVNCConsole(ctx context.Context, args json.RawMessage) (any, error) {
-	var a vncConsoleArgs
+// consoleEndpoint is where a proxy reaches a guest's console, and how the URL a user is given carries the token.
+type consoleEndpoint struct {
+	host      string
+	port      int
+	base      string                    // the proxy's base URL (access_url_base of the token)
+	accessURL func(token string) string // the access_url answered
+}
+
+// getConsole is what get_vnc_console and get_serial_console share: locate checks that the console kind is on and
+// finds the guest's listener; the conductor then authorises a console token for it, and the answer is the
+// connection info Nova's ConsoleAuthToken gives the API.
+func (s *Service) getConsole(ctx context.Context, args json.RawMessage,
+	locate func(cfg *conf.Config, a consoleArgs) (consoleEndpoint, error)) (any, error) {
+	var a consoleArgs
 	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
 		return nil, err
 	}
@@ -113,26 +124,39 @@ func (s *Service) getVNCConsole(ctx context.Context, args json.RawMessage) (any,
 	rc := requestContext(ctx)
 	var out map[string]any
 	err := s.run(ctx, rc, a.Instance, op{fault: true}, func() error {
-		if !cfg.VNC.Enabled {
-			return novaError("ConsoleTypeUnavailable", 400, "Unavailable console type %s.", a.ConsoleType)
-		}
-		if a.ConsoleType != "novnc" {
-			return novaError("ConsoleTypeInvalid", 400, "Invalid console type %s", a.ConsoleType)
-		}
-		port, err := s.vncPort(a.Instance)
+		ep, err := locate(cfg, a)
 		if err != nil {
 			return err
 		}
-		host := orDefault(cfg.VNC.ServerProxyclientAddress, "127.0.0.1")
-		token, err := s.authorizeConsole(ctx, rc, a.Instance, a.ConsoleType, host, port, cfg.VNC.NoVNCProxyBaseURL)
+		token, err := s.authorizeConsole(ctx, rc, a.Instance, a.ConsoleType, ep.host, ep.port, ep.base)
 		if err != nil {
 			return err
 		}
-		out = map[string]any{"host": host, "port": port, "internal_access_path": nil, "token": token,
-			"access_url": noVNCAccessURL(cfg.VNC.NoVNCProxyBaseURL, token)}
+		out = map[string]any{"host": ep.host, "port": ep.port, "internal_access_path": nil, "token": token,
+			"access_url": ep.accessURL(token)}
 		return nil
 	})
 	return out, err
+}
+
+// getVNCConsole returns the connection info of the guest's VNC server with a console token the conductor
+// authorised, for nova-novncproxy.
+func (s *Service) getVNCConsole(ctx context.Context, args json.RawMessage) (any, error) {
+	return s.getConsole(ctx, args, func(cfg *conf.Config, a consoleArgs) (consoleEndpoint, error) {
+		if !cfg.VNC.Enabled {
+			return consoleEndpoint{}, novaError("ConsoleTypeUnavailable", 400, "Unavailable console type %s.", a.ConsoleType)
+		}
+		if a.ConsoleType != "novnc" {
+			return consoleEndpoint{}, novaError("ConsoleTypeInvalid", 400, "Invalid console type %s", a.ConsoleType)
+		}
+		port, err := s.vncPort(a.Instance)
+		if err != nil {
+			return consoleEndpoint{}, err
+		}
+		base := cfg.VNC.NoVNCProxyBaseURL
+		return consoleEndpoint{host: orDefault(cfg.VNC.ServerProxyclientAddress, "127.0.0.1"), port: port, base: base,
+			accessURL: func(token string) string { return noVNCAccessURL(base, token) }}, nil
+	})
 }
 
 // authorizeConsole has the conductor create a ConsoleAuthToken for the guest's console at host:port (the

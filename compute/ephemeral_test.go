@@ -229,13 +229,7 @@ func TestBuildWithEphemeralAndSwap(t *testing.T) {
 		}
 		m["block_device_mapping"], _ = json.Marshal(bdms)
 		msg, _ := json.Marshal(m)
-		if _, err := h.s.buildAndRunInstance(context.Background(), msg); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, "build to finish", func() bool {
-			return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
-		})
-		h.s.lc.work.Wait()
+		h.runBuild(t, context.Background(), msg)
 		return h.cond.object(uuid)
 	}
 	t.Run("success", func(t *testing.T) {

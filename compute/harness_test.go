@@ -125,6 +125,22 @@ func (f *fakeConductor) object(uuid string) *vo.Object {
 	return o
 }
 
+// listed is every instance an InstanceList query can return (not deleted), as copies; the caller holds f.mu.
+func (f *fakeConductor) listed() []*vo.Object {
+	var objs []*vo.Object
+	for uuid, d := range f.db {
+		if f.deleted[uuid] {
+			continue
+		}
+		o := vo.New("Instance", "2.8")
+		for k, v := range d {
+			o.Data[k] = v
+		}
+		objs = append(objs, o)
+	}
+	return objs
+}
+
 func (f *fakeConductor) savesOf(uuid string) []saveRec {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -297,14 +313,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 		return nil, nil
 	case "InstanceList.get_by_host":
 		var objs []*vo.Object
-		for uuid, d := range f.db {
-			if f.deleted[uuid] {
-				continue
-			}
-			o := vo.New("Instance", "2.8")
-			for k, v := range d {
-				o.Data[k] = v
-			}
+		for _, o := range f.listed() {
 			if fieldString(o, "host") == arg(0) {
 				objs = append(objs, o)
 			}
@@ -320,14 +329,7 @@ func (f *fakeConductor) classAction(_ context.Context, args json.RawMessage) (an
 			}
 		}
 		var objs []*vo.Object
-		for uuid, d := range f.db {
-			if f.deleted[uuid] {
-				continue
-			}
-			o := vo.New("Instance", "2.8")
-			for k, v := range d {
-				o.Data[k] = v
-			}
+		for _, o := range f.listed() {
 			match := true
 			for k, want := range filters {
 				got := fieldString(o, k)

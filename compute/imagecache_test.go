@@ -107,13 +107,7 @@ func TestBuildRefusesImageLargerThanFlavor(t *testing.T) {
 				m["image"], _ = json.Marshal(image)
 			}
 			msg, _ := json.Marshal(m)
-			if _, err := h.s.buildAndRunInstance(context.Background(), msg); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "build to finish", func() bool {
-				return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
-			})
-			h.s.lc.work.Wait()
+			h.runBuild(t, context.Background(), msg)
 			got := h.cond.object(uuid)
 			if n := fetches.Load(); n != tc.wantFetches {
 				t.Errorf("image fetched %d times, want %d", n, tc.wantFetches)

@@ -31,18 +31,25 @@ func buildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage {
 	return b
 }
 
-// build runs a build to its end and returns the instance as the fake database holds it.
-func (h *harness) build(t *testing.T, uuid string, retry bool) *vo.Object {
+// runBuild sends build_and_run_instance with msg under ctx and waits until the build has finished, whatever
+// its outcome.
+func (h *harness) runBuild(t *testing.T, ctx context.Context, msg json.RawMessage) {
 	t.Helper()
-	inst := instanceFromWire(t, uuid)
-	h.cond.put(inst)
-	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, retry)); err != nil {
+	if _, err := h.s.buildAndRunInstance(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "build to finish", func() bool {
 		return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
 	})
 	h.s.lc.work.Wait()
+}
+
+// build runs a build to its end and returns the instance as the fake database holds it.
+func (h *harness) build(t *testing.T, uuid string, retry bool) *vo.Object {
+	t.Helper()
+	inst := instanceFromWire(t, uuid)
+	h.cond.put(inst)
+	h.runBuild(t, context.Background(), buildMessage(t, inst, retry))
 	return h.cond.object(uuid)
 }
 
@@ -481,13 +488,7 @@ func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
 			img["properties"] = props
 			m["image"], _ = json.Marshal(img)
 			msg, _ := json.Marshal(m)
-			if _, err := h.s.buildAndRunInstance(context.Background(), msg); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "build to finish", func() bool {
-				return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
-			})
-			h.s.lc.work.Wait()
+			h.runBuild(t, context.Background(), msg)
 			got := h.cond.object(uuid)
 			if v := fieldString(got, "vm_state"); v != vmError {
 				t.Errorf("vm_state = %q, want %q", v, vmError)

@@ -62,13 +62,7 @@ func (h *harness) buildWithPorts(t *testing.T, uuid string, retry bool, n int) *
 	t.Helper()
 	inst := instanceFromWire(t, uuid)
 	h.cond.put(inst)
-	if _, err := h.s.buildAndRunInstance(context.Background(), netBuildMessageN(t, inst, retry, n)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build to finish", func() bool {
-		return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
-	})
-	h.s.lc.work.Wait()
+	h.runBuild(t, context.Background(), netBuildMessageN(t, inst, retry, n))
 	return h.cond.object(uuid)
 }
 

@@ -105,24 +105,33 @@ func (s *Service) startInstance(ctx context.Context, args json.RawMessage) (any,
 // doStart is start_instance: power on from the saved domain, then vm ACTIVE.
 func (s *Service) doStart(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
 	return s.run(ctx, rc, inst, op{event: "compute_start_instance", revertsTask: true, fault: true, lock: true}, func() error {
-		g, err := s.guestOf(inst)
-		if err != nil {
+		if err := s.powerOnGuest(ctx, rc, inst); err != nil {
 			return err
 		}
-		if err := s.replugVIFs(ctx, rc, inst); err != nil {
-			return err
-		}
-		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil && !(errors.Is(err, hypervisor.ErrInvalidState) &&
-			s.powerState(ctx, g) == powerRunning) {
-			return translateEngineError(inst, err)
-		}
-		asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
 		// An unshelve of an instance not offloaded is a start: its snapshot and shelved_* keys go now.
 		if err := s.startShelved(ctx, rc, inst); err != nil {
 			return err
 		}
 		return s.saveInstance(ctx, rc, inst, taskPoweringOn)
 	})
+}
+
+// powerOnGuest is _power_on: the VIFs plugged again, then the guest powered on from its saved domain (one that
+// already runs is not an error); inst gets vm ACTIVE and the guest's power state, for the caller to save.
+func (s *Service) powerOnGuest(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) error {
+	g, err := s.guestOf(inst)
+	if err != nil {
+		return err
+	}
+	if err := s.replugVIFs(ctx, rc, inst); err != nil {
+		return err
+	}
+	if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil && !(errors.Is(err, hypervisor.ErrInvalidState) &&
+		s.powerState(ctx, g) == powerRunning) {
+		return translateEngineError(inst, err)
+	}
+	asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
+	return nil
 }
 
 // rebootArgs are reboot_instance's arguments.

@@ -15,6 +15,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/domain"
 	"github.com/novabsd/novabsd/hypervisor/qemu"
 	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/rpc/vo"
 )
 
 const tinyRaw = "/var/cache/novabsd/image/tiny.raw"
@@ -34,15 +35,9 @@ func needTinyQEMU(t *testing.T) {
 	}
 }
 
-// TestQEMUSpawnStopStartDestroy drives the handlers (no conductor of Nova's, the fake one over the broker) to
-// spawn the real tiny image under QEMU/TCG, see its marker through get_console_output, stop and start it, and
-// delete it leaving nothing behind.
-func TestQEMUSpawnStopStartDestroy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a real guest under TCG")
-	}
-	needTinyQEMU(t)
-	h := newHarness(t)
+// useTinyQEMU puts a real QEMU/TCG engine that boots the tiny image under h's service.
+func useTinyQEMU(t *testing.T, h *harness) *qemu.Driver {
+	t.Helper()
 	qc := qemu.DefaultConfig()
 	qc.Accel = qemu.AccelTCG
 	qc.RunDir = t.TempDir()
@@ -61,61 +56,93 @@ func TestQEMUSpawnStopStartDestroy(t *testing.T) {
 	eng.driver = drv
 	eng.domainOptions = func(context.Context) domain.Options { return qemu.DomainOptions(qc, qemu.AccelTCG) }
 	eng.fetch = func(context.Context, *rpc.RequestContext, string) (string, error) { return tinyRaw, nil }
-	uuid := "99999999-0000-4000-8000-000000000001"
+	return drv
+}
+
+// bootTinyQEMU builds the wire instance as uuid with 256 MB on h's QEMU engine drv (useTinyQEMU) through
+// build_and_run_instance and waits until it is ACTIVE; the guest is destroyed when the test ends, whatever happened.
+func bootTinyQEMU(t *testing.T, h *harness, drv *qemu.Driver, uuid string) (*vo.Object, hypervisor.Guest) {
+	t.Helper()
 	inst := instanceFromWire(t, uuid)
 	fl, _ := inst.Object("flavor")
 	_ = fl.Set("memory_mb", 256)
 	_ = inst.Set("flavor", fl)
 	inst.ResetChanges()
 	h.cond.put(inst)
-	g := hypervisor.Guest{UUID: uuid, Name: "instance-00000040", Dir: filepath.Join(h.dir, uuid)}
+	g := hypervisor.Guest{UUID: uuid, Name: testGuestName, Dir: filepath.Join(h.dir, uuid)}
 	t.Cleanup(func() { drv.Destroy(context.Background(), g) })
-
-	start := time.Now()
-	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build", func() bool { return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0 })
-	h.s.lc.work.Wait()
+	h.runBuild(t, context.Background(), buildMessage(t, inst, false))
 	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmActive {
 		t.Fatalf("vm_state %s, faults %v", fieldString(got, "vm_state"), h.cond.faults[uuid])
 	}
-	active := time.Since(start)
-	console := func() string {
-		raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
-		out, err := h.s.getConsoleOutput(context.Background(), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out.(string)
+	return inst, g
+}
+
+// consoleOutput is the instance's whole console log, through get_console_output.
+func consoleOutput(t *testing.T, h *harness, uuid string) string {
+	t.Helper()
+	raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
+	out, err := h.s.getConsoleOutput(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out.(string)
+}
+
+// waitTinyMarker waits up to 3 minutes for the tiny guest's marker in the console log and returns that log;
+// what names the step in the failure.
+func waitTinyMarker(t *testing.T, h *harness, uuid, what string) string {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(console(), "NOVABSD-TINY-GUEST-READY") {
+	for {
+		c := consoleOutput(t, h, uuid)
+		if strings.Contains(c, "NOVABSD-TINY-GUEST-READY") {
+			return c
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("marker not seen; console:\n%s", console())
+			t.Fatalf("%s: marker not seen; console:\n%s", what, c)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// callInstance calls the handler fn (the RPC method name) for the instance uuid with args, after setting the
+// task_state nova-api would have set; an error fails the test.
+func callInstance(t *testing.T, h *harness, uuid, name string, fn func(context.Context, json.RawMessage) (any, error),
+	task string, args map[string]any) any {
+	t.Helper()
+	all := map[string]any{"instance": h.setTask(uuid, task)}
+	for k, v := range args {
+		all[k] = v
+	}
+	raw, _ := json.Marshal(all)
+	out, err := fn(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out
+}
+
+// TestQEMUSpawnStopStartDestroy drives the handlers (no conductor of Nova's, the fake one over the broker) to
+// spawn the real tiny image under QEMU/TCG, see its marker through get_console_output, stop and start it, and
+// delete it leaving nothing behind.
+func TestQEMUSpawnStopStartDestroy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a real guest under TCG")
+	}
+	needTinyQEMU(t)
+	h := newHarness(t)
+	drv := useTinyQEMU(t, h)
+	uuid := "99999999-0000-4000-8000-000000000001"
+	start := time.Now()
+	_, g := bootTinyQEMU(t, h, drv, uuid)
+	active := time.Since(start)
+	waitTinyMarker(t, h, uuid, "build")
 	t.Logf("ACTIVE after %v, marker after %v", active.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
-	call := func(method string, fn func(context.Context, json.RawMessage) (any, error), task string, extra map[string]any) {
-		t.Helper()
-		o := h.cond.object(uuid)
-		_ = o.Set("task_state", task)
-		h.cond.put(o)
-		o.ResetChanges()
-		args := map[string]any{"instance": o}
-		for k, v := range extra {
-			args[k] = v
-		}
-		raw, _ := json.Marshal(args)
-		if _, err := fn(context.Background(), raw); err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-	}
 	// The guest tools on the real guest: an NMI reaches it, and its diagnostics count the CPU time and disk reads
 	// of its boot.
-	call("trigger_crash_dump", h.s.triggerCrashDump, "", nil)
+	callInstance(t, h, uuid, "trigger_crash_dump", h.s.triggerCrashDump, "", nil)
 	if ev := h.eventsContaining("finish compute_trigger_crash_dump"); len(ev) != 1 || !strings.HasSuffix(ev[0], "Success") {
 		t.Errorf("trigger_crash_dump events %q", ev)
 	}
@@ -130,18 +157,18 @@ func TestQEMUSpawnStopStartDestroy(t *testing.T) {
 	if cpu <= 0 || reads <= 0 {
 		t.Errorf("diagnostics %v: CPU time and disk reads expected", d)
 	}
-	call("stop_instance", h.s.stopInstance, taskPoweringOff, map[string]any{"clean_shutdown": true})
+	callInstance(t, h, uuid, "stop_instance", h.s.stopInstance, taskPoweringOff, map[string]any{"clean_shutdown": true})
 	if info, err := drv.Info(context.Background(), g); err != nil || info.State != hypervisor.Shutdown {
 		t.Errorf("after stop the guest is %v (%v)", info.State, err)
 	}
 	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmStopped || intField(got, "power_state") != powerShutdown {
 		t.Errorf("after stop: %s/%d", fieldString(got, "vm_state"), intField(got, "power_state"))
 	}
-	call("start_instance", h.s.startInstance, taskPoweringOn, nil)
+	callInstance(t, h, uuid, "start_instance", h.s.startInstance, taskPoweringOn, nil)
 	if info, err := drv.Info(context.Background(), g); err != nil || info.State != hypervisor.Running {
 		t.Errorf("after start the guest is %v (%v)", info.State, err)
 	}
-	call("terminate_instance", h.s.terminateInstance, taskDeleting, map[string]any{"bdms": nil})
+	callInstance(t, h, uuid, "terminate_instance", h.s.terminateInstance, taskDeleting, map[string]any{"bdms": nil})
 	if _, err := os.Stat(g.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("instance directory left: %v", err)
 	}

@@ -8,14 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/novabsd/novabsd/hypervisor"
-	"github.com/novabsd/novabsd/hypervisor/domain"
-	"github.com/novabsd/novabsd/hypervisor/qemu"
-	"github.com/novabsd/novabsd/rpc"
 )
 
 // TestQEMURescueUnrescueRebuild boots the real tiny image under QEMU/TCG, rescues it (the console shows the
@@ -28,67 +23,17 @@ func TestQEMURescueUnrescueRebuild(t *testing.T) {
 	}
 	needTinyQEMU(t)
 	h := newHarness(t)
-	qc := qemu.DefaultConfig()
-	qc.Accel = qemu.AccelTCG
-	qc.RunDir = t.TempDir()
-	qc.User = "nobody"
-	for _, p := range []string{h.dir, filepath.Dir(h.dir)} {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drv, err := qemu.New(qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := h.s.lc.eng
-	eng.driver = drv
-	eng.domainOptions = func(context.Context) domain.Options { return qemu.DomainOptions(qc, qemu.AccelTCG) }
-	eng.fetch = func(context.Context, *rpc.RequestContext, string) (string, error) { return tinyRaw, nil }
+	drv := useTinyQEMU(t, h)
 	h.withImages(nil)
 	uuid := "99999999-0000-4000-8000-000000000012"
-	inst := instanceFromWire(t, uuid)
-	fl, _ := inst.Object("flavor")
-	_ = fl.Set("memory_mb", 256)
-	_ = inst.Set("flavor", fl)
-	inst.ResetChanges()
-	h.cond.put(inst)
+	inst, g := bootTinyQEMU(t, h, drv, uuid)
 	f, err := asInstance(inst).Flavor()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := hypervisor.Guest{UUID: uuid, Name: testGuestName, Dir: filepath.Join(h.dir, uuid)}
-	t.Cleanup(func() { drv.Destroy(context.Background(), g) })
-
-	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build", func() bool { return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0 })
-	h.s.lc.work.Wait()
-	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmActive {
-		t.Fatalf("vm_state %s, faults %v", fieldString(got, "vm_state"), h.cond.faults[uuid])
-	}
-	console := func() string {
-		raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
-		out, err := h.s.getConsoleOutput(context.Background(), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out.(string)
-	}
 	waitMarker := func(what string) string {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			c := console()
-			if strings.Contains(c, "NOVABSD-TINY-GUEST-READY") {
-				return c
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: marker not seen; console:\n%s", what, c)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+		return waitTinyMarker(t, h, uuid, what)
 	}
 	waitMarker("build")
 	img, err := os.Stat(tinyRaw)

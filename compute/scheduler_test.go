@@ -131,13 +131,7 @@ func buildAs(t *testing.T, h *harness, ctx context.Context, uuid string) {
 	t.Helper()
 	inst := instanceFromWire(t, uuid)
 	h.cond.put(inst)
-	if _, err := h.s.buildAndRunInstance(ctx, buildMessage(t, inst, false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build to finish", func() bool {
-		return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0
-	})
-	h.s.lc.work.Wait()
+	h.runBuild(t, ctx, buildMessage(t, inst, false))
 }
 
 // wantCast is what one scheduler fanout must carry.

@@ -88,31 +88,18 @@ func (s *Service) serialConsoleFor(cfg *conf.Config, eng *engine, uuid string) (
 // getSerialConsole is get_serial_console: the guest's serial console listener with a console token the conductor
 // authorised, for nova-serialproxy.
 func (s *Service) getSerialConsole(ctx context.Context, args json.RawMessage) (any, error) {
-	var a vncConsoleArgs
-	if err := decodeInstance(args, &a, func() *vo.Object { return a.Instance }); err != nil {
-		return nil, err
-	}
-	cfg := s.cfg.Load()
-	rc := requestContext(ctx)
-	var out map[string]any
-	err := s.run(ctx, rc, a.Instance, op{fault: true}, func() error {
+	return s.getConsole(ctx, args, func(cfg *conf.Config, a consoleArgs) (consoleEndpoint, error) {
 		if !cfg.SerialConsole.Enabled {
-			return novaError("ConsoleTypeUnavailable", 400, "Unavailable console type %s.", a.ConsoleType)
+			return consoleEndpoint{}, novaError("ConsoleTypeUnavailable", 400, "Unavailable console type %s.", a.ConsoleType)
 		}
 		l, err := s.serialListen(a.Instance)
 		if err != nil {
-			return err
+			return consoleEndpoint{}, err
 		}
-		token, err := s.authorizeConsole(ctx, rc, a.Instance, a.ConsoleType, l.Listen, l.Port,
-			cfg.SerialConsole.BaseURL)
-		if err != nil {
-			return err
-		}
-		out = map[string]any{"host": l.Listen, "port": l.Port, "internal_access_path": nil, "token": token,
-			"access_url": cfg.SerialConsole.BaseURL + "?token=" + token}
-		return nil
+		base := cfg.SerialConsole.BaseURL
+		return consoleEndpoint{host: l.Listen, port: l.Port, base: base,
+			accessURL: func(token string) string { return base + "?token=" + token }}, nil
 	})
-	return out, err
 }
 
 // serialListen is where the guest's serial console listens, read from its domain as nova's libvirt driver reads

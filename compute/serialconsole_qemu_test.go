@@ -6,42 +6,14 @@ import (
 	"encoding/json"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
-	"github.com/novabsd/novabsd/hypervisor"
-	"github.com/novabsd/novabsd/hypervisor/domain"
-	"github.com/novabsd/novabsd/hypervisor/qemu"
-	"github.com/novabsd/novabsd/rpc"
+	"github.com/novabsd/novabsd/internal/freeport"
 )
-
-// useTinyQEMU puts a real QEMU/TCG engine that boots the tiny image under h's service.
-func useTinyQEMU(t *testing.T, h *harness) *qemu.Driver {
-	t.Helper()
-	qc := qemu.DefaultConfig()
-	qc.Accel = qemu.AccelTCG
-	qc.RunDir = t.TempDir()
-	// QEMU drops to an account every Debian machine has, and must reach the instance directories after it has.
-	qc.User = "nobody"
-	for _, p := range []string{h.dir, filepath.Dir(h.dir)} {
-		if err := os.Chmod(p, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drv, err := qemu.New(qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := h.s.lc.eng
-	eng.driver = drv
-	eng.domainOptions = func(context.Context) domain.Options { return qemu.DomainOptions(qc, qemu.AccelTCG) }
-	eng.fetch = func(context.Context, *rpc.RequestContext, string) (string, error) { return tinyRaw, nil }
-	return drv
-}
 
 // serialConn is a client of a guest's TCP serial console that keeps everything read.
 type serialConn struct {
@@ -78,43 +50,18 @@ func TestQEMUSerialConsole(t *testing.T) {
 	needTinyQEMU(t)
 	h := newHarness(t)
 	drv := useTinyQEMU(t, h)
-	base := freePorts(t, 2)
+	base := freeport.Range(t, 43000, 2)
 	cfg := *h.s.cfg.Load()
 	cfg.SerialConsole = conf.SerialConsoleGroup{Enabled: true, PortRange: itoa(base) + ":" + itoa(base+2),
 		ProxyclientAddress: "127.0.0.1", BaseURL: "ws://ctl:6083/"}
 	h.s.cfg.Store(&cfg)
 
 	uuid := "99999999-0000-4000-8000-0000000000f1"
-	inst := instanceFromWire(t, uuid)
-	fl, _ := inst.Object("flavor")
-	_ = fl.Set("memory_mb", 256)
-	_ = inst.Set("flavor", fl)
-	inst.ResetChanges()
-	h.cond.put(inst)
-	g := hypervisor.Guest{UUID: uuid, Name: "instance-00000040", Dir: filepath.Join(h.dir, uuid)}
-	t.Cleanup(func() { drv.Destroy(context.Background(), g) })
-	if _, err := h.s.buildAndRunInstance(context.Background(), buildMessage(t, inst, false)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "build", func() bool { return len(h.eventsContaining("finish compute__do_build_and_run_instance")) > 0 })
-	h.s.lc.work.Wait()
-	if got := h.cond.object(uuid); fieldString(got, "vm_state") != vmActive {
-		t.Fatalf("vm_state %s, faults %v", fieldString(got, "vm_state"), h.cond.faults[uuid])
-	}
+	bootTinyQEMU(t, h, drv, uuid)
 
 	rpcCall := func(fn func(context.Context, json.RawMessage) (any, error), task string, args map[string]any) any {
 		t.Helper()
-		o := h.cond.object(uuid)
-		_ = o.Set("task_state", task)
-		h.cond.put(o)
-		o.ResetChanges()
-		args["instance"] = o
-		raw, _ := json.Marshal(args)
-		out, err := fn(context.Background(), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
+		return callInstance(t, h, uuid, "call", fn, task, args)
 	}
 	console := func() (string, int) {
 		info := rpcCall(h.s.getSerialConsole, "", map[string]any{"console_type": "serial"}).(map[string]any)
@@ -150,12 +97,7 @@ func TestQEMUSerialConsole(t *testing.T) {
 	// QEMU writes the log beside the socket, not before it: give it a moment to catch up.
 	var log string
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		raw, _ := json.Marshal(map[string]any{"instance": h.cond.object(uuid), "tail_length": nil})
-		out, err := h.s.getConsoleOutput(context.Background(), raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		log = out.(string)
+		log = consoleOutput(t, h, uuid)
 		if strings.Contains(log, "NOVABSD-TINY-GUEST-READY") && strings.Contains(log, "novabsd-serial-42-ok") {
 			break
 		}

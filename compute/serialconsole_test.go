@@ -4,37 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/internal/freeport"
 )
-
-// freePorts finds n consecutive ports nothing listens on at 127.0.0.1.
-func freePorts(t *testing.T, n int) int {
-	t.Helper()
-	for base := 43000; base < 60000; base += n {
-		free := true
-		for p := base; p < base+n && free; p++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				continue
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free port range on 127.0.0.1")
-	return 0
-}
 
 func loadSerialConf(t *testing.T, body string) *conf.Config {
 	t.Helper()
@@ -117,7 +95,7 @@ func TestNewRefusesBadSerialPortRange(t *testing.T) {
 func TestSerialConsole(t *testing.T) {
 	h := newHarness(t)
 	h.drv.serialTCP = true
-	base := freePorts(t, 2)
+	base := freeport.Range(t, 43000, 2)
 	cfg := *h.s.cfg.Load()
 	cfg.SerialConsole = conf.SerialConsoleGroup{Enabled: true, PortRange: itoa(base) + ":" + itoa(base+2),
 		ProxyclientAddress: "127.0.0.1", BaseURL: "ws://ctl:6083/"}

@@ -3,11 +3,9 @@ package compute
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
-	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 )
@@ -51,18 +49,9 @@ func (s *Service) restoreInstance(ctx context.Context, args json.RawMessage) (an
 	}
 	rc, inst := requestContext(ctx), a.Instance
 	return nil, s.run(ctx, rc, inst, op{event: "compute_restore_instance", revertsTask: true, fault: true}, func() error {
-		g, err := s.guestOf(inst)
-		if err != nil {
+		if err := s.powerOnGuest(ctx, rc, inst); err != nil {
 			return err
 		}
-		if err := s.replugVIFs(ctx, rc, inst); err != nil {
-			return err
-		}
-		if err := s.lc.eng.driver.PowerOn(ctx, g); err != nil && !(errors.Is(err, hypervisor.ErrInvalidState) &&
-			s.powerState(ctx, g) == powerRunning) {
-			return translateEngineError(inst, err)
-		}
-		asInstance(inst).SetStates(s.powerState(ctx, g), vmActive)
 		return s.saveInstance(ctx, rc, inst, taskRestoring)
 	})
 }

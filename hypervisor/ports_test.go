@@ -6,31 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/novabsd/novabsd/internal/freeport"
 )
 
-// freeRange finds n consecutive ports nothing listens on, so the tests do not depend on what else runs here.
-func freeRange(t *testing.T, n int) int {
-	t.Helper()
-	for base := 42000; base < 60000; base += n {
-		free := true
-		for p := base; p < base+n && free; p++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				continue
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatal("no free port range on 127.0.0.1")
-	return 0
-}
-
 func TestPorts(t *testing.T) {
-	base := freeRange(t, 4)
+	base := freeport.Range(t, 42000, 4)
 	tests := []struct {
 		name string
 		run  func(t *testing.T, v *Ports)

@@ -487,21 +487,12 @@ func (f *fakeCloud) allocations(w http.ResponseWriter, r *http.Request, consumer
 			placementError(w, 400, "placement.undefined_code", "this fake wants 1.28")
 			return
 		}
-		var b struct {
-			Allocations map[string]struct {
-				Resources map[string]int64 `json:"resources"`
-			} `json:"allocations"`
-			ConsumerGeneration *int64 `json:"consumer_generation"`
-			ProjectID          string `json:"project_id"`
-			UserID             string `json:"user_id"`
-		}
+		var b fakeConsumerAllocations
 		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 			placementError(w, 400, "placement.undefined_code", err.Error())
 			return
 		}
-		switch {
-		case c == nil && b.ConsumerGeneration != nil,
-			c != nil && (b.ConsumerGeneration == nil || *b.ConsumerGeneration != c.Gen):
+		if generationConflict(c, b.ConsumerGeneration) {
 			placementError(w, 409, codeConcurrentUpdate, "consumer generation conflict")
 			return
 		}
@@ -543,23 +534,32 @@ func (f *fakeCloud) allocations(w http.ResponseWriter, r *http.Request, consumer
 	}
 }
 
+// fakeConsumerAllocations is one consumer's allocations as PUT /allocations/{consumer} and POST /allocations
+// (one per consumer) take them at 1.28.
+type fakeConsumerAllocations struct {
+	Allocations map[string]struct {
+		Resources map[string]int64 `json:"resources"`
+	} `json:"allocations"`
+	ConsumerGeneration *int64 `json:"consumer_generation"`
+	ProjectID          string `json:"project_id"`
+	UserID             string `json:"user_id"`
+}
+
+// generationConflict is Placement's consumer generation check: a new consumer must come with a null generation,
+// a known one with its current generation.
+func generationConflict(c *fakeConsumer, gen *int64) bool {
+	return (c == nil && gen != nil) || (c != nil && (gen == nil || *gen != c.Gen))
+}
+
 // postAllocations is POST /allocations at 1.28: every consumer's generation is checked before any is written.
 func (f *fakeCloud) postAllocations(w http.ResponseWriter, r *http.Request) {
-	var b map[string]struct {
-		Allocations map[string]struct {
-			Resources map[string]int64 `json:"resources"`
-		} `json:"allocations"`
-		ConsumerGeneration *int64 `json:"consumer_generation"`
-		ProjectID          string `json:"project_id"`
-		UserID             string `json:"user_id"`
-	}
+	var b map[string]fakeConsumerAllocations
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
 		placementError(w, 400, "placement.undefined_code", err.Error())
 		return
 	}
 	for consumer, a := range b {
-		c := f.consumers[consumer]
-		if (c == nil && a.ConsumerGeneration != nil) || (c != nil && (a.ConsumerGeneration == nil || *a.ConsumerGeneration != c.Gen)) {
+		if generationConflict(f.consumers[consumer], a.ConsumerGeneration) {
 			placementError(w, 409, codeConcurrentUpdate, "consumer generation conflict")
 			return
 		}

@@ -1,11 +1,12 @@
 # hosts.sh — sourced by the bench scripts that run novabsd and the stock nova-compute side by side as two compute
 # hosts of the rig (lifecycle.sh, shelve.sh): a glance-api both computes can upload snapshots to, the two hosts,
-# and their removal.
+# the whole start-up (start_side_by_side) and the clean-up (cleanup_hosts, the EXIT trap).
 #
-# The caller defines RIG, RIG_DIR, ROOT, TAG, WORK, LOG, BIN, HOST_NB, HOST_PY, IN_ROOT_DIR, IN_ROOT_ETC, GLANCE,
-# GLANCE_PORT, NOVA, PLACEMENT, TOKEN, PYTHON_CONF (extra nova.conf lines for the stock compute, may be empty),
-# NOVABSD_CONF (extra nova.conf lines for novabsd, may be empty), and the helpers say, die, sql and the cloud.sh
-# ones (api).
+# The caller defines RIG, RIG_DIR, ROOT, TAG, WORK, LOG, HOST_NB, HOST_PY, IN_ROOT_DIR, IN_ROOT_ETC, GLANCE,
+# GLANCE_PORT, NOVA, PLACEMENT, PYTHON_CONF (extra nova.conf lines for the stock compute, may be empty),
+# NOVABSD_CONF (extra nova.conf lines for novabsd, may be empty), DOMAINS (libvirt domain log files of the stock
+# compute's servers, removed by cleanup_hosts), and the helpers say, die, sql, in_root and those of libvirt.sh
+# and cloud.sh, sourced first. start_side_by_side sets BIN, TOKEN, IMAGE and FLAVOR.
 
 # ---------------------------------------------------------------------------------------------------------------
 # The rig's glance-api (uwsgi http-socket) keeps uwsgi's default chunked-input-limit of 1 MiB, and glanceclient
@@ -43,7 +44,7 @@ start_glance() {
 # ---------------------------------------------------------------------------------------------------------------
 # 3. the two compute hosts. Both get cpu_allocation_ratio = 16 (10 one-vCPU servers on a 2-core machine).
 start_computes() {
-	local conf=$WORK/$HOST_NB.conf
+	local conf=$WORK/$HOST_NB.conf h
 	$RIG compute-conf "$HOST_NB" >"$conf"
 	printf '[DEFAULT]\ncpu_allocation_ratio = 16\n[glance]\nendpoint_override = %s\n' "$GLANCE_COMPUTE" >"$WORK/$HOST_NB.override.conf"
 	[[ -z ${NOVABSD_CONF:-} ]] || printf '%s\n' "$NOVABSD_CONF" >>"$WORK/$HOST_NB.override.conf"
@@ -52,74 +53,84 @@ start_computes() {
 	echo $! >"$WORK/novabsd.pid"
 	disown
 
-	# The stock service: nova.cmd.compute from the root's python3-nova, like /usr/bin/nova-compute.
 	$RIG compute-conf "$HOST_PY" | sed -e "s#$RIG_DIR/compute/$HOST_PY#$IN_ROOT_DIR/$HOST_PY#" >"$ROOT$IN_ROOT_ETC/$HOST_PY.conf"
-	cat >"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf" <<EOF
-[glance]
-endpoint_override = $GLANCE_COMPUTE
-[DEFAULT]
-compute_driver = libvirt.LibvirtDriver
-cpu_allocation_ratio = 16
-[libvirt]
-# /dev/kvm here is kvm_pvm, which kills real-mode guests: TCG, as for novabsd.
-virt_type = qemu
-cpu_mode = none
-sysinfo_serial = none
-EOF
+	stock_override_conf "$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf" 'cpu_allocation_ratio = 16'
+	printf '[glance]\nendpoint_override = %s\n' "$GLANCE_COMPUTE" >>"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf"
 	# Experiments only (the tables are for the stock defaults): e.g. PYTHON_CONF=$'[DEFAULT]\npointer_model = none'
 	[[ -z ${PYTHON_CONF:-} ]] || printf '%s\n' "$PYTHON_CONF" >>"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf"
 	mkdir -p "$ROOT$IN_ROOT_DIR/$HOST_PY/instances"
-	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
-		/usr/bin/python3 -c 'import sys; sys.argv = ["nova-compute"] + sys.argv[1:]
-from nova.cmd.compute import main; main()' \
-		--config-file "$IN_ROOT_ETC/$HOST_PY.conf" --config-file "$IN_ROOT_ETC/$HOST_PY.override.conf" \
-		>"$LOG/nova-compute-$TAG.log" 2>&1 </dev/null &
-	echo $! >"$WORK/python.pid"
-	disown
+	start_stock_compute "$HOST_PY"
 
-	local h deadline=$(($(date +%s) + 120)) pending=("$HOST_NB" "$HOST_PY") left
-	while [[ ${#pending[@]} -gt 0 ]]; do
-		kill -0 "$(cat "$WORK/novabsd.pid")" 2>/dev/null || { tail -n 15 "$WORK/novabsd.log" >&2; die "novabsd exited (log $WORK/novabsd.log)"; }
-		kill -0 "$(cat "$WORK/python.pid")" 2>/dev/null || { tail -n 15 "$LOG/nova-compute-$TAG.log" >&2; die "the stock nova-compute exited (log $LOG/nova-compute-$TAG.log)"; }
-		left=()
-		for h in "${pending[@]}"; do
-			# Ready = its provider has a VCPU inventory (standard class id 0) with our allocation ratio.
-			if [[ -n $(sql "select 1 from placement.inventories i join placement.resource_providers p
-				on p.id = i.resource_provider_id where p.name = '$h' and i.resource_class_id = 0 and i.allocation_ratio = 16") ]]; then
-				say "$h is up with its inventory"
-			else left+=("$h"); fi
-		done
-		pending=("${left[@]}")
-		[[ ${#pending[@]} -eq 0 ]] && break
-		[[ $(date +%s) -lt $deadline ]] || {
-			tail -n 20 "$LOG/nova-compute-$TAG.log" >&2
-			die "no VCPU inventory (allocation ratio 16) for ${pending[*]} after 120 s (logs $WORK/novabsd.log, $LOG/nova-compute-$TAG.log)"
-		}
-		sleep 0.5
-	done
+	wait_hosts 120 0.5 has_inventory "VCPU inventory (allocation ratio 16)"
 	$RIG discover >"$WORK/discover.log" 2>&1 || { cat "$WORK/discover.log" >&2; die "rig.sh discover failed"; }
 	for h in "$HOST_NB" "$HOST_PY"; do
 		[[ -n $(sql "select 1 from nova_api.host_mappings where host = '$h'") ]] || die "discover did not map $h"
 	done
 }
 
+# has_inventory HOST: its provider has a VCPU inventory (standard class id 0) with our allocation ratio.
+has_inventory() {
+	[[ -n $(sql "select 1 from placement.inventories i join placement.resource_providers p
+		on p.id = i.resource_provider_id where p.name = '$1' and i.resource_class_id = 0 and i.allocation_ratio = 16") ]] || return 1
+	say "$1 is up with its inventory"
+}
+
 # ---------------------------------------------------------------------------------------------------------------
-# forget_hosts: the two compute services and their resource providers go.
-forget_hosts() {
-	local h id node
-	for h in "$HOST_NB" "$HOST_PY"; do
-		# Nova's service delete fails (HTTP 500, "No such provider") for a compute node whose provider
-		# was never made, e.g. when Placement was down as the host started: make it, so delete works.
-		sql "select uuid, hypervisor_hostname from nova.compute_nodes where host = '$h' and deleted = 0" |
-			while read -r id node; do
-				api POST "$PLACEMENT/resource_providers" -H 'OpenStack-API-Version: placement 1.14' \
-					-d "{\"uuid\": \"$id\", \"name\": \"$node\"}" -o /dev/null
-			done
-		for id in $(api GET "$NOVA/os-services?binary=nova-compute&host=$h" | jq -r '.services[]?.id'); do
-			api DELETE "$NOVA/os-services/$id" -o /dev/null
-		done
-		for id in $(api GET "$PLACEMENT/resource_providers?name=$h" -H 'OpenStack-API-Version: placement 1.14' | jq -r '.resource_providers[]?.uuid'); do
-			api DELETE "$PLACEMENT/resource_providers/$id" -H 'OpenStack-API-Version: placement 1.14' -o /dev/null
-		done
-	done
+# start_side_by_side: checks the tools and the rig, sets cleanup_hosts as the EXIT trap, makes the project, builds
+# novabsd, starts libvirtd, the glance-api and both hosts, and finds the tiny image and flavor.
+start_side_by_side() {
+	local tool
+	for tool in curl jq mariadb awk unshare setsid; do command -v "$tool" >/dev/null || die "missing tool '$tool'"; done
+	[[ $(id -u) -eq 0 ]] || die "must run as root (chroot, namespaces)"
+	wait_rig
+	trap cleanup_hosts EXIT
+	trap 'exit 130' INT TERM
+	open_project
+	build_novabsd
+	install_packages
+	configure_libvirt
+	say "starting virtlogd and libvirtd in $ROOT"
+	start_libvirt
+	start_glance
+	say "starting compute hosts $HOST_NB (novabsd) and $HOST_PY (stock nova-compute, libvirt)"
+	start_computes
+	find_tiny
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# cleanup_hosts, whatever happened: servers and images (those listed in WORK/servers and WORK/images), processes,
+# services, providers, project, state.
+cleanup_hosts() {
+	local rc=$? id h
+	trap - EXIT INT TERM
+	set +e
+	say "cleaning up"
+	if [[ -n ${TOKEN:-} ]]; then
+		if [[ -f $WORK/servers ]]; then
+			# shellcheck disable=SC2046
+			delete_servers $(sort -u "$WORK/servers") >/dev/null 2>&1
+		fi
+		if [[ -f $WORK/images ]]; then
+			for id in $(sort -u "$WORK/images"); do api DELETE "$GLANCE/v2/images/$id" -o /dev/null; done
+		fi
+	fi
+	stop_tree "$WORK/novabsd.pid"
+	stop_tree "$WORK/python.pid"
+	destroy_guests
+	stop_tree "$WORK/libvirtd.pid"
+	stop_tree "$WORK/virtlogd.pid"
+	stop_tree "$WORK/glance.pid"
+	if [[ -n ${TOKEN:-} ]]; then
+		for h in "$HOST_NB" "$HOST_PY"; do forget_compute "$h"; done
+	fi
+	close_project
+	rm -rf "${RIG_DIR:?}/compute/$HOST_NB" "$ROOT$IN_ROOT_DIR/$HOST_PY" "$ROOT$IN_ROOT_ETC/$HOST_PY".*conf "$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
+	if [[ $rc -ne 0 ]]; then
+		say "failed (exit $rc); logs kept: $WORK/novabsd.log $LOG/nova-compute-$TAG.log $LOG/libvirtd-$TAG.log"
+	else
+		rm -rf "$WORK" "$LOG"/*-"$TAG".log
+		# libvirt's per-domain logs: only our libvirtd wrote there.
+		[[ ${#DOMAINS[@]} -eq 0 ]] || rm -f "${DOMAINS[@]/#/$ROOT/var/log/libvirt/qemu/}"
+	fi
+	exit "$rc"
 }

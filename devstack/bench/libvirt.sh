@@ -1,11 +1,22 @@
 # libvirt.sh — sourced by the bench scripts that run the stock nova-compute with its libvirt driver (lifecycle.sh,
-# rpc.sh): installs libvirt, QEMU and python3-libvirt into the rig's root on first use (never part of rig.sh
-# install, so that CI does not pay for it) and starts libvirtd and virtlogd chrooted in that root.
+# shelve.sh, network.sh, rpc.sh): installs libvirt, QEMU and python3-libvirt into the rig's root on first use
+# (never part of rig.sh install, so that CI does not pay for it), starts libvirtd and virtlogd chrooted in that
+# root, and starts the stock nova-compute there.
 #
-# The caller defines ROOT, WORK (its scratch directory: apt log, daemons' pid files), LOG (the daemons' log
-# directory), TAG, IN_ROOT_ETC and IN_ROOT_DIR (paths inside the root), HOST_PY (the host name libvirt reports),
-# and the helpers say, die and in_root. Stopping the daemons is the caller's (their pid files are in WORK), with
-# stop_tree below.
+# The caller defines ROOT (before sourcing it), WORK (its scratch directory: apt log, daemons' pid files), TAG,
+# HOST_PY (the host name libvirt reports), and the helpers say and die; wait_hosts also HOST_NB. Stopping the
+# daemons is the caller's (their pid files are in WORK), with stop_tree and destroy_guests below.
+
+# The benchmarks' paths inside the root: the stock compute's state, its configuration, and the daemons' logs
+# (LOG is the last as the host sees it).
+IN_ROOT_DIR=/var/lib/novabsd-bench
+IN_ROOT_ETC=/etc/novabsd-bench
+IN_ROOT_LOG=/var/log/novabsd-bench
+LOG=$ROOT$IN_ROOT_LOG
+
+# in_root CMD...: runs CMD chrooted in the root with a clean environment.
+in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
+
 PACKAGES=(python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-log libvirt-clients qemu-system-x86)
 
 # 1. packages, inside the root only.
@@ -110,4 +121,69 @@ stop_tree() { # stop_tree PIDFILE: TERM the tree, KILL what is left after 10 s
 	# shellcheck disable=SC2086
 	kill -KILL $pids 2>/dev/null || true
 	rm -f "$f"
+}
+
+# destroy_guests: the guests the stock compute left behind go (only ours: this libvirtd is ours).
+destroy_guests() {
+	local dom
+	[[ -f $WORK/libvirtd.pid ]] || return 0
+	for dom in $(in_root virsh -q -c qemu:///system list --all --name 2>/dev/null); do
+		in_root virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1
+		in_root virsh -q -c qemu:///system undefine --nvram "$dom" >/dev/null 2>&1 ||
+			in_root virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1
+	done
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The stock service: nova.cmd.compute from the root's python3-nova, like /usr/bin/nova-compute.
+
+# stock_override_conf FILE [LINE...]: writes the stock compute's override config, the libvirt driver under TCG;
+# each LINE goes into its [DEFAULT] section. Callers append sections of their own.
+stock_override_conf() {
+	local f=$1
+	shift
+	{
+		printf '[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\n'
+		[[ $# -eq 0 ]] || printf '%s\n' "$@"
+		cat <<'EOF'
+[libvirt]
+# /dev/kvm here is kvm_pvm, which kills real-mode guests: TCG, as for novabsd.
+virt_type = qemu
+cpu_mode = none
+sysinfo_serial = none
+EOF
+	} >"$f"
+}
+
+# start_stock_compute NAME: runs it chrooted with IN_ROOT_ETC/NAME.conf and NAME.override.conf (paths inside the
+# root), logging to LOG/nova-compute-TAG.log; its pid goes to WORK/python.pid.
+start_stock_compute() {
+	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
+		/usr/bin/python3 -c 'import sys; sys.argv = ["nova-compute"] + sys.argv[1:]
+from nova.cmd.compute import main; main()' \
+		--config-file "$IN_ROOT_ETC/$1.conf" --config-file "$IN_ROOT_ETC/$1.override.conf" \
+		>"$LOG/nova-compute-$TAG.log" 2>&1 </dev/null &
+	echo $! >"$WORK/python.pid"
+	disown
+}
+
+# wait_hosts SECONDS PAUSE READY WHAT: with novabsd (WORK/novabsd.pid) as HOST_NB and the stock compute as
+# HOST_PY running, waits every PAUSE seconds until `READY HOST` succeeds for both (READY says so itself); dies
+# when either service exits, or after SECONDS with "no WHAT for HOST".
+wait_hosts() {
+	local secs=$1 pause=$2 ready=$3 what=$4 h deadline pending=("$HOST_NB" "$HOST_PY") left
+	deadline=$(($(date +%s) + secs))
+	while [[ ${#pending[@]} -gt 0 ]]; do
+		kill -0 "$(cat "$WORK/novabsd.pid")" 2>/dev/null || { tail -n 15 "$WORK/novabsd.log" >&2; die "novabsd exited (log $WORK/novabsd.log)"; }
+		kill -0 "$(cat "$WORK/python.pid")" 2>/dev/null || { tail -n 15 "$LOG/nova-compute-$TAG.log" >&2; die "the stock nova-compute exited (log $LOG/nova-compute-$TAG.log)"; }
+		left=()
+		for h in "${pending[@]}"; do "$ready" "$h" || left+=("$h"); done
+		pending=("${left[@]}")
+		[[ ${#pending[@]} -eq 0 ]] && break
+		[[ $(date +%s) -lt $deadline ]] || {
+			tail -n 20 "$LOG/nova-compute-$TAG.log" >&2
+			die "no $what for ${pending[*]} after $secs s (logs $WORK/novabsd.log, $LOG/nova-compute-$TAG.log)"
+		}
+		sleep "$pause"
+	done
 }

@@ -38,42 +38,30 @@ SNAPSHOTS=${LIFECYCLE_SNAPSHOTS:-5}
 ROUNDS=${LIFECYCLE_ROUNDS:-3}
 BUDGET=${LIFECYCLE_BUDGET:-840}
 MARKER=NOVABSD-TINY-GUEST-READY
-NOVA=http://127.0.0.1:8774/v2.1
-GLANCE=http://127.0.0.1:9292
-PLACEMENT=http://127.0.0.1:8778
 GLANCE_PORT=${LIFECYCLE_GLANCE_PORT:-19292}
 
 TAG=lc$$-$(date +%s)
 DOMAINS=()   # libvirt domain names of the stock compute's servers, for their logs
 HOST_NB=bench-$TAG-novabsd
 HOST_PY=bench-$TAG-python
-IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
-LOG=$ROOT$IN_ROOT_LOG
 WORK=$(mktemp -d /tmp/lifecycle.XXXXXX)
 T_START=$(date +%s)
 
 say() { printf 'lifecycle.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
-over_budget() { (($(date +%s) - T_START > BUDGET)); }
 
-# libvirt.sh: install_packages, configure_libvirt, start_libvirt (shared with rpc.sh).
+# libvirt.sh: libvirtd and the stock nova-compute (shared with shelve.sh, network.sh, rpc.sh).
 # shellcheck source=devstack/bench/libvirt.sh
 source devstack/bench/libvirt.sh
 
 # ---------------------------------------------------------------------------------------------------------------
-# hosts.sh: start_glance (GLANCE_COMPUTE), start_computes (HOST_NB, HOST_PY), forget_hosts.
+# hosts.sh: start_side_by_side (the whole start-up: HOST_NB, HOST_PY, BIN, IMAGE, FLAVOR), cleanup_hosts.
 PYTHON_CONF=${LIFECYCLE_PYTHON_CONF:-}
 # shellcheck source=devstack/bench/hosts.sh
 source devstack/bench/hosts.sh
 
 # ---------------------------------------------------------------------------------------------------------------
-# API helpers (api, api_ok, make_project, delete_servers): cloud.sh.
+# API helpers (api, api_ok, delete_servers, open_project, find_tiny, ...): cloud.sh.
 # shellcheck source=devstack/bench/cloud.sh
 source devstack/bench/cloud.sh
 
@@ -162,79 +150,7 @@ snapshot() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
-# 6. cleanup, whatever happened: servers, images, processes, services, providers, state.
-cleanup() {
-	local rc=$? id h dom
-	trap - EXIT INT TERM
-	set +e
-	say "cleaning up"
-	if [[ -n ${TOKEN:-} ]]; then
-		if [[ -f $WORK/servers ]]; then
-			# shellcheck disable=SC2046
-			delete_servers $(sort -u "$WORK/servers") >/dev/null 2>&1
-		fi
-		if [[ -f $WORK/images ]]; then
-			for id in $(sort -u "$WORK/images"); do api DELETE "$GLANCE/v2/images/$id" -o /dev/null; done
-		fi
-	fi
-	stop_tree "$WORK/novabsd.pid"
-	stop_tree "$WORK/python.pid"
-	if [[ -f $WORK/libvirtd.pid ]]; then
-		# Guests the stock compute left behind (only ours: this libvirtd is ours).
-		for dom in $(in_root virsh -q -c qemu:///system list --all --name 2>/dev/null); do
-			in_root virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1
-			in_root virsh -q -c qemu:///system undefine --nvram "$dom" >/dev/null 2>&1 ||
-				in_root virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1
-		done
-	fi
-	stop_tree "$WORK/libvirtd.pid"
-	stop_tree "$WORK/virtlogd.pid"
-	stop_tree "$WORK/glance.pid"
-	[[ -z ${TOKEN:-} ]] || forget_hosts
-	if [[ -n ${PROJECT:-} ]]; then
-		api DELETE "$NOVA/os-quota-sets/$PROJECT" -o /dev/null
-		curl -sS -o /dev/null -X DELETE -H "X-Auth-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/projects/$PROJECT"
-	fi
-	rm -rf "${RIG_DIR:?}/compute/$HOST_NB" "$ROOT$IN_ROOT_DIR/$HOST_PY" "$ROOT$IN_ROOT_ETC/$HOST_PY".*conf "$ROOT$IN_ROOT_ETC/glance-api-uwsgi.ini"
-	if [[ $rc -ne 0 ]]; then
-		say "failed (exit $rc); logs kept: $WORK/novabsd.log $LOG/nova-compute-$TAG.log $LOG/libvirtd-$TAG.log"
-	else
-		rm -rf "$WORK" "$LOG"/*-"$TAG".log
-		# libvirt's per-domain logs: only our libvirtd wrote there.
-		[[ ${#DOMAINS[@]} -eq 0 ]] || rm -f "${DOMAINS[@]/#/$ROOT/var/log/libvirt/qemu/}"
-	fi
-	exit "$rc"
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-for tool in curl jq mariadb awk unshare setsid; do command -v "$tool" >/dev/null || die "missing tool '$tool'"; done
-[[ $(id -u) -eq 0 ]] || die "must run as root (chroot, namespaces)"
-# Other suites may stop and restart single services (fault tests): wait up to 2 minutes for all of them.
-for i in $(seq 24); do $RIG status >/dev/null && break; [[ $i -eq 1 ]] && say "waiting for every rig service to run"; sleep 5; done
-$RIG status >/dev/null || die "the rig is not running: devstack/rig.sh start"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ADMIN_TOKEN=$($RIG exec openstack token issue -f value -c id 2>/dev/null)
-[[ -n $ADMIN_TOKEN ]] || die "openstack token issue gave no token"
-TOKEN=$ADMIN_TOKEN
-make_project
-
-BIN=${NOVABSD_BIN:-}
-if [[ -z $BIN ]]; then
-	say "building novabsd"
-	PATH=/usr/local/go/bin:$PATH go build -o "$WORK/novabsd" ./cmd/novabsd
-	BIN=$WORK/novabsd
-fi
-install_packages
-configure_libvirt
-say "starting virtlogd and libvirtd in $ROOT"
-start_libvirt
-start_glance
-say "starting compute hosts $HOST_NB (novabsd) and $HOST_PY (stock nova-compute, libvirt)"
-start_computes
-IMAGE=$(api_ok GET "$GLANCE/v2/images?name=tiny" | jq -r '.images[0].id // empty')
-FLAVOR=$(api_ok GET "$NOVA/flavors" | jq -r '.flavors[] | select(.name == "tiny") | .id' | head -1)
-[[ -n $IMAGE && -n $FLAVOR ]] || die "no image or flavor named tiny (rig.sh start makes them)"
+start_side_by_side
 
 # warm_glance: the first requests a glance-api worker serves load its code (the schema alone took 0.7 s here):
 # whichever engine snapshots first would pay for that. Two rounds, for the rig's two uwsgi workers.
@@ -248,7 +164,6 @@ warm_glance() {
 		api DELETE "$GLANCE/v2/images/$img" -o /dev/null
 	done
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 declare -A R ONE
 warm_glance

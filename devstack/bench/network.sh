@@ -39,28 +39,17 @@ POLL=${NETWORK_POLL:-0.25}
 ROUNDS=${NETWORK_ROUNDS:-3}
 BUDGET=${NETWORK_BUDGET:-1500}
 ORDER=${NETWORK_ORDER:-novabsd python}
-NOVA=http://127.0.0.1:8774/v2.1
 NEUTRON=http://127.0.0.1:9696/v2.0
-GLANCE=http://127.0.0.1:9292
-PLACEMENT=http://127.0.0.1:8778
 
 TAG=nw$$-$(date +%s)
 HOST=bench-$TAG          # the one compute host name (and chassis) both engines use in turn
 HOST_PY=$HOST            # libvirt.sh: the host name libvirtd reports (the stock driver's node name)
-IN_ROOT_DIR=/var/lib/novabsd-bench   # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
 WORK=$(mktemp -d /tmp/network.XXXXXX)
 T_START=$(date +%s)
 DOMAINS=()   # libvirt domain log files of the stock compute's servers
 
 say() { printf 'network.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-now() { date +%s.%N; }
-sec() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
-over_budget() { (($(date +%s) - T_START > BUDGET)); }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 # The rig's names (rig.sh info): directories, database prefix, the Open vSwitch socket as the host reaches it.
@@ -73,11 +62,9 @@ OVS_SOCK=${INFO[OVS_DB_SOCK_HOST]:-}
 NB_SOCK=$ROOT/run/ovn/ovnnb_db.sock
 NETNAME=${INFO[PRIVATE_NETWORK]:-private}
 OLD_CHASSIS=${INFO[CHASSIS]:-}
-LOG=$ROOT$IN_ROOT_LOG
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
 
-# libvirt.sh: install_packages, configure_libvirt, start_libvirt, stop_tree; cloud.sh: api, api_ok, make_project,
-# delete_servers.
+# libvirt.sh: install_packages, configure_libvirt, start_libvirt, stop_tree, destroy_guests, stock_override_conf,
+# start_stock_compute; cloud.sh: api, api_ok, delete_servers, forget_compute, wait_rig, open_project, ...
 # shellcheck source=devstack/bench/libvirt.sh
 source devstack/bench/libvirt.sh
 # shellcheck source=devstack/bench/cloud.sh
@@ -143,25 +130,10 @@ start_python() {
 	# state inside the root and the rig's Open vSwitch as the root sees it.
 	$RIG compute-conf "$HOST" | sed -e "s#$RIG_DIR/compute/$HOST#$IN_ROOT_DIR/$HOST#" \
 		-e "s#unix:$ROOT/run/#unix:/run/#" >"$ROOT$IN_ROOT_ETC/$HOST.conf"
-	cat >"$ROOT$IN_ROOT_ETC/$HOST.override.conf" <<EOF
-[DEFAULT]
-compute_driver = libvirt.LibvirtDriver
-cpu_allocation_ratio = 16
-[libvirt]
-# /dev/kvm here is kvm_pvm, which kills real-mode guests: TCG, as for novabsd.
-virt_type = qemu
-cpu_mode = none
-sysinfo_serial = none
-EOF
+	stock_override_conf "$ROOT$IN_ROOT_ETC/$HOST.override.conf" 'cpu_allocation_ratio = 16'
 	[[ -z ${NETWORK_PYTHON_CONF:-} ]] || printf '%s\n' "$NETWORK_PYTHON_CONF" >>"$ROOT$IN_ROOT_ETC/$HOST.override.conf"
 	mkdir -p "$ROOT$IN_ROOT_DIR/$HOST/instances"
-	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
-		/usr/bin/python3 -c 'import sys; sys.argv = ["nova-compute"] + sys.argv[1:]
-from nova.cmd.compute import main; main()' \
-		--config-file "$IN_ROOT_ETC/$HOST.conf" --config-file "$IN_ROOT_ETC/$HOST.override.conf" \
-		>"$LOG/nova-compute-$TAG.log" 2>&1 </dev/null &
-	echo $! >"$WORK/python.pid"
-	disown
+	start_stock_compute "$HOST"
 	ENGINE_PID=$WORK/python.pid ENGINE_LOG=$LOG/nova-compute-$TAG.log
 }
 
@@ -180,34 +152,10 @@ wait_ready() {
 	say "$1 is up as $HOST"
 }
 
-# forget_host: the compute service of HOST and its provider go, so that the next engine joins anew.
-forget_host() {
-	local id node
-	# Nova's service delete fails (HTTP 500, "No such provider") for a compute node whose provider was never
-	# made: make it, so that delete works.
-	sql "select uuid, hypervisor_hostname from ${DB_PREFIX}nova.compute_nodes where host = '$HOST' and deleted = 0" |
-		while read -r id node; do
-			api POST "$PLACEMENT/resource_providers" -H 'OpenStack-API-Version: placement 1.14' \
-				-d "{\"uuid\": \"$id\", \"name\": \"$node\"}" -o /dev/null
-		done
-	for id in $(api GET "$NOVA/os-services?binary=nova-compute&host=$HOST" | jq -r '.services[]?.id'); do
-		api DELETE "$NOVA/os-services/$id" -o /dev/null
-	done
-	for id in $(api GET "$PLACEMENT/resource_providers?name=$HOST" -H 'OpenStack-API-Version: placement 1.14' | jq -r '.resource_providers[]?.uuid'); do
-		api DELETE "$PLACEMENT/resource_providers/$id" -H 'OpenStack-API-Version: placement 1.14' -o /dev/null
-	done
-}
-
 stop_engine() { # stop_engine novabsd|python
 	stop_tree "$WORK/$1.pid"
 	if [[ $1 == python && -f $WORK/libvirtd.pid ]]; then
-		local dom
-		# Guests the stock compute left behind (only ours: this libvirtd is ours).
-		for dom in $(in_root virsh -q -c qemu:///system list --all --name 2>/dev/null); do
-			in_root virsh -q -c qemu:///system destroy "$dom" >/dev/null 2>&1
-			in_root virsh -q -c qemu:///system undefine --nvram "$dom" >/dev/null 2>&1 ||
-				in_root virsh -q -c qemu:///system undefine "$dom" >/dev/null 2>&1
-		done
+		destroy_guests
 		stop_tree "$WORK/libvirtd.pid"
 		stop_tree "$WORK/virtlogd.pid"
 	fi
@@ -287,11 +235,8 @@ cleanup() {
 	stop_engine python
 	stop_tree "$WORK/nbmon.pid"
 	stop_tree "$WORK/ovsmon.pid"
-	[[ -z ${TOKEN:-} ]] || forget_host
-	if [[ -n ${PROJECT:-} ]]; then
-		api DELETE "$NOVA/os-quota-sets/$PROJECT" -o /dev/null
-		curl -sS -o /dev/null -X DELETE -H "X-Auth-Token: $ADMIN_TOKEN" "$KEYSTONE/v3/projects/$PROJECT"
-	fi
+	[[ -z ${TOKEN:-} ]] || forget_compute "$HOST"
+	close_project
 	if [[ -n $OLD_CHASSIS && ${CHASSIS_SET:-} == 1 ]]; then
 		$RIG chassis "$OLD_CHASSIS" >/dev/null 2>&1 || say "warning: could not set the chassis back to $OLD_CHASSIS"
 	fi
@@ -309,28 +254,15 @@ cleanup() {
 for tool in curl jq mariadb awk unshare setsid ovsdb-client; do command -v "$tool" >/dev/null || die "missing tool '$tool'"; done
 [[ $(id -u) -eq 0 ]] || die "must run as root (chroot, namespaces)"
 for engine in $ORDER; do [[ $engine == novabsd || $engine == python ]] || die "NETWORK_ORDER: unknown engine '$engine' (novabsd, python)"; done
-# Other suites may stop and restart single services (fault tests): wait up to 2 minutes for all of them.
-for i in $(seq 24); do $RIG status >/dev/null && break; [[ $i -eq 1 ]] && say "waiting for every rig service to run"; sleep 5; done
-$RIG status >/dev/null || die "the rig is not running: devstack/rig.sh start"
+wait_rig
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$LOG"
-ADMIN_TOKEN=$($RIG exec openstack token issue -f value -c id 2>/dev/null)
-[[ -n $ADMIN_TOKEN ]] || die "openstack token issue gave no token"
-TOKEN=$ADMIN_TOKEN
-make_project
+open_project
 NET=$(api_ok GET "$NEUTRON/networks?name=$NETNAME" | jq -r '.networks[0].id // empty')
 [[ -n $NET ]] || die "no network named $NETNAME (rig.sh start makes it)"
-IMAGE=$(api_ok GET "$GLANCE/v2/images?name=tiny" | jq -r '.images[0].id // empty')
-FLAVOR=$(api_ok GET "$NOVA/flavors" | jq -r '.flavors[] | select(.name == "tiny") | .id' | head -1)
-[[ -n $IMAGE && -n $FLAVOR ]] || die "no image or flavor named tiny (rig.sh start makes them)"
-
-BIN=${NOVABSD_BIN:-}
-if [[ -z $BIN ]]; then
-	say "building novabsd"
-	PATH=/usr/local/go/bin:$PATH go build -o "$WORK/novabsd" ./cmd/novabsd
-	BIN=$WORK/novabsd
-fi
+find_tiny
+build_novabsd
 say "the chassis becomes $HOST (was ${OLD_CHASSIS:-unknown})"
 CHASSIS_SET=1
 $RIG chassis "$HOST" >"$WORK/chassis.log" 2>&1 || { cat "$WORK/chassis.log" >&2; die "rig.sh chassis $HOST failed"; }
@@ -365,7 +297,7 @@ for ENGINE in $ORDER; do
 	# shellcheck disable=SC2086
 	delete_servers $B_IDS
 	stop_engine "$ENGINE"
-	forget_host
+	forget_compute "$HOST"
 done
 
 row() { # row LABEL KEY

@@ -31,19 +31,17 @@ read -r -a METHODS <<<"${RPC_BENCH_METHODS:-get_host_uptime ping}"
 TAG=rpc$$-$(date +%s)
 HOST_NB=bench-$TAG-novabsd
 HOST_PY=bench-$TAG-python
-IN_ROOT_DIR=/var/lib/novabsd-bench # the stock compute's state, inside the root
-IN_ROOT_ETC=/etc/novabsd-bench
-IN_ROOT_LOG=/var/log/novabsd-bench
-LOG=$ROOT$IN_ROOT_LOG
 WORK=$(mktemp -d /tmp/rpcbench.XXXXXX)
 
 say() { printf 'rpc.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-sql() { mariadb -h 127.0.0.1 -u root -N -B -e "$1"; }
-in_root() { chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }
 
+# libvirt.sh: libvirtd and the stock nova-compute (stock_override_conf, start_stock_compute, wait_hosts, stop_tree);
+# cloud.sh: build_novabsd, median (its API helpers are not used here).
 # shellcheck source=devstack/bench/libvirt.sh
 source devstack/bench/libvirt.sh
+# shellcheck source=devstack/bench/cloud.sh
+source devstack/bench/cloud.sh
 
 # ---------------------------------------------------------------------------------------------------------------
 start_computes() {
@@ -56,43 +54,17 @@ start_computes() {
 
 	mkdir -p "$ROOT$IN_ROOT_ETC" "$LOG" "$ROOT$IN_ROOT_DIR/$HOST_PY/instances"
 	$RIG compute-conf "$HOST_PY" | sed -e "s#$RIG_DIR/compute/$HOST_PY#$IN_ROOT_DIR/$HOST_PY#" >"$ROOT$IN_ROOT_ETC/$HOST_PY.conf"
-	cat >"$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf" <<'EOF'
-[DEFAULT]
-compute_driver = libvirt.LibvirtDriver
-[libvirt]
-# /dev/kvm here is kvm_pvm, which kills real-mode guests: TCG, as for novabsd.
-virt_type = qemu
-cpu_mode = none
-sysinfo_serial = none
-EOF
-	setsid chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin PYTHONUNBUFFERED=1 \
-		/usr/bin/python3 -c 'import sys; sys.argv = ["nova-compute"] + sys.argv[1:]
-from nova.cmd.compute import main; main()' \
-		--config-file "$IN_ROOT_ETC/$HOST_PY.conf" --config-file "$IN_ROOT_ETC/$HOST_PY.override.conf" \
-		>"$LOG/nova-compute-$TAG.log" 2>&1 </dev/null &
-	echo $! >"$WORK/python.pid"
-	disown
+	stock_override_conf "$ROOT$IN_ROOT_ETC/$HOST_PY.override.conf"
+	start_stock_compute "$HOST_PY"
+	wait_hosts 180 1 serves "consumer on compute.<host>"
+}
 
-	# Ready = compute.<host> has a consumer: the service serves its topic (both create their records first).
-	local h deadline=$(($(date +%s) + 180)) pending=("$HOST_NB" "$HOST_PY") left queues
-	while [[ ${#pending[@]} -gt 0 ]]; do
-		kill -0 "$(cat "$WORK/novabsd.pid")" 2>/dev/null || { tail -n 15 "$WORK/novabsd.log" >&2; die "novabsd exited (log $WORK/novabsd.log)"; }
-		kill -0 "$(cat "$WORK/python.pid")" 2>/dev/null || { tail -n 15 "$LOG/nova-compute-$TAG.log" >&2; die "the stock nova-compute exited (log $LOG/nova-compute-$TAG.log)"; }
-		queues=$(rabbitmqctl -q list_queues -p "$VHOST" name consumers 2>/dev/null || true)
-		left=()
-		for h in "${pending[@]}"; do
-			if awk -v q="compute.$h" '$1 == q && $2 > 0 {found = 1} END {exit !found}' <<<"$queues"; then
-				say "$h serves compute.$h"
-			else left+=("$h"); fi
-		done
-		pending=("${left[@]}")
-		[[ ${#pending[@]} -eq 0 ]] && break
-		[[ $(date +%s) -lt $deadline ]] || {
-			tail -n 20 "$LOG/nova-compute-$TAG.log" >&2
-			die "no consumer on compute.<host> for ${pending[*]} after 180 s (logs $WORK/novabsd.log, $LOG/nova-compute-$TAG.log)"
-		}
-		sleep 1
-	done
+# serves HOST: compute.HOST has a consumer, i.e. the service serves its topic (both create their records first).
+serves() {
+	local queues
+	queues=$(rabbitmqctl -q list_queues -p "$VHOST" name consumers 2>/dev/null || true)
+	awk -v q="compute.$1" '$1 == q && $2 > 0 {found = 1} END {exit !found}' <<<"$queues" || return 1
+	say "$1 serves compute.$1"
 }
 
 # measure HOST METHOD CONCURRENCY CALLS → the client's JSON line (see rpc_client.py).
@@ -141,12 +113,7 @@ VHOST=${VHOST:-/}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-BIN=${NOVABSD_BIN:-}
-if [[ -z $BIN ]]; then
-	say "building novabsd"
-	PATH=/usr/local/go/bin:$PATH go build -o "$WORK/novabsd" ./cmd/novabsd
-	BIN=$WORK/novabsd
-fi
+build_novabsd
 install_packages
 configure_libvirt
 say "starting virtlogd and libvirtd in $ROOT"
@@ -154,7 +121,6 @@ start_libvirt
 say "starting compute hosts $HOST_NB (novabsd) and $HOST_PY (stock nova-compute, libvirt)"
 start_computes
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 declare -A RATE P50 P99
 for m in "${METHODS[@]}"; do
 	for c in 1 16; do

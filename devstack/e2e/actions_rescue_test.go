@@ -26,6 +26,17 @@ func diskBlocks(console, dev string) string {
 }
 
 // lastBoot is the console from the last marker's boot on: the log starts over with each QEMU process, but a
+// rebootBy runs `openstack ARGS...`, an action that boots the server id's guest again, waits for the server to
+// have status and for the new boot on the console, and returns the server and the console of that boot.
+func rebootBy(t *testing.T, id, status string, args ...string) (map[string]any, string) {
+	t.Helper()
+	before := consoleLog(t, id)
+	openstack(t, args...)
+	s := waitServer(t, id, status, 4*time.Minute)
+	waitBootAfter(t, id, before, 3*time.Minute)
+	return s, lastBoot(consoleLog(t, id))
+}
+
 // reboot within one appends.
 func lastBoot(console string) string {
 	i := strings.LastIndex(console, "Linux version")
@@ -54,11 +65,7 @@ func TestRescueAndRebuild(t *testing.T) {
 	}
 
 	t.Run("rescue", func(t *testing.T) {
-		before := consoleLog(t, id)
-		openstack(t, "server", "rescue", id)
-		waitServer(t, id, "RESCUE", 4*time.Minute)
-		waitBootAfter(t, id, before, 3*time.Minute)
-		c := lastBoot(consoleLog(t, id))
+		_, c := rebootBy(t, id, "RESCUE", "server", "rescue", id)
 		if got := diskBlocks(c, "vda"); imageBlocks != "" && got != imageBlocks {
 			t.Errorf("rescue boot: vda has %s blocks, want the rescue image's %s", got, imageBlocks)
 		}
@@ -72,11 +79,7 @@ func TestRescueAndRebuild(t *testing.T) {
 	})
 
 	t.Run("unrescue", func(t *testing.T) {
-		before := consoleLog(t, id)
-		openstack(t, "server", "unrescue", id)
-		waitServer(t, id, "ACTIVE", 4*time.Minute)
-		waitBootAfter(t, id, before, 3*time.Minute)
-		c := lastBoot(consoleLog(t, id))
+		_, c := rebootBy(t, id, "ACTIVE", "server", "unrescue", id)
 		if got := diskBlocks(c, "vda"); got != rootBlocks {
 			t.Errorf("after unrescue: vda has %s blocks, want the root disk's %s", got, rootBlocks)
 		}
@@ -86,10 +89,7 @@ func TestRescueAndRebuild(t *testing.T) {
 	})
 
 	t.Run("rebuild", func(t *testing.T) {
-		before := consoleLog(t, id)
-		openstack(t, "server", "rebuild", "--image", "tiny", "--wait", id)
-		s := waitServer(t, id, "ACTIVE", 4*time.Minute)
-		waitBootAfter(t, id, before, 3*time.Minute)
+		s, c := rebootBy(t, id, "ACTIVE", "server", "rebuild", "--image", "tiny", "--wait", id)
 		if got := ipv4(serverAddrs(s, privateNet)); strings.Join(got, ",") != strings.Join(addr, ",") {
 			t.Errorf("addresses after rebuild %v, before %v", got, addr)
 		}
@@ -97,7 +97,6 @@ func TestRescueAndRebuild(t *testing.T) {
 		if len(ports) != 1 || ports[0].ID != p.ID {
 			t.Errorf("ports after rebuild %+v, want the same port %s", ports, p.ID)
 		}
-		c := lastBoot(consoleLog(t, id))
 		if got := diskBlocks(c, "vda"); got != rootBlocks {
 			t.Errorf("after rebuild: vda has %s blocks, want %s", got, rootBlocks)
 		}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/novabsd/novabsd/hypervisor"
 )
@@ -19,11 +18,7 @@ func TestGuestTools(t *testing.T) {
 	needQEMU(t)
 	ctx := context.Background()
 	d := tcgDriver(t)
-	g, dom := tinyGuest(t, d, "qcow2", nil)
-	if err := d.Spawn(ctx, g, dom); err != nil {
-		t.Fatal(err)
-	}
-	waitConsole(t, d, g, marker, 1, 3*time.Minute)
+	g, _ := bootTiny(t, d)
 	if !d.Capabilities().NMI || !d.Capabilities().Diagnostics {
 		t.Fatalf("capabilities %+v: NMI and Diagnostics expected", d.Capabilities())
 	}

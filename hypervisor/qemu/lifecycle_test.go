@@ -50,6 +50,17 @@ func tinyGuest(t testing.TB, d *Driver, format string, image map[string]string) 
 	return g, dom
 }
 
+// bootTiny spawns the tiny guest from a qcow2 image and waits for its marker on the console.
+func bootTiny(t testing.TB, d *Driver) (hypervisor.Guest, *libvirtxml.Domain) {
+	t.Helper()
+	g, dom := tinyGuest(t, d, "qcow2", nil)
+	if err := d.Spawn(context.Background(), g, dom); err != nil {
+		t.Fatal(err)
+	}
+	waitConsole(t, d, g, marker, 1, 3*time.Minute)
+	return g, dom
+}
+
 // waitConsole waits until the console log holds want count times.
 func waitConsole(t testing.TB, d *Driver, g hypervisor.Guest, want string, count int, timeout time.Duration) {
 	t.Helper()
@@ -93,11 +104,7 @@ func TestLifecycle(t *testing.T) {
 	needQEMU(t)
 	ctx := context.Background()
 	d := tcgDriver(t)
-	g, dom := tinyGuest(t, d, "qcow2", nil)
-	if err := d.Spawn(ctx, g, dom); err != nil {
-		t.Fatal(err)
-	}
-	waitConsole(t, d, g, marker, 1, 3*time.Minute)
+	g, dom := bootTiny(t, d)
 	wantState(t, d, g, hypervisor.Running)
 	if err := d.Spawn(ctx, g, dom); !errors.Is(err, hypervisor.ErrInvalidState) {
 		t.Fatalf("second spawn: %v, want ErrInvalidState", err)
