@@ -20,7 +20,8 @@ import (
 // (validate_console_port) → the guest's TCP serial console on [serial_console] proxyclient_address.
 func TestSerialConsole(t *testing.T) {
 	requireRig(t)
-	_, host := lifecycleHost(t, "e2e-serial")
+	t.Parallel()
+	host := sharedHost(t)
 	id := createServer(t, host, "e2e-serial", "tiny")
 	waitMarker(t, id, 1, 3*time.Minute)
 

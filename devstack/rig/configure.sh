@@ -217,6 +217,23 @@ write_uwsgi_inis() {
 	WORKERS=1 uwsgi_ini neutron-api neutron 9696 "$(wsgi_app neutron.wsgi.api /usr/bin/neutron-api)" 'enable-threads = true'
 }
 
+# write_serialproxy: nova-serialproxy's launcher. websockify serves each connection in a multiprocessing child;
+# Python 3.14 (forky's and sid's roots) starts children with forkserver by default, which must pickle the server
+# and fails ("Can't pickle <enum 'AddressFamily'>"), so every websocket is reset. The launcher asks for fork, the
+# default websockify was written for, then runs the package's own entry point.
+write_serialproxy() {
+	write_file "$ETC_RIG/nova-serialproxy.py" root 0644 <<'EOF'
+import multiprocessing
+import sys
+
+multiprocessing.set_start_method("fork")
+from nova.cmd.serialproxy import main  # noqa: E402
+
+sys.argv[0] = "nova-serialproxy"
+sys.exit(main())
+EOF
+}
+
 write_configs() {
 	write_keystone_conf
 	write_glance_conf
@@ -224,6 +241,7 @@ write_configs() {
 	write_nova_conf
 	write_neutron_confs
 	write_uwsgi_inis
+	write_serialproxy
 }
 
 write_openrc() {

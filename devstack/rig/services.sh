@@ -40,7 +40,8 @@ svc_field() { # svc_field NAME N
 svc_log() { echo "$LOGDIR/$1.log"; }
 svc_cmd() {
 	case $1 in
-	nova-conductor | nova-scheduler | nova-serialproxy) echo "$1 --config-file /etc/nova/nova.conf" ;;
+	nova-conductor | nova-scheduler) echo "$1 --config-file /etc/nova/nova.conf" ;;
+	nova-serialproxy) echo "python3 $ETC_RIG/nova-serialproxy.py --config-file /etc/nova/nova.conf" ;;
 	*) net_svc_cmd "$1" || echo "uwsgi --ini $ETC_RIG/$1-uwsgi.ini" ;;
 	esac
 }
