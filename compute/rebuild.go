@@ -135,10 +135,8 @@ func (s *Service) rebuildGuest(ctx context.Context, rc *rpc.RequestContext, a *r
 		// on this host, so the instance keeps its state rather than nova's ERROR.
 		return &rollbackError{novaError("InstanceEvacuateNotSupported", 400, "Instance evacuate is not supported.")}
 	}
-	if a.ReimageBootVolume != nil && *a.ReimageBootVolume {
-		return &rollbackError{novaError("NotImplementedError", 501,
-			"Instance %s: reimaging a boot volume is not supported: this compute node attaches no volumes", uuid)}
-	}
+	// reimage_boot_volume is true for every rebuild requested at API 2.93 or later; like nova's manager, only a
+	// volume-backed instance acts on it, and this node has none (no image_ref).
 	if imageID == "" {
 		return &rollbackError{novaError("NotImplementedError", 501,
 			"Instance %s boots from a volume, which this compute node does not support", uuid)}

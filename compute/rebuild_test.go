@@ -27,7 +27,7 @@ func (h *harness) rebuildWith(t *testing.T, uuid, image string, extra map[string
 		"injected_files": []any{}, "new_pass": "n3w-pass", "orig_sys_metadata": map[string]any{}, "bdms": nil,
 		"recreate": false, "on_shared_storage": nil, "preserve_ephemeral": false, "migration": nil,
 		"scheduled_node": nil, "limits": nil, "request_spec": nil, "accel_uuids": []any{},
-		"reimage_boot_volume": false, "target_state": nil}
+		"reimage_boot_volume": true, "target_state": nil} // true: what nova-api sends from API 2.93 on
 	for k, v := range extra {
 		args[k] = v
 	}
@@ -114,7 +114,6 @@ func TestRebuildRefusals(t *testing.T) {
 		touched bool
 	}{
 		{"evacuate", map[string]any{"recreate": true}, nil, vmActive, "evacuate is not supported", false},
-		{"reimage boot volume", map[string]any{"reimage_boot_volume": true}, nil, vmActive, "boot volume", false},
 		{"image property refused", nil, func(h *harness) {
 			h.withImages(map[string]any{"hw_disk_bus": "xen"})
 		}, vmActive, "hw_disk_bus", false},
