@@ -83,8 +83,8 @@ func TestNetworkPrivate(t *testing.T) {
 	addrB := oneIPv4(t, pb)
 	a := bootServer(t, host, fmt.Sprintf("e2e-net-a-%d", stamp), "--network", privateNet,
 		"--user-data", userDataFile(t, "ping "+addrB+"\n"))
-	// The guest pings for about a minute once it has its address, so B is asked for as soon as A's address is
-	// known (novabsd made A's port), not once A is up: the two boot side by side.
+	// The guest pings for about four minutes once it has its address, so B is asked for as soon as A's address
+	// is known (novabsd made A's port), not once A is up: the two boot side by side.
 	addrA := oneIPv4(t, waitServerPort(t, a, 4*time.Minute))
 	b := bootServer(t, host, fmt.Sprintf("e2e-net-b-%d", stamp), "--port", pb.ID,
 		"--user-data", userDataFile(t, "ping "+addrA+"\n"))
@@ -106,7 +106,7 @@ func TestNetworkPrivate(t *testing.T) {
 		// Each guest pings the other from inside: through its tap, br-int, OVN's pipeline (port security, ACLs,
 		// the logical switch) and the other's tap, and the answer back.
 		for _, c := range []struct{ id, peer string }{{a, addrB}, {b, addrA}} {
-			console := waitConsole(t, c.id, "the result of its ping of "+c.peer, 4*time.Minute, func(con string) bool {
+			console := waitConsole(t, c.id, "the result of its ping of "+c.peer, 6*time.Minute, func(con string) bool {
 				return pingResult(con, c.peer) != ""
 			})
 			if r := pingResult(console, c.peer); r != "ok" {

@@ -310,8 +310,8 @@ find_drive() {
 	return 1
 }
 uuid_of() { grep -o '"uuid": *"[^"]*"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
-# User data lines (from the config drive or the metadata service) "ping A.B.C.D" make the guest ping that address once it has one of its own (up to 60 s, until
-# an answer), printing "novabsd-tiny: ping A.B.C.D ok" or "... failed": how e2e tests prove two guests reach each
+# User data lines (from the config drive or the metadata service) "ping A.B.C.D" make the guest ping that address once it has one of its own (up to 120 tries,
+# about 4 minutes, until an answer: under load the peer may boot minutes later), printing "novabsd-tiny: ping A.B.C.D ok" or "... failed": how e2e tests prove two guests reach each
 # other. Anything but a dotted quad is ignored, so user data never reaches a command line.
 pings() {
 	grep -E '^ping [0-9]{1,3}(\.[0-9]{1,3}){3}$' "$1" | while read -r _ ip; do
@@ -323,7 +323,7 @@ pings() {
 				[ $i -lt 60 ] || break
 			done
 			i=0
-			while [ $i -lt 30 ]; do
+			while [ $i -lt 120 ]; do
 				if ping -c 1 -W 2 "$ip" >/dev/null 2>&1; then
 					echo "novabsd-tiny: ping $ip ok"
 					exit 0
