@@ -121,12 +121,18 @@ wait_ready() {
 	say "$COMPUTE is up as $HOST"
 }
 
-# only_host: no other nova-compute is up (enabled or not: an operator may enable it during the run).
+# only_host: no other nova-compute is up (enabled or not: an operator may enable it during the run). A host
+# that just stopped (another suite's, before this run took the rig) counts as up until its last report is
+# service_down_time (60 s) old: wait that long for it.
 only_host() {
-	local others
-	others=$(api GET "$NOVA/os-services?binary=nova-compute" |
-		jq -r --arg h "$HOST" '.services[] | select(.state == "up" and .host != $h) | .host' | sort -u | tr '\n' ' ')
-	[[ -z $others ]] || die "other compute hosts are up ($others): servers could land there; stop them first"
+	local others deadline=$(($(date +%s) + 90))
+	while :; do
+		others=$(api GET "$NOVA/os-services?binary=nova-compute" |
+			jq -r --arg h "$HOST" '.services[] | select(.state == "up" and .host != $h) | .host' | sort -u | tr '\n' ' ')
+		[[ -n $others ]] || return 0
+		[[ $(date +%s) -lt $deadline ]] || die "other compute hosts are up ($others): servers could land there; stop them first"
+		sleep 5
+	done
 }
 
 # forget_host: the servers left on HOST, its compute service and its provider go.
@@ -217,6 +223,8 @@ only_host
 
 in_root tempest init --name "$TAG" "$WS_IN_ROOT" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; die "tempest init failed"; }
 $RIG tempest-conf >"$RESULTS/tempest.conf" 2>"$WORK/tempest-conf.log" || { cat "$WORK/tempest-conf.log" >&2; die "rig.sh tempest-conf failed"; }
+# The workspace's lock directory, as tempest init sets it (Tempest's tests serialize some steps through it).
+printf '\n[oslo_concurrency]\nlock_path = %s/tempest_lock\n' "$WS_IN_ROOT" >>"$RESULTS/tempest.conf"
 cp "$RESULTS/tempest.conf" "$ROOT$WS_IN_ROOT/etc/tempest.conf"
 
 say "Tempest ($REGEX, $CONCURRENCY workers) against $COMPUTE on $HOST"

@@ -3,8 +3,8 @@
 
 Runs inside the rig's root with the admin openrc in the environment. Makes the cloud's
 objects exist exactly once, repairing rather than duplicating: the service project and
-users with their roles, the catalog's services and endpoints (identity), then the tiny
-flavor, the tiny images, the networks and the admin project's security group rules
+users with their roles, the catalog's services and endpoints (identity), then the tiny and
+tiny-alt flavors, the tiny images, the networks and the admin project's security group rules
 (resources). One process, so that openstacksdk starts once. `chassis HOST` waits until
 Neutron lists HOST's OVN agents alive and deletes the dead agents of every other host (the
 rig has one chassis, whose hostname `rig.sh chassis` sets). `tempest` makes the flavors exist

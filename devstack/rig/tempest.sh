@@ -80,7 +80,8 @@ flavor_ref_alt = ${id[FLAVOR_REF_ALT]}
 fixed_network_name = private
 min_compute_nodes = 1
 max_microversion = latest
-build_timeout = 300
+# devstack's value: a stuck server fails its test after a bit over three minutes.
+build_timeout = 196
 
 [compute-feature-enabled]
 resize = false
