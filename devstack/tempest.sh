@@ -221,6 +221,7 @@ $RIG chassis "$HOST" >"$WORK/chassis.log" 2>&1 || { cat "$WORK/chassis.log" >&2;
 wait_ready
 only_host
 
+mkdir -p "$ROOT$(dirname "$WS_IN_ROOT")"
 in_root tempest init --name "$TAG" "$WS_IN_ROOT" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log" >&2; die "tempest init failed"; }
 $RIG tempest-conf >"$RESULTS/tempest.conf" 2>"$WORK/tempest-conf.log" || { cat "$WORK/tempest-conf.log" >&2; die "rig.sh tempest-conf failed"; }
 # The workspace's lock directory, as tempest init sets it (Tempest's tests serialize some steps through it).
