@@ -29,6 +29,10 @@
 #                      HOST already is the chassis; ~3 s to change it).
 #   compute-conf HOST  print a nova.conf for a compute host (novabsd) named HOST (with [neutron]
 #                      and [os_vif_ovs] ovsdb_connection for the rig's Open vSwitch)
+#   tempest-conf       print a tempest.conf for Tempest (installed in the root) against this rig: admin
+#                      credentials, images tiny and tiny-qcow2, flavors tiny and tiny-alt (made if missing),
+#                      network private, and the compute feature flags of a `compute-conf` host (see
+#                      rig/tempest.sh); the rig must be running
 #   exec CMD...        run CMD inside the root with the admin openrc (e.g. exec openstack server list)
 #
 # Releases: forky is Nova 2026.1 (the default; Neutron 29 and OVN 26.03 from sid, OVS 4.0),
@@ -90,6 +94,8 @@ TRANSPORT_URL="rabbit://guest:guest@127.0.0.1:5672/$RABBIT_VHOST"
 . "$RIG_SRC/rig/services.sh"
 # shellcheck source=rig/network.sh
 . "$RIG_SRC/rig/network.sh"
+# shellcheck source=rig/tempest.sh
+. "$RIG_SRC/rig/tempest.sh"
 
 [[ $# -ge 1 ]] || usage
 CMD=$1; shift
@@ -104,6 +110,7 @@ info) rig_info ;;
 openrc) [[ -f $STATE/openrc ]] || die "no openrc yet: run '$0 start'"; echo "$STATE/openrc" ;;
 chassis) need_root; [[ $# -eq 1 ]] || die "usage: rig.sh chassis HOST"; rig_chassis "$1" ;;
 compute-conf) [[ $# -eq 1 ]] || die "usage: rig.sh compute-conf HOST"; compute_conf "$1" ;;
+tempest-conf) need_root; [[ $# -eq 0 ]] || die "usage: rig.sh tempest-conf"; tempest_conf ;;
 exec) need_root; [[ $# -ge 1 ]] || die "usage: rig.sh exec CMD..."; in_root_admin "$@" ;;
 *) usage ;;
 esac

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""ensure.py identity | resources IMAGE_DIR | chassis HOST
+"""ensure.py identity | resources IMAGE_DIR | chassis HOST | tempest
 
 Runs inside the rig's root with the admin openrc in the environment. Makes the cloud's
 objects exist exactly once, repairing rather than duplicating: the service project and
-users with their roles, the catalog's services and endpoints (identity), then the tiny
-flavor, the tiny images, the networks and the admin project's security group rules
+users with their roles, the catalog's services and endpoints (identity), then the tiny and
+tiny-alt flavors, the tiny images, the networks and the admin project's security group rules
 (resources). One process, so that openstacksdk starts once. `chassis HOST` waits until
 Neutron lists HOST's OVN agents alive and deletes the dead agents of every other host (the
-rig has one chassis, whose hostname `rig.sh chassis` sets).
+rig has one chassis, whose hostname `rig.sh chassis` sets). `tempest` makes the flavors exist
+and prints, as KEY=VALUE lines, the ids a tempest.conf names (images, flavors, the public
+network) for `rig.sh tempest-conf`; it fails naming what `rig.sh start` has not made.
 """
 import hashlib
 import os
@@ -26,7 +28,8 @@ CATALOG = (  # name, type, url
     ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
     ("neutron", "network", "http://127.0.0.1:9696"),
 )
-FLAVOR = dict(name="tiny", vcpus=1, ram=128, disk=1)
+# tiny-alt is Tempest's flavor_ref_alt: a second flavor, as small as a guest of the tiny image allows.
+FLAVORS = (dict(name="tiny", vcpus=1, ram=128, disk=1), dict(name="tiny-alt", vcpus=1, ram=192, disk=1))
 IMAGES = (("tiny", "tiny.raw", "raw"), ("tiny-qcow2", "tiny.qcow2", "qcow2"))
 
 
@@ -115,20 +118,39 @@ def wait_rpc_services(conn, timeout=120):
         time.sleep(1)
 
 
-def flavor(conn):
+def flavors(conn):
     t0 = time.monotonic()
-    found = [f for f in conn.compute.flavors(is_public=None) if f.name == FLAVOR["name"]]
-    keep = None
-    for f in found:
-        if keep is None and (f.vcpus, f.ram, f.disk) == (FLAVOR["vcpus"], FLAVOR["ram"], FLAVOR["disk"]):
-            keep = f
-        else:
-            conn.compute.delete_flavor(f)
-            log(f"deleted flavor {f.id} ({f.vcpus} vCPU, {f.ram} MB, {f.disk} GB)")
-    if keep is None:
-        conn.compute.create_flavor(is_public=True, **FLAVOR)
-        log("created flavor tiny")
-    log("flavor tiny", t0)
+    have = list(conn.compute.flavors(is_public=None))
+    for want in FLAVORS:
+        keep = None
+        for f in (f for f in have if f.name == want["name"]):
+            if keep is None and (f.vcpus, f.ram, f.disk) == (want["vcpus"], want["ram"], want["disk"]):
+                keep = f
+            else:
+                conn.compute.delete_flavor(f)
+                log(f"deleted flavor {f.id} ({f.vcpus} vCPU, {f.ram} MB, {f.disk} GB)")
+        if keep is None:
+            conn.compute.create_flavor(is_public=True, **want)
+            log(f"created flavor {want['name']}")
+    log("flavors " + " ".join(f["name"] for f in FLAVORS), t0)
+
+
+def tempest_ids(conn):
+    """The ids of the objects a tempest.conf names, printed as KEY=VALUE lines."""
+    flavors(conn)
+    ids = {}
+    by_name = {f.name: f.id for f in conn.compute.flavors(is_public=None)}
+    ids["FLAVOR_REF"], ids["FLAVOR_REF_ALT"] = by_name.get("tiny"), by_name.get("tiny-alt")
+    for key, name in (("IMAGE_REF", "tiny"), ("IMAGE_REF_ALT", "tiny-qcow2")):
+        found = [i for i in conn.image.images(name=name) if i.status == "active"]
+        ids[key] = found[0].id if found else None
+    net = conn.network.find_network("public")
+    ids["PUBLIC_NETWORK_ID"] = net.id if net else None
+    missing = [k for k, v in ids.items() if not v]
+    if missing:
+        sys.exit(f"ensure: no {', '.join(missing)} in the cloud: run rig.sh start")
+    for k, v in ids.items():
+        print(f"{k}={v}")
 
 
 def md5sum(path):
@@ -274,7 +296,7 @@ def chassis(conn, host, timeout=60):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("identity", "resources", "chassis"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("identity", "resources", "chassis", "tempest"):
         sys.exit(__doc__)
     conn = openstack.connect()
     if sys.argv[1] == "identity":
@@ -283,11 +305,13 @@ def main():
         if len(sys.argv) != 3:
             sys.exit(__doc__)
         chassis(conn, sys.argv[2])
+    elif sys.argv[1] == "tempest":
+        tempest_ids(conn)
     else:
         if len(sys.argv) != 3:
             sys.exit(__doc__)
         wait_rpc_services(conn)
-        flavor(conn)
+        flavors(conn)
         images(conn, sys.argv[2])
         networks(conn)
 
