@@ -48,7 +48,12 @@ func (s *Service) buildNetworks(ctx context.Context, rc *rpc.RequestContext, a *
 		return spawnNetwork{}, allocateError(err, reqs)
 	}
 	logInstance(s.log, inst).Info("Allocated network", "ports", len(info))
-	if err := s.saveInfoCache(ctx, rc, inst, info); err != nil {
+	// Under the cache lock: a network-changed refresh of the new ports reads, rebuilds and saves the cache under
+	// it, so it either sees this save or is overwritten by it, never the other way round.
+	unlock := s.lc.net.cacheLocks.lock(instanceUUID(inst))
+	err = s.saveInfoCache(ctx, rc, inst, info)
+	unlock()
+	if err != nil {
 		return spawnNetwork{}, err
 	}
 	nics, err := s.guestNICs(inst, info)

@@ -142,7 +142,7 @@ func (s *Service) refreshNetworkInfo(ctx context.Context, rc *rpc.RequestContext
 	uuid := instanceUUID(inst)
 	unlock := s.lc.net.cacheLocks.lock(uuid)
 	defer unlock()
-	cur, err := s.networkInfo(ctx, rc, inst)
+	cur, err := s.reloadNetworkInfo(ctx, rc, inst)
 	if err != nil {
 		log.Warn("Cannot read the network info cache; rebuilding it from Neutron", "error", err)
 		cur = nil

@@ -97,7 +97,7 @@ func (s *Service) vifDeleted(ctx context.Context, rc *rpc.RequestContext, inst *
 	uuid := instanceUUID(inst)
 	unlock := s.lc.net.cacheLocks.lock(uuid)
 	defer unlock()
-	info, err := s.networkInfo(ctx, rc, inst)
+	info, err := s.reloadNetworkInfo(ctx, rc, inst)
 	if err != nil {
 		log.Warn("Cannot read the network info cache", "error", err)
 		return
@@ -278,7 +278,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	rv.Add(func() error { return hot.DetachNIC(cleanup, g, nic) })
 	unlock := s.lc.net.cacheLocks.lock(uuid)
 	defer unlock()
-	info, err := s.networkInfo(ctx, rc, inst)
+	info, err := s.reloadNetworkInfo(ctx, rc, inst)
 	if err != nil {
 		return network.VIF{}, failed(err)
 	}
@@ -319,7 +319,7 @@ func (s *Service) doDetachInterface(ctx context.Context, rc *rpc.RequestContext,
 	}
 	unlock := s.lc.net.cacheLocks.lock(uuid)
 	defer unlock()
-	info, err := s.networkInfo(ctx, rc, inst)
+	info, err := s.reloadNetworkInfo(ctx, rc, inst)
 	if err != nil {
 		return err
 	}

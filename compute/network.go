@@ -240,6 +240,14 @@ func (s *Service) networkInfo(ctx context.Context, rc *rpc.RequestContext, inst 
 	if err != nil || loaded {
 		return info, err
 	}
+	return s.reloadNetworkInfo(ctx, rc, inst)
+}
+
+// reloadNetworkInfo reads the info cache the conductor has now and sets it on the instance. Code that changes the
+// cache uses it under the instance's cache lock rather than the copy the instance came with: an event's instance
+// was read by nova-api before the build saved its cache, and a list computed from that copy would drop what the
+// cache has gained since (preserve_on_delete of the user's port, which then went with the server).
+func (s *Service) reloadNetworkInfo(ctx context.Context, rc *rpc.RequestContext, inst *vo.Object) (network.Info, error) {
 	ic, err := s.cond.classObject(ctx, rc, "InstanceInfoCache", "get_by_instance_uuid",
 		[]string{"InstanceInfoCache"}, []any{instanceUUID(inst)}, nil)
 	if isRemote(err, "InstanceInfoCacheNotFound") || (err == nil && ic == nil) {

@@ -28,8 +28,9 @@ type fakeNeutron struct {
 	refreshBy map[string]network.Info
 	// refreshErr, when set, is Refresh's error.
 	refreshErr error
-	// refreshed are the instance uuids Refresh was asked about, in order.
+	// refreshed are the instance uuids Refresh was asked about, in order; prevs the cache each call was given.
 	refreshed []string
+	prevs     []network.Info
 	// allocGate, when set, holds Allocate (without mu) until it is closed.
 	allocGate chan struct{}
 	// deallocErrs are returned by the next Deallocate calls, in turn.
@@ -107,6 +108,7 @@ func (n *fakeNeutron) Refresh(_ context.Context, uuid string, prev network.Info)
 	defer n.mu.Unlock()
 	n.calls = append(n.calls, "refresh")
 	n.refreshed = append(n.refreshed, uuid)
+	n.prevs = append(n.prevs, prev)
 	if n.refreshErr != nil {
 		return nil, n.refreshErr
 	}

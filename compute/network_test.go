@@ -69,11 +69,18 @@ func (h *harness) buildWithPorts(t *testing.T, uuid string, retry bool, n int) *
 // sendEvent delivers an external instance event as nova-api would, with the instance as the database holds it.
 func (h *harness) sendEvent(t *testing.T, uuid, name, tag, status string) {
 	t.Helper()
+	h.sendEventWith(t, h.cond.object(uuid), name, tag, status)
+}
+
+// sendEventWith delivers an external instance event for inst as given (nova-api's copy of it).
+func (h *harness) sendEventWith(t *testing.T, inst *vo.Object, name, tag, status string) {
+	t.Helper()
+	uuid := instanceUUID(inst)
 	ev := vo.New("InstanceExternalEvent", "1.5")
 	for k, v := range map[string]string{"instance_uuid": uuid, "name": name, "tag": tag, "status": status} {
 		ev.SetString(k, v)
 	}
-	args, _ := json.Marshal(map[string]any{"instances": []*vo.Object{h.cond.object(uuid)}, "events": []*vo.Object{ev}})
+	args, _ := json.Marshal(map[string]any{"instances": []*vo.Object{inst}, "events": []*vo.Object{ev}})
 	if _, err := h.s.externalInstanceEvent(context.Background(), args); err != nil {
 		t.Errorf("external_instance_event %s: %v", name, err)
 	}
@@ -341,6 +348,39 @@ func TestNetworkChangedRefreshesInfoCache(t *testing.T) {
 	h.sendEvent(t, uuid, "network-vif-deleted", vif.ID, "completed")
 	if got := h.cachedInfo(t, uuid); len(got) != 0 {
 		t.Errorf("info cache after network-vif-deleted = %+v, want empty", got)
+	}
+}
+
+// TestNetworkChangedReadsTheSavedCache: an event's instance is nova-api's copy, read before the build saved the
+// cache. The refresh works from the cache the conductor holds, so what the build recorded there (a user's port
+// preserved on delete) is not lost: from the copy's empty list the user's port was deleted with the server.
+func TestNetworkChangedReadsTheSavedCache(t *testing.T) {
+	h := newHarness(t)
+	uuid := "44444444-0000-4000-8000-000000000301"
+	h.neutron.active = true
+	stale := instanceFromWire(t, uuid)
+	ic := vo.New("InstanceInfoCache", "1.5")
+	ic.SetString("instance_uuid", uuid)
+	ic.SetString("network_info", "[]")
+	raw, err := json.Marshal(ic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.Data["info_cache"] = raw
+	h.buildWithNetwork(t, uuid, false)
+	saved := h.cachedInfo(t, uuid)
+	if len(saved) != 1 {
+		t.Fatalf("info cache after build = %+v", saved)
+	}
+	h.sendEventWith(t, stale, "network-changed", saved[0].ID, "completed")
+	if len(h.neutron.prevs) == 0 {
+		t.Fatal("network-changed did not refresh")
+	}
+	if prev := h.neutron.prevs[len(h.neutron.prevs)-1]; !sameInfo(prev, saved) {
+		t.Errorf("refresh worked from %+v, want the saved cache %+v", prev, saved)
+	}
+	if got := h.cachedInfo(t, uuid); !sameInfo(got, saved) {
+		t.Errorf("info cache after network-changed = %+v, want %+v", got, saved)
 	}
 }
 
