@@ -132,17 +132,22 @@ func num(t *testing.T, row map[string]any, key string) float64 {
 	return v
 }
 
-func TestComputeJoins(t *testing.T) {
-	requireRig(t)
-	host := fmt.Sprintf("e2e-join-%d", time.Now().Unix()%100000)
-	// Ratios and reserves other than the defaults, to check Nova's formula rather than its defaults.
-	const extra = `[DEFAULT]
+// joinExtra: ratios and reserves other than the defaults, to check Nova's formula rather than its defaults.
+const joinExtra = `[DEFAULT]
 cpu_allocation_ratio = 8.0
 reserved_host_cpus = 1
 reserved_host_memory_mb = 1024
 reserved_host_disk_mb = 2048
 update_resources_interval = 10
 `
+
+// TestComputeJoins runs in parallel with the shared host's tests: its own host needs no chassis and nothing it
+// does touches another host (the outages, which do, are TestComputeSurvivesOutages).
+func TestComputeJoins(t *testing.T) {
+	requireRig(t)
+	t.Parallel()
+	host := fmt.Sprintf("e2e-join-%d", time.Now().Unix()%100000)
+	const extra = joinExtra
 	n := startNovabsdConf(t, host, extra)
 	n.waitLog(t, "Compute service started", 90*time.Second)
 	t.Cleanup(func() { deleteHost(t, host) })
@@ -224,6 +229,36 @@ update_resources_interval = 10
 		}
 	})
 
+	t.Run("stopped host turns down, restart reuses its records", func(t *testing.T) {
+		n.stop(t)
+		waitState(t, host, "down", 120*time.Second)
+		n2 := startNovabsdConf(t, host, extra)
+		n2.waitLog(t, "Compute service started", 90*time.Second)
+		waitState(t, host, "up", 30*time.Second)
+		if id := field(computeService(t, host), "ID"); id != serviceID {
+			t.Errorf("service ID after restart %s, want %s (reused)", id, serviceID)
+		}
+		if got := providerUUID(t, host); got != rp {
+			t.Errorf("provider after restart %s, want %s (reused)", got, rp)
+		}
+		hvs := openstackJSON(t, "hypervisor", "list", "--matching", host)
+		if len(hvs) != 1 {
+			t.Errorf("%d hypervisors matching %s after restart, want 1", len(hvs), host)
+		}
+	})
+}
+
+// TestComputeSurvivesOutages: a host rides out a broker restart and a minute without Placement. Serial: both
+// outages hit every service of the cloud. Not part of the release runs, as nothing in it depends on the release.
+func TestComputeSurvivesOutages(t *testing.T) {
+	requireRig(t)
+	host := fmt.Sprintf("e2e-outage-%d", time.Now().Unix()%100000)
+	n := startNovabsdConf(t, host, joinExtra)
+	n.waitLog(t, "Compute service started", 90*time.Second)
+	t.Cleanup(func() { deleteHost(t, host) })
+	rig(t, "discover")
+	rp := providerUUID(t, host)
+
 	t.Run("broker restart survived", func(t *testing.T) {
 		brokerRestart(t)
 		back := time.Now().UTC()
@@ -248,23 +283,6 @@ update_resources_interval = 10
 		}
 	})
 
-	t.Run("stopped host turns down, restart reuses its records", func(t *testing.T) {
-		n.stop(t)
-		waitState(t, host, "down", 120*time.Second)
-		n2 := startNovabsdConf(t, host, extra)
-		n2.waitLog(t, "Compute service started", 90*time.Second)
-		waitState(t, host, "up", 30*time.Second)
-		if id := field(computeService(t, host), "ID"); id != serviceID {
-			t.Errorf("service ID after restart %s, want %s (reused)", id, serviceID)
-		}
-		if got := providerUUID(t, host); got != rp {
-			t.Errorf("provider after restart %s, want %s (reused)", got, rp)
-		}
-		hvs := openstackJSON(t, "hypervisor", "list", "--matching", host)
-		if len(hvs) != 1 {
-			t.Errorf("%d hypervisors matching %s after restart, want 1", len(hvs), host)
-		}
-	})
 }
 
 // brokerRestart stops and starts the host's RabbitMQ application; every service reconnects.
