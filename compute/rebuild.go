@@ -164,7 +164,14 @@ func (s *Service) rebuildGuest(ctx context.Context, rc *rpc.RequestContext, a *r
 	if err := s.saveInstance(ctx, rc, inst, taskRebuilding); err != nil {
 		return err
 	}
-	// network_info from the cache: the ports stay as they are (no re-allocation on a same-host rebuild).
+	// The ports stay as they are (no re-allocation on a same-host rebuild), read again from Neutron as nova's
+	// _do_rebuild_instance does (get_instance_nw_info): the build's cache says the ports were down, and a wait
+	// for their network-vif-plugged would never end, Neutron sending none for a port that stays up.
+	if s.lc.net != nil {
+		if _, err := s.refreshNetworkInfo(ctx, rc, inst, logInstance(s.log, inst)); err != nil {
+			return &rollbackError{err}
+		}
+	}
 	info, err := s.networkInfo(ctx, rc, inst)
 	if err != nil {
 		return fmt.Errorf("reading network info: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -192,4 +193,41 @@ func readHead(path string, n int) ([]byte, error) {
 		err = nil
 	}
 	return b[:k], err
+}
+
+// TestRebuildDoesNotWaitForPortsAlreadyUp: the build saved its cache while the port was down; by the rebuild it is
+// up, and Neutron sends no network-vif-plugged for a port that stays up. The rebuild reads the ports from Neutron
+// first (as nova's get_instance_nw_info) and waits for nothing: from the cache it waited vif_plugging_timeout and
+// the server stayed in rebuild_spawning (Tempest's test_rebuild_server).
+func TestRebuildDoesNotWaitForPortsAlreadyUp(t *testing.T) {
+	h := newHarness(t)
+	uuid := "13131313-0000-4000-8000-000000000301"
+	h.neutron.active = true
+	h.buildWithNetwork(t, uuid, false)
+	up := h.cachedInfo(t, uuid)
+	if len(up) != 1 {
+		t.Fatalf("info cache after build = %+v", up)
+	}
+	down := slices.Clone(up)
+	down[0].Active = false
+	inst := h.cond.object(uuid)
+	if err := h.s.saveInfoCache(context.Background(), &rpc.RequestContext{}, inst, down); err != nil {
+		t.Fatal(err)
+	}
+	h.cond.put(inst)
+	h.neutron.refresh = up
+	cfg := *h.s.cfg.Load()
+	cfg.Default.VIFPluggingTimeout, cfg.Default.VIFPluggingIsFatal = 3, true
+	h.s.cfg.Store(&cfg)
+	h.withImages(nil)
+	if err := h.rebuildWith(t, uuid, "new-image", nil); err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	got := h.cond.object(uuid)
+	if vm, task := fieldString(got, "vm_state"), fieldString(got, "task_state"); vm != vmActive || task != "" {
+		t.Errorf("after rebuild: vm %q task %q, want active and none", vm, task)
+	}
+	if info := h.cachedInfo(t, uuid); len(info) != 1 || !info[0].Active {
+		t.Errorf("info cache after rebuild = %+v, want the port active", info)
+	}
 }
