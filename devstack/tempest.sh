@@ -58,7 +58,7 @@ DB_PREFIX=${INFO[DB_PREFIX]:-}
 OLD_CHASSIS=${INFO[CHASSIS]:-}
 LOG=$ROOT$IN_ROOT_LOG
 
-# libvirt.sh: install_packages, configure_libvirt, start_libvirt, stop_tree; cloud.sh: api.
+# libvirt.sh: install_packages, configure_libvirt, start_libvirt, stop_tree; cloud.sh: api, forget_compute.
 # shellcheck source=devstack/bench/libvirt.sh
 source devstack/bench/libvirt.sh
 # shellcheck source=devstack/bench/cloud.sh
@@ -137,23 +137,11 @@ only_host() {
 
 # forget_host: the servers left on HOST, its compute service and its provider go.
 forget_host() {
-	local id node ids
+	local ids
 	ids=$(api GET "$NOVA/servers/detail?all_tenants=1&host=$HOST" | jq -r '.servers[]?.id')
 	# shellcheck disable=SC2086
 	[[ -z $ids ]] || { say "deleting servers Tempest left on $HOST: $(echo $ids)"; delete_servers $ids >/dev/null 2>&1; }
-	# Nova's service delete fails (HTTP 500, "No such provider") for a compute node whose provider was never
-	# made: make it, so that delete works.
-	sql "select uuid, hypervisor_hostname from ${DB_PREFIX}nova.compute_nodes where host = '$HOST' and deleted = 0" |
-		while read -r id node; do
-			api POST "$PLACEMENT/resource_providers" -H 'OpenStack-API-Version: placement 1.14' \
-				-d "{\"uuid\": \"$id\", \"name\": \"$node\"}" -o /dev/null
-		done
-	for id in $(api GET "$NOVA/os-services?binary=nova-compute&host=$HOST" | jq -r '.services[]?.id'); do
-		api DELETE "$NOVA/os-services/$id" -o /dev/null
-	done
-	for id in $(api GET "$PLACEMENT/resource_providers?name=$HOST" -H 'OpenStack-API-Version: placement 1.14' | jq -r '.resource_providers[]?.uuid'); do
-		api DELETE "$PLACEMENT/resource_providers/$id" -H 'OpenStack-API-Version: placement 1.14' -o /dev/null
-	done
+	forget_compute "$HOST"
 }
 
 stop_engine() {
