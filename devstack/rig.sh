@@ -33,6 +33,9 @@
 #                      credentials, images tiny and tiny-qcow2, flavors tiny and tiny-alt (made if missing),
 #                      network private, and the compute feature flags of a `compute-conf` host (see
 #                      rig/tempest.sh); the rig must be running
+#   service start|stop NAME  start or stop an optional service of the running rig: nova-api-reclaim, a
+#                      second compute API on 8764 whose deletes are soft deletes
+#                      (reclaim_instance_interval = 3600), for the soft delete and restore tests
 #   exec CMD...        run CMD inside the root with the admin openrc (e.g. exec openstack server list)
 #
 # Releases: forky is Nova 2026.1 (the default; Neutron 29 and OVN 26.03 from sid, OVS 4.0),
@@ -111,6 +114,7 @@ openrc) [[ -f $STATE/openrc ]] || die "no openrc yet: run '$0 start'"; echo "$ST
 chassis) need_root; [[ $# -eq 1 ]] || die "usage: rig.sh chassis HOST"; rig_chassis "$1" ;;
 compute-conf) [[ $# -eq 1 ]] || die "usage: rig.sh compute-conf HOST"; compute_conf "$1" ;;
 tempest-conf) need_root; [[ $# -eq 0 ]] || die "usage: rig.sh tempest-conf"; tempest_conf ;;
+service) need_root; [[ $# -eq 2 ]] || die "usage: rig.sh service start|stop NAME"; rig_service "$1" "$2" ;;
 exec) need_root; [[ $# -ge 1 ]] || die "usage: rig.sh exec CMD..."; in_root_admin "$@" ;;
 *) usage ;;
 esac

@@ -17,9 +17,7 @@ import (
 // The shelve cases of issue 12: `openstack server shelve` and `unshelve` against a novabsd compute host, checking
 // what Nova, Glance, Placement and Neutron show and what the host really has. The rig leaves
 // [DEFAULT] shelved_offload_time at nova's default 0 and so does the shared compute host's nova.conf, so a shelve
-// offloads at once. The rig does not set reclaim_instance_interval, so nova-api deletes servers at
-// once and soft delete / restore cannot be driven from here (setting it for the whole rig would leave every other
-// test's deleted servers SOFT_DELETED); the unit tests cover them.
+// offloads at once. (Soft delete and restore: actions_softdelete_test.go.)
 
 // shelvedImages lists the images named name (nova-api names a shelve's snapshot "<server name>-shelved").
 func shelvedImages(t *testing.T, name string) []string {

@@ -27,9 +27,14 @@ var shared struct {
 	err  error
 }
 
+// sharedReclaim is the shared host's reclaim_instance_interval (seconds): long enough for
+// TestSoftDeleteRestoreReclaim to restore its server before the host reclaims it, short enough to see the reclaim.
+// Only servers soft-deleted through nova-api-reclaim are affected; the rig's own API deletes at once.
+const sharedReclaim = 45
+
 // sharedExtra is the shared host's configuration beyond lifecycleExtra: several tests' servers run on it at once,
 // more vCPUs than the 2-core host's default capacity (2 × 4.0), so it allows them as an operator would.
-const sharedExtra = "cpu_allocation_ratio = 16.0\n"
+var sharedExtra = fmt.Sprintf("cpu_allocation_ratio = 16.0\nreclaim_instance_interval = %d\n", sharedReclaim)
 
 // sharedHost returns the name of the shared compute host, starting it on first use. Call it after t.Parallel().
 // A test that fails gets the path and tail of the host's log.

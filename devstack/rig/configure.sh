@@ -211,6 +211,16 @@ write_uwsgi_inis() {
 	uwsgi_ini placement-api placement 8778 "$(wsgi_app placement.wsgi.api /usr/bin/placement-api)"
 	uwsgi_ini nova-api nova 8774 "$(wsgi_app nova.wsgi.osapi_compute /usr/bin/nova-api-wsgi)"
 	uwsgi_ini nova-metadata nova 8775 "$(wsgi_app nova.wsgi.metadata /usr/bin/nova-metadata-wsgi)"
+	# The optional second compute API (rig.sh service start nova-api-reclaim): nova.conf plus nova-reclaim.conf,
+	# so that its DELETE soft-deletes while the main API's deletes stay immediate for every other client.
+	WORKERS=1 uwsgi_ini nova-api-reclaim nova 8764 "$(wsgi_app nova.wsgi.osapi_compute /usr/bin/nova-api-wsgi)" \
+		'env = OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-reclaim.conf'
+	write_file /etc/nova/nova-reclaim.conf nova 0640 <<EOF2
+[DEFAULT]
+# nova-api soft-deletes (SOFT_DELETED, restorable) when this is above 0; the compute host reclaims such a server
+# once its own reclaim_instance_interval has passed.
+reclaim_instance_interval = 3600
+EOF2
 	# The OVN mechanism driver keeps its OVSDB connections in threads of each worker. One worker: on Python 3.14
 	# (sid) two workers loading the OVN driver at once race for multiprocessing's resource tracker, and the loser's
 	# BrokenPipeError ends uwsgi ("no app loaded").

@@ -21,7 +21,11 @@ RIG_SERVICES=(
 	"neutron-api:neutron:9696:http://127.0.0.1:9696/"
 	"neutron-ovn-maintenance-worker:neutron:-:"
 	"neutron-ovn-metadata-agent:root:-:"
+	# Optional, not started by `start`: rig.sh service start|stop NAME.
+	"nova-api-reclaim:nova:8764:http://127.0.0.1:8764/"
 )
+# OPTIONAL_SERVICES start only on demand (rig.sh service start NAME); `stop` stops them with the rest.
+OPTIONAL_SERVICES=(nova-api-reclaim)
 PIDDIR=$STATE/pid
 DONEDIR=$STATE/done
 IMAGES_IN_ROOT=/var/lib/novabsd-rig/images
@@ -270,6 +274,30 @@ start_services() {
 }
 
 # wait_apis NAME...: until each answers HTTP, failing as soon as its process dies.
+# rig_service start|stop NAME: one optional service of a running rig (OPTIONAL_SERVICES).
+rig_service() {
+	local op=$1 name=$2 pid
+	[[ " ${OPTIONAL_SERVICES[*]} " == *" $name "* ]] || die "rig.sh service: '$name' is not an optional service (${OPTIONAL_SERVICES[*]})"
+	case $op in
+	start)
+		svc_pid nova-api >/dev/null || die "rig.sh service start $name: the rig is not running ('rig.sh start' first)"
+		mkdir -p "$PIDDIR"
+		start_services "$name"
+		wait_apis "$name"
+		;;
+	stop)
+		pid=$(svc_pid "$name") || { say "$name is not running"; return 0; }
+		local pids=("$pid" $(descendants "$pid")) deadline=$(( $(date +%s) + 20 ))
+		kill -TERM "$pid" 2>/dev/null || true
+		while alive "${pids[@]}" && [[ $(date +%s) -lt $deadline ]]; do sleep 0.2; done
+		alive "${pids[@]}" && kill -KILL "${pids[@]}" 2>/dev/null || true
+		rm -f "$PIDDIR/$name.pid"
+		say "stopped $name"
+		;;
+	*) die "usage: rig.sh service start|stop NAME" ;;
+	esac
+}
+
 wait_apis() {
 	local name url code deadline=$(( $(date +%s) + ${NOVABSD_RIG_API_TIMEOUT:-180} )) pending=("$@") left
 	while [[ ${#pending[@]} -gt 0 ]]; do
@@ -361,13 +389,16 @@ rig_status() {
 	for s in "${RIG_SERVICES[@]}"; do
 		IFS=: read -r name _ port _ <<<"$s"
 		log=$(svc_log "$name")
-		if pid=$(svc_pid "$name" 2>/dev/null); then state=running; running=$((running + 1)); else pid=-; state=stopped; fi
+		if pid=$(svc_pid "$name" 2>/dev/null); then
+			state=running
+			[[ " ${OPTIONAL_SERVICES[*]} " == *" $name "* ]] || running=$((running + 1))
+		else pid=-; state=stopped; fi
 		printf '%-31s %-6s %-8s %-8s %s\n' "$name" "$port" "$pid" "$state" "$log"
 	done
 	printf '%-31s %-6s %-8s %-8s %s\n' mariadb 3306 - "$( (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null && echo host || echo down)" "(host's)"
 	printf '%-31s %-6s %-8s %-8s %s\n' rabbitmq 5672 - "$( (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo host || echo down)" "(host's, vhost $RABBIT_VHOST)"
 	[[ -f $STATE/openrc ]] && echo "openrc: $STATE/openrc"
-	[[ $running -eq ${#RIG_SERVICES[@]} ]]
+	[[ $running -eq $(( ${#RIG_SERVICES[@]} - ${#OPTIONAL_SERVICES[@]} )) ]]
 }
 
 # port_rig PORT: the root directory of the (other) rig whose chrooted service listens on PORT, if any.
