@@ -36,6 +36,9 @@ type Config struct {
 	FwCfgQEMU bool
 	// ACPIFlag passes -A (needed by 13.x; a no-op accepted by 14 and 15).
 	ACPIFlag bool
+	// MaxVCPUs is the host's hw.vmm.maxcpu (vCPUs per guest, by default
+	// the host's CPU count); 0: only the kernel's hard cap (1024) applies.
+	MaxVCPUs int
 	// VMMDir is where the kernel lists VMs (/dev/vmm).
 	VMMDir string
 	// LoaderTimeout bounds bhyveload, which waits at its menu on a console.
