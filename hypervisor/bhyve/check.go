@@ -16,6 +16,15 @@ import (
 // usually lower: it defaults to the host's CPU count.
 const vmMaxCPU = 1024
 
+// maxVCPUs is the vCPU limit under c: hw.vmm.maxcpu when known, never
+// above the kernel's cap.
+func maxVCPUs(c Config) int {
+	if c.MaxVCPUs > 0 && c.MaxVCPUs < vmMaxCPU {
+		return c.MaxVCPUs
+	}
+	return vmMaxCPU
+}
+
 // maxNUMACells is bhyve's limit on guest NUMA domains (bhyve(8) -n, and
 // libvirt's bhyveDomainDefValidate).
 const maxNUMACells = 8
@@ -43,11 +52,7 @@ func (b *argvBuilder) vcpus() uint {
 // guest has (bhyve silently drops the others).
 func (b *argvBuilder) checkCPUs() error {
 	n := b.vcpus()
-	limit := uint(vmMaxCPU)
-	if b.cfg.MaxVCPUs > 0 && uint(b.cfg.MaxVCPUs) < limit {
-		limit = uint(b.cfg.MaxVCPUs)
-	}
-	if n > limit {
+	if limit := uint(maxVCPUs(b.cfg)); n > limit {
 		return refuse(RuleVCPUMax, "vcpu", strconv.Itoa(int(n)), "this host's bhyve runs at most %d vCPUs per guest (hw.vmm.maxcpu)", limit)
 	}
 	if b.dom.CPUTune != nil {

@@ -133,10 +133,12 @@ func DomainOptions(c Config) domain.Options {
 	if c.Arch == "aarch64" {
 		loader, tmpl = c.ARM64Bootrom, ""
 	}
+	sup := Supported(c.Arch)
+	sup.MaxVCPUs = maxVCPUs(c)
 	return domain.Options{
 		Driver:            "bhyve",
 		Type:              "bhyve",
-		Supported:         Supported(c.Arch),
+		Supported:         sup,
 		Arch:              c.Arch,
 		AllowThreads:      true,
 		DefaultDiskBus:    "virtio",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -293,5 +294,28 @@ func TestStrictRulesEdges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSpawnRefusesBeforeWriting: Spawn refuses a rule-breaking domain
+// before it writes the domain file or starts anything.
+func TestSpawnRefusesBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	var dom libvirtxml.Domain
+	x := strictDomain{devices: iface("tap0", "52:54:00:00:00:01", "") + iface("tap1", "52:54:00:00:00:01", "")}.xml()
+	if err := dom.Unmarshal(x); err != nil {
+		t.Fatal(err)
+	}
+	cfg := amd64Config()
+	cfg.Bhyve = "/nonexistent/bhyve" // anything that ran would fail differently
+	g := hypervisor.Guest{UUID: "11111111-2222-3333-4444-555555555555", Name: "strict", Dir: dir}
+	err := New(cfg).Spawn(context.Background(), g, &dom)
+	var re *RuleError
+	if !errors.As(err, &re) || re.Rule != RuleMAC {
+		t.Fatalf("Spawn = %v; want the mac rule", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Fatalf("Spawn left %v in the instance directory", entries)
 	}
 }
