@@ -4,6 +4,14 @@
 // process by its documented exit codes. The argv builder is pure Go and
 // builds everywhere; the driver only needs the binaries, which tests replace
 // with stand-ins.
+//
+// The builder is as strict as bhyve and libvirt's bhyve driver: a domain
+// either would refuse (PCI addresses, controller and disk limits, NVMe
+// identifiers, vCPU and NUMA limits, console names, UEFI-only and
+// amd64-only devices, MACs, buses bhyve lacks) is refused by BuildPlan, so
+// by `novabsd domain argv`, CheckDomain and Spawn, with a *RuleError naming
+// the device and the Rule. Rule's doc comment lists every rule with the
+// bhyve(8) section, FreeBSD source file or libvirt function it comes from.
 package bhyve
 
 import (
