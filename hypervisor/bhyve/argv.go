@@ -92,7 +92,7 @@ func BuildPlan(dom *libvirtxml.Domain, cfg Config) (*Plan, error) {
 		dom.Devices = &libvirtxml.DomainDeviceList{}
 		b.dom = dom
 	}
-	steps := []func() error{b.global, b.firmware, b.reserve, b.controllers, b.interfaces, b.disks, b.graphics, b.rng, b.hostdevs, b.consoles, b.loader}
+	steps := []func() error{b.global, b.firmware, b.check, b.reserve, b.controllers, b.interfaces, b.disks, b.graphics, b.rng, b.hostdevs, b.consoles, b.loader}
 	for _, s := range steps {
 		if err := s(); err != nil {
 			return nil, fmt.Errorf("domain %s: %w", dom.Name, err)
@@ -154,11 +154,13 @@ func (b *argvBuilder) global() error {
 	if d.CPU != nil && d.CPU.Topology != nil {
 		t := d.CPU.Topology
 		if t.Dies > 1 || t.Clusters > 1 {
-			return unsupported("cpu topology dies/clusters", fmt.Sprintf("%d/%d", t.Dies, t.Clusters), "1")
+			return refuseAs(RuleVCPUTopology, "cpu topology dies/clusters", fmt.Sprintf("%d/%d", t.Dies, t.Clusters), "", "1")
 		}
 		s, co, th := max(t.Sockets, 1), max(t.Cores, 1), max(t.Threads, 1)
-		if uint(s*co*th) != vcpus {
-			return &hypervisor.PropertyError{Property: "cpu topology", Value: fmt.Sprintf("%d*%d*%d", s, co, th), Reason: fmt.Sprintf("must multiply to the vcpu count %d", vcpus)}
+		// bhyve computes the product in 64 bits and refuses it above
+		// UINT16_MAX; the vCPU limit (checkCPUs) is far below that.
+		if uint64(s)*uint64(co)*uint64(th) != uint64(vcpus) {
+			return refuseAs(RuleVCPUTopology, "cpu topology", fmt.Sprintf("%d*%d*%d", s, co, th), fmt.Sprintf("must multiply to the vcpu count %d", vcpus))
 		}
 		c = fmt.Sprintf("cpus=%d,sockets=%d,cores=%d,threads=%d", vcpus, s, co, th)
 	}
@@ -326,56 +328,103 @@ func (b *argvBuilder) firmware() error {
 	return nil
 }
 
-// reserve takes the slots fixed in the XML before any are handed out.
+// reserve takes the PCI addresses fixed in the XML before any are handed
+// out, then places the LPC bridge: where the ISA controller's address
+// says, else slot 1, else (slot 1 taken by the XML) the next free slot, as
+// libvirt's bhyveAssignDevicePCISlots does.
 func (b *argvBuilder) reserve() error {
-	_ = b.s.reserve(0) // hostbridge
-	d := b.dom.Devices
-	for _, a := range explicitAddresses(d) {
-		if a == nil || a.PCI == nil || a.PCI.Slot == nil {
+	b.s.owner[0][0] = "hostbridge"
+	lpcSlot, lpcFixed := uint(1), false
+	for _, a := range explicitAddresses(b.dom.Devices) {
+		slot, fn, ok, err := pciAddress(a.dev, a.addr)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			continue
 		}
-		if a.PCI.Bus != nil && *a.PCI.Bus != 0 {
-			return unsupported("pci bus", strconv.Itoa(int(*a.PCI.Bus)), "0")
-		}
-		if *a.PCI.Slot == 0 || (*a.PCI.Slot == 1 && b.needLPC()) {
-			return unsupported("pci slot", strconv.Itoa(int(*a.PCI.Slot)), "2-31")
-		}
-		if err := b.s.reserve(*a.PCI.Slot); err != nil && (a.PCI.Function == nil || *a.PCI.Function == 0) {
+		if err := b.s.reserve(slot, fn, a.dev); err != nil {
 			return err
 		}
-	}
-	if b.needLPC() {
-		if err := b.s.reserve(1); err != nil {
-			return err
+		if a.lpc {
+			lpcSlot, lpcFixed = slot, true
 		}
-		b.devs = append(b.devs, pciDev{slot: 1, spec: "lpc"})
 	}
+	if slot, fn, dev, ok := b.s.orphanFunctions(); ok {
+		return refuse(RulePCIFunc0, dev+" pci address", fmt.Sprintf("%d:%d", slot, fn),
+			"slot %d has no function 0: guests look for function 0 first and would not see the device", slot)
+	}
+	if !b.needLPC() {
+		return nil
+	}
+	if !lpcFixed {
+		if b.s.free(1) {
+			b.s.owner[1][0] = "lpc"
+		} else {
+			s, err := b.s.next("lpc")
+			if err != nil {
+				return err
+			}
+			lpcSlot = s
+		}
+	}
+	b.devs = append(b.devs, pciDev{slot: lpcSlot, spec: "lpc"})
 	return nil
 }
 
-func explicitAddresses(d *libvirtxml.DomainDeviceList) []*libvirtxml.DomainAddress {
-	var out []*libvirtxml.DomainAddress
+// pciAddress reads a fixed PCI address: ok is false when addr leaves the
+// choice to the builder. bhyve has one PCI domain and libvirt's bhyve
+// driver one bus; slot 0 is the hostbridge's.
+func pciAddress(dev string, addr *libvirtxml.DomainAddress) (slot, fn uint, ok bool, err error) {
+	if addr == nil || addr.PCI == nil || addr.PCI.Slot == nil {
+		return 0, 0, false, nil
+	}
+	a := addr.PCI
+	if a.Function != nil {
+		fn = *a.Function
+	}
+	slot = *a.Slot
+	where := fmt.Sprintf("%d:%d", slot, fn)
+	if a.Domain != nil && *a.Domain != 0 {
+		return 0, 0, false, refuse(RulePCIDomain, dev+" pci address", strconv.Itoa(int(*a.Domain)), "bhyve has only PCI domain 0")
+	}
+	if a.Bus != nil && *a.Bus != 0 {
+		return 0, 0, false, refuse(RulePCIBus, dev+" pci address", strconv.Itoa(int(*a.Bus)), "libvirt's bhyve driver places devices on PCI bus 0 only")
+	}
+	if slot == 0 {
+		return 0, 0, false, refuse(RulePCISlot0, dev+" pci address", where, "slot 0 holds the hostbridge")
+	}
+	return slot, fn, true, nil
+}
+
+// fixedAddr is a device's XML address and the name errors give it.
+type fixedAddr struct {
+	dev  string
+	addr *libvirtxml.DomainAddress
+	lpc  bool // the ISA controller: the LPC bridge's address
+}
+
+func explicitAddresses(d *libvirtxml.DomainDeviceList) []fixedAddr {
+	var out []fixedAddr
 	for _, x := range d.Controllers {
 		if x.Type != "pci" {
-			out = append(out, x.Address)
+			out = append(out, fixedAddr{controllerName(x), x.Address, x.Type == "isa"})
 		}
 	}
-	for _, x := range d.Interfaces {
-		out = append(out, x.Address)
+	for i, x := range d.Interfaces {
+		out = append(out, fixedAddr{dev: interfaceName(i, x), addr: x.Address})
 	}
-	for _, x := range d.Disks {
-		if x.Target != nil && (x.Target.Bus == "virtio" || x.Target.Bus == "nvme") {
-			out = append(out, x.Address)
-		}
+	for i := range d.Disks {
+		out = append(out, fixedAddr{dev: diskName(i, &d.Disks[i]), addr: d.Disks[i].Address})
 	}
-	for _, x := range d.Videos {
-		out = append(out, x.Address)
+	for i, x := range d.Videos {
+		out = append(out, fixedAddr{dev: fmt.Sprintf("video %d", i), addr: x.Address})
 	}
-	for _, x := range d.RNGs {
-		out = append(out, x.Address)
+	for i, x := range d.RNGs {
+		out = append(out, fixedAddr{dev: fmt.Sprintf("rng %d", i), addr: x.Address})
 	}
-	for _, x := range d.Hostdevs {
-		out = append(out, x.Address)
+	for i, x := range d.Hostdevs {
+		out = append(out, fixedAddr{dev: fmt.Sprintf("hostdev %d", i), addr: x.Address})
 	}
 	return out
 }
@@ -386,8 +435,9 @@ func (b *argvBuilder) needLPC() bool {
 	return b.x86() && (b.bootrom || len(d.Serials) > 0 || len(d.Consoles) > 0 || len(d.Graphics) > 0)
 }
 
-// slotFor returns the XML's slot for addr, or the next free one.
-func (b *argvBuilder) slotFor(addr *libvirtxml.DomainAddress) (uint, uint, error) {
+// slotFor returns the XML's slot for addr (reserve took it), or the next
+// free one for dev.
+func (b *argvBuilder) slotFor(dev string, addr *libvirtxml.DomainAddress) (uint, uint, error) {
 	if addr != nil && addr.PCI != nil && addr.PCI.Slot != nil {
 		fn := uint(0)
 		if addr.PCI.Function != nil {
@@ -395,12 +445,12 @@ func (b *argvBuilder) slotFor(addr *libvirtxml.DomainAddress) (uint, uint, error
 		}
 		return *addr.PCI.Slot, fn, nil
 	}
-	s, err := b.s.next()
+	s, err := b.s.next(dev)
 	return s, 0, err
 }
 
-func (b *argvBuilder) add(addr *libvirtxml.DomainAddress, spec string) error {
-	slot, fn, err := b.slotFor(addr)
+func (b *argvBuilder) add(dev string, addr *libvirtxml.DomainAddress, spec string) error {
+	slot, fn, err := b.slotFor(dev, addr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,14 @@
 // process by its documented exit codes. The argv builder is pure Go and
 // builds everywhere; the driver only needs the binaries, which tests replace
 // with stand-ins.
+//
+// The builder is as strict as bhyve and libvirt's bhyve driver: a domain
+// either would refuse (PCI addresses, controller and disk limits, NVMe
+// identifiers, vCPU and NUMA limits, console names, UEFI-only and
+// amd64-only devices, MACs, buses bhyve lacks) is refused by BuildPlan, so
+// by `novabsd domain argv`, CheckDomain and Spawn, with a *RuleError naming
+// the device and the Rule. Rule's doc comment lists every rule with the
+// bhyve(8) section, FreeBSD source file or libvirt function it comes from.
 package bhyve
 
 import (
@@ -36,6 +44,9 @@ type Config struct {
 	FwCfgQEMU bool
 	// ACPIFlag passes -A (needed by 13.x; a no-op accepted by 14 and 15).
 	ACPIFlag bool
+	// MaxVCPUs is the host's hw.vmm.maxcpu (vCPUs per guest, by default
+	// the host's CPU count); 0: only the kernel's hard cap (1024) applies.
+	MaxVCPUs int
 	// VMMDir is where the kernel lists VMs (/dev/vmm).
 	VMMDir string
 	// LoaderTimeout bounds bhyveload, which waits at its menu on a console.
@@ -130,10 +141,12 @@ func DomainOptions(c Config) domain.Options {
 	if c.Arch == "aarch64" {
 		loader, tmpl = c.ARM64Bootrom, ""
 	}
+	sup := Supported(c.Arch)
+	sup.MaxVCPUs = maxVCPUs(c)
 	return domain.Options{
 		Driver:            "bhyve",
 		Type:              "bhyve",
-		Supported:         Supported(c.Arch),
+		Supported:         sup,
 		Arch:              c.Arch,
 		AllowThreads:      true,
 		DefaultDiskBus:    "virtio",

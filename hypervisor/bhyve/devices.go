@@ -146,21 +146,13 @@ func (b *argvBuilder) controllers() error {
 	for _, c := range d.Controllers {
 		switch c.Type {
 		case "pci", "sata", "usb", "nvme", "isa":
-		case "scsi", "ide", "virtio-serial", "fdc", "ccid":
-			return unsupported("controller type", c.Type, "sata", "nvme", "usb", "isa", "pci")
-		default:
-			return unsupported("controller type", c.Type, "sata", "nvme", "usb", "isa", "pci")
+		default: // scsi, ide, virtio-serial, fdc, ccid, ...
+			return refuseAs(RuleUnsupportedBus, "controller type", c.Type, "", "sata", "nvme", "usb", "isa", "pci")
 		}
 	}
 	for i := range d.Disks {
 		disk := &d.Disks[i]
-		bus := ""
-		if disk.Target != nil {
-			bus = disk.Target.Bus
-		}
-		if bus == "" {
-			bus = busFromDev(targetDev(disk))
-		}
+		dev, bus := diskName(i, disk), diskBus(disk)
 		if bus == "virtio" {
 			continue // after the NICs, as libvirt numbers them
 		}
@@ -176,6 +168,11 @@ func (b *argvBuilder) controllers() error {
 		if err != nil {
 			return err
 		}
+		if bus == "nvme" && disk.Serial != "" {
+			if err := nvmeSerial(dev, disk.Serial); err != nil {
+				return err
+			}
+		}
 		ser, err := serial(disk.Serial)
 		if err != nil {
 			return err
@@ -186,7 +183,7 @@ func (b *argvBuilder) controllers() error {
 			if cdrom {
 				emu = "ahci-cd"
 			}
-			err = b.add(disk.Address, join(append(append([]string{emu, path}, opts...), ser, b.bootIndex(disk.Boot))...))
+			err = b.add(dev, disk.Address, join(append(append([]string{emu, path}, opts...), ser, b.bootIndex(disk.Boot))...))
 		case "nvme":
 			if cdrom {
 				return unsupported("nvme disk device", "cdrom", "disk")
@@ -204,10 +201,17 @@ func (b *argvBuilder) controllers() error {
 					opts[i] = "sectsz=" + s
 				}
 			}
+			if disk.WWN != "" {
+				eui, err := nvmeEUI64(dev, disk.WWN)
+				if err != nil {
+					return err
+				}
+				q = append(q, eui)
+			}
 			b.nonCheckpointable()
-			err = b.add(disk.Address, join(append(append(append([]string{"nvme", path}, opts...), q...), ser, b.bootIndex(disk.Boot))...))
+			err = b.add(dev, disk.Address, join(append(append(append([]string{"nvme", path}, opts...), q...), ser, b.bootIndex(disk.Boot))...))
 		default:
-			return &hypervisor.PropertyError{Property: "disk bus", Value: bus, Allowed: []string{"virtio", "sata", "nvme"}, Driver: "bhyve"}
+			return refuseAs(RuleUnsupportedBus, "disk bus", bus, "", "virtio", "sata", "nvme")
 		}
 		if err != nil {
 			return err
@@ -237,7 +241,7 @@ func (b *argvBuilder) tablet() error {
 			tablets++
 		case in.Bus == "ps2" || in.Bus == "": // implicit PS/2 devices libvirt lists
 		default:
-			return unsupported("input", in.Type+"/"+in.Bus, "tablet/usb")
+			return refuseAs(RuleUnsupportedBus, "input", in.Type+"/"+in.Bus, "", "tablet/usb")
 		}
 	}
 	if tablets == 0 {
@@ -247,7 +251,7 @@ func (b *argvBuilder) tablet() error {
 		return unsupported("usb tablets", strconv.Itoa(tablets), "1")
 	}
 	if !b.x86() || !b.bootrom {
-		return &hypervisor.PropertyError{Property: "input tablet", Value: "usb", Driver: "bhyve", Reason: "xhci tablet needs amd64 and a UEFI bootrom"}
+		return refuseAs(archOrUEFI(b.x86()), "input tablet", "usb", "xhci tablet needs amd64 and a UEFI bootrom")
 	}
 	var addr *libvirtxml.DomainAddress
 	for _, c := range d.Controllers {
@@ -258,7 +262,7 @@ func (b *argvBuilder) tablet() error {
 			addr = c.Address
 		}
 	}
-	return b.add(addr, "xhci,tablet")
+	return b.add("controller usb 0", addr, "xhci,tablet")
 }
 
 var nicEmu = map[string]string{"": "virtio-net", "virtio": "virtio-net", "e1000": "e1000"}
@@ -270,12 +274,11 @@ func (b *argvBuilder) interfaces() error {
 			model = n.Model.Type
 		}
 		emu, ok := nicEmu[model]
-		if !ok || (!b.x86() && emu != "virtio-net") {
-			allowed := []string{"virtio", "e1000"}
-			if !b.x86() {
-				allowed = allowed[:1]
-			}
-			return unsupported(fmt.Sprintf("interface %d model", i), model, allowed...)
+		if !ok {
+			return refuseAs(RuleUnsupportedBus, fmt.Sprintf("interface %d model", i), model, "", "virtio", "e1000")
+		}
+		if !b.x86() && emu != "virtio-net" {
+			return refuseAs(RuleAMD64Only, fmt.Sprintf("interface %d model", i), model, "", "virtio")
 		}
 		var backend string
 		switch {
@@ -306,6 +309,9 @@ func (b *argvBuilder) interfaces() error {
 			if err != nil || len(mac) != 6 {
 				return &hypervisor.PropertyError{Property: "mac", Value: n.MAC.Address, Driver: "bhyve", Reason: "must be a 48-bit MAC address"}
 			}
+			if err := checkMAC(interfaceName(i, n), mac); err != nil {
+				return err
+			}
 			parts = append(parts, "mac="+mac.String())
 		}
 		if n.MTU != nil && n.MTU.Size > 0 && emu == "virtio-net" {
@@ -315,7 +321,7 @@ func (b *argvBuilder) interfaces() error {
 			parts = append(parts, "open")
 		}
 		parts = append(parts, b.bootIndex(n.Boot))
-		if err := b.add(n.Address, join(parts...)); err != nil {
+		if err := b.add(interfaceName(i, n), n.Address, join(parts...)); err != nil {
 			return err
 		}
 	}
@@ -350,7 +356,7 @@ func (b *argvBuilder) disks() error {
 		if err != nil {
 			return err
 		}
-		if err := b.add(disk.Address, join(append(append([]string{"virtio-blk", path}, opts...), ser, b.bootIndex(disk.Boot))...)); err != nil {
+		if err := b.add(diskName(i, disk), disk.Address, join(append(append([]string{"virtio-blk", path}, opts...), ser, b.bootIndex(disk.Boot))...)); err != nil {
 			return err
 		}
 	}
@@ -378,7 +384,7 @@ func (b *argvBuilder) graphics() error {
 		return unsupported("graphics type", graphicsType(g), "vnc")
 	}
 	if !b.x86() || !b.bootrom {
-		return &hypervisor.PropertyError{Property: "graphics", Value: "vnc", Driver: "bhyve", Reason: "fbuf needs amd64 and a UEFI bootrom"}
+		return refuseAs(archOrUEFI(b.x86()), "graphics", "vnc", "fbuf needs amd64 and a UEFI bootrom")
 	}
 	v := g.VNC
 	listen := v.Listen
@@ -392,8 +398,8 @@ func (b *argvBuilder) graphics() error {
 	if err := ipAddr("vnc listen", listen); err != nil {
 		return err
 	}
-	if port > 65535 {
-		return unsupported("vnc port", strconv.Itoa(port))
+	if port > 65535 || port < DefaultVNCPort {
+		return refuse(RuleVNC, "graphics vnc port", strconv.Itoa(port), "a VNC port is 5900 to 65535")
 	}
 	parts := []string{"fbuf", "tcp=" + hostPort(listen, port)}
 	var addr *libvirtxml.DomainAddress
@@ -403,8 +409,11 @@ func (b *argvBuilder) graphics() error {
 			return unsupported("video model", vid.Model.Type, "gop")
 		}
 		if r := vid.Model.Resolution; r != nil && r.X > 0 && r.Y > 0 {
-			if r.X > 1920 || r.Y > 1200 { // fbuf's maximum
-				return unsupported("video resolution", fmt.Sprintf("%dx%d", r.X, r.Y), "at most 1920x1200")
+			if r.X > 1920 || r.Y > 1200 { // fbuf's maximum (14.x)
+				return refuseAs(RuleVNC, "video resolution", fmt.Sprintf("%dx%d", r.X, r.Y), "", "at most 1920x1200")
+			}
+			if r.X < 640 || r.Y < 480 { // fbuf's minimum
+				return refuse(RuleVNC, "video resolution", fmt.Sprintf("%dx%d", r.X, r.Y), "bhyve's framebuffer is at least 640x480")
 			}
 			parts = append(parts, fmt.Sprintf("w=%d", r.X), fmt.Sprintf("h=%d", r.Y))
 		}
@@ -425,7 +434,7 @@ func (b *argvBuilder) graphics() error {
 		}
 		b.flags = append(b.flags, "-K", v.Keymap)
 	}
-	return b.add(addr, join(parts...))
+	return b.add("video 0", addr, join(parts...))
 }
 
 func graphicsType(g libvirtxml.DomainGraphic) string {
@@ -441,14 +450,14 @@ func graphicsType(g libvirtxml.DomainGraphic) string {
 }
 
 func (b *argvBuilder) rng() error {
-	for _, r := range b.dom.Devices.RNGs {
+	for i, r := range b.dom.Devices.RNGs {
 		if r.Model != "virtio" {
 			return unsupported("rng model", r.Model, "virtio")
 		}
 		if r.Backend != nil && r.Backend.EGD != nil {
 			return unsupported("rng backend", "egd", "random")
 		}
-		if err := b.add(r.Address, "virtio-rnd"); err != nil {
+		if err := b.add(fmt.Sprintf("rng %d", i), r.Address, "virtio-rnd"); err != nil {
 			return err
 		}
 	}
@@ -456,11 +465,14 @@ func (b *argvBuilder) rng() error {
 }
 
 func (b *argvBuilder) hostdevs() error {
-	for _, h := range b.dom.Devices.Hostdevs {
+	for i, h := range b.dom.Devices.Hostdevs {
 		switch {
 		case h.SubsysPCI != nil:
 			if !b.x86() {
-				return &hypervisor.PropertyError{Property: "hostdev pci", Driver: "bhyve", Reason: "PCI passthrough needs amd64 with VT-d/AMD-Vi"}
+				return refuseAs(RuleAMD64Only, "hostdev pci", "", "PCI passthrough needs amd64 with VT-d/AMD-Vi")
+			}
+			if mb := b.dom.MemoryBacking; mb == nil || mb.MemoryLocked == nil {
+				return refuse(RuleHostdevMemory, fmt.Sprintf("hostdev %d", i), "", "PCI passthrough needs wired guest memory: <memoryBacking><locked/></memoryBacking>")
 			}
 			s := h.SubsysPCI.Source
 			if s == nil || s.Address == nil || s.Address.Bus == nil || s.Address.Slot == nil || s.Address.Function == nil {
@@ -470,13 +482,13 @@ func (b *argvBuilder) hostdevs() error {
 				return unsupported("hostdev pci domain", strconv.Itoa(int(*s.Address.Domain)), "0")
 			}
 			b.nonCheckpointable()
-			if err := b.add(h.Address, fmt.Sprintf("passthru,%d/%d/%d", *s.Address.Bus, *s.Address.Slot, *s.Address.Function)); err != nil {
+			if err := b.add(fmt.Sprintf("hostdev %d", i), h.Address, fmt.Sprintf("passthru,%d/%d/%d", *s.Address.Bus, *s.Address.Slot, *s.Address.Function)); err != nil {
 				return err
 			}
 		case h.SubsysUSB != nil:
-			return &hypervisor.PropertyError{Property: "hostdev usb", Driver: "bhyve", Reason: "upstream bhyve has no USB passthrough"}
+			return refuseAs(RuleUnsupportedBus, "hostdev usb", "", "upstream bhyve has no USB passthrough")
 		default:
-			return unsupported("hostdev type", "", "pci")
+			return refuseAs(RuleUnsupportedBus, "hostdev type", "", "", "pci")
 		}
 	}
 	return nil
@@ -486,9 +498,10 @@ func (b *argvBuilder) hostdevs() error {
 // amd64 or the single PL011 console on arm64.
 func (b *argvBuilder) consoles() error {
 	type port struct {
-		n   uint
-		src *libvirtxml.DomainChardevSource
-		log *libvirtxml.DomainChardevLog
+		n     uint
+		src   *libvirtxml.DomainChardevSource
+		log   *libvirtxml.DomainChardevLog
+		proto *libvirtxml.DomainChardevProtocol
 	}
 	var ports []port
 	d := b.dom.Devices
@@ -497,7 +510,7 @@ func (b *argvBuilder) consoles() error {
 		if s.Target != nil && s.Target.Port != nil {
 			n = *s.Target.Port
 		}
-		ports = append(ports, port{n, s.Source, s.Log})
+		ports = append(ports, port{n, s.Source, s.Log, s.Protocol})
 	}
 	if len(ports) == 0 {
 		for i, c := range d.Consoles {
@@ -505,19 +518,20 @@ func (b *argvBuilder) consoles() error {
 			if c.Target != nil && c.Target.Port != nil {
 				n = *c.Target.Port
 			}
-			ports = append(ports, port{n, c.Source, c.Log})
+			ports = append(ports, port{n, c.Source, c.Log, c.Protocol})
 		}
 	}
 	if !b.x86() && len(ports) > 1 {
-		return unsupported("serial ports", strconv.Itoa(len(ports)), "1")
+		return refuse(RuleAMD64Only, "serial ports", strconv.Itoa(len(ports)), "arm64 bhyve has a single console (PL011), COM ports are amd64's")
 	}
 	seen := map[uint]bool{}
 	for _, p := range ports {
+		dev := fmt.Sprintf("serial %d", p.n)
 		if p.n > 3 {
-			return unsupported("serial port", strconv.Itoa(int(p.n)), "0", "1", "2", "3")
+			return refuse(RuleSerial, dev+" port", strconv.Itoa(int(p.n)), "bhyve has four serial ports, com1 to com4 (ports 0 to 3)")
 		}
 		if seen[p.n] {
-			return unsupported("serial port", strconv.Itoa(int(p.n))+" (twice)")
+			return refuse(RuleSerial, dev+" port", strconv.Itoa(int(p.n)), "two serial devices on one port")
 		}
 		seen[p.n] = true
 		var backend string
@@ -525,17 +539,27 @@ func (b *argvBuilder) consoles() error {
 		case p.src != nil && p.src.NMDM != nil:
 			backend = p.src.NMDM.Master
 			if hostPath("nmdm master", backend) != nil || !nmdmRe.MatchString(base(backend)) {
-				return &hypervisor.PropertyError{Property: "nmdm master", Value: backend, Driver: "bhyve", Reason: "must be /dev/nmdm<unit>A"}
+				return refuseAs(RuleNMDMName, dev+" nmdm master", backend, "must be /dev/nmdm<unit>A")
 			}
 			if sl := p.src.NMDM.Slave; sl != "" {
 				if err := hostPath("nmdm slave", sl); err != nil {
 					return err
+				}
+				// nmdm(4) devices come in pairs: unit A and unit B.
+				if want := strings.TrimSuffix(backend, "A") + "B"; sl != want {
+					return refuse(RuleNMDMName, dev+" nmdm slave", sl, "the other end of %s is %s", backend, want)
 				}
 			}
 			if p.n == 0 {
 				b.plan.ConsoleMaster, b.plan.ConsoleSlave = backend, p.src.NMDM.Slave
 			}
 		case p.src != nil && p.src.TCP != nil:
+			if m := p.src.TCP.Mode; m != "bind" { // libvirt's default mode is connect
+				return refuse(RuleSerial, dev+" tcp mode", m, "bhyve's TCP serial port only listens (mode='bind')")
+			}
+			if p.proto != nil && p.proto.Type != "" && p.proto.Type != "raw" {
+				return refuse(RuleSerial, dev+" tcp protocol", p.proto.Type, "bhyve's TCP serial port speaks raw only")
+			}
 			if err := ipAddr("serial tcp host", p.src.TCP.Host); err != nil {
 				return err
 			}
@@ -544,7 +568,7 @@ func (b *argvBuilder) consoles() error {
 			}
 			backend = "tcp=" + hostPort(p.src.TCP.Host, atoi(p.src.TCP.Service))
 		default:
-			return unsupported("serial type", chardevType(p.src), "nmdm", "tcp")
+			return refuseAs(RuleSerial, "serial type", chardevType(p.src), "", "nmdm", "tcp")
 		}
 		if p.log != nil && p.n == 0 {
 			b.plan.ConsoleLog = p.log.File

@@ -32,9 +32,15 @@ type Driver struct {
 
 var _ hypervisor.Driver = (*Driver)(nil)
 
-// New returns a driver using cfg (zero fields take DefaultConfig's values).
+// New returns a driver using cfg (zero fields take DefaultConfig's values;
+// a zero MaxVCPUs is read from the host's hw.vmm.maxcpu when vmm.ko is
+// loaded, so CheckDomain refuses what this host's vmm would).
 func New(cfg Config) *Driver {
-	return &Driver{cfg: cfg.withDefaults(), vms: map[string]*vm{}}
+	cfg = cfg.withDefaults()
+	if cfg.MaxVCPUs == 0 {
+		cfg.MaxVCPUs = hostMaxVCPUs()
+	}
+	return &Driver{cfg: cfg, vms: map[string]*vm{}}
 }
 
 // Name returns "bhyve".
@@ -54,8 +60,15 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		NMI:            d.cfg.Arch == "x86_64", // bhyvectl's --inject-nmi is amd64's
 		Diagnostics:    true,
 		SerialTCP:      true, // the console's nmdm B side bridged to TCP (Plan.ConsoleTCP)
-		Values:         Supported(d.cfg.Arch),
+		Values:         d.supported(),
 	}
+}
+
+// supported is Supported for the host's arch with its vCPU limit.
+func (d *Driver) supported() hypervisor.Supported {
+	s := Supported(d.cfg.Arch)
+	s.MaxVCPUs = maxVCPUs(d.cfg)
+	return s
 }
 
 // snapshots detects BHYVE_SNAPSHOT support once: such builds list -r in
@@ -134,6 +147,11 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 		}
 	}
 	if err := fixedVNCPort(dom); err != nil {
+		return fmt.Errorf("spawn %s: %w", g.Name, err)
+	}
+	// Refuse before the domain file is written: a domain bhyve would not
+	// run leaves nothing behind.
+	if _, err := BuildPlan(dom, d.cfg); err != nil {
 		return fmt.Errorf("spawn %s: %w", g.Name, err)
 	}
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {

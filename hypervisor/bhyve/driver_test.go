@@ -56,12 +56,18 @@ func newRig(t *testing.T, image map[string]string) *rig {
 		t.Fatal(err)
 	}
 	// A FIFO stands in for the nmdm pair: bhyve writes the A side, the
-	// driver's console logger reads the B side; here both are one FIFO.
+	// driver's console logger reads the B side; here both are one FIFO,
+	// the B name a symlink to it (the pair's names must match, rule
+	// nmdm-name).
 	fifo := filepath.Join(state, "nmdm0A")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	src := &libvirtxml.DomainChardevSource{NMDM: &libvirtxml.DomainChardevSourceNMDM{Master: fifo, Slave: fifo}}
+	slave := filepath.Join(state, "nmdm0B")
+	if err := os.Symlink(fifo, slave); err != nil {
+		t.Fatal(err)
+	}
+	src := &libvirtxml.DomainChardevSource{NMDM: &libvirtxml.DomainChardevSourceNMDM{Master: fifo, Slave: slave}}
 	dom.Devices.Serials[0].Source = src
 	dom.Devices.Consoles[0].Source = src
 	r := &rig{t: t, state: state, drv: New(cfg), g: hypervisor.Guest{UUID: uuid, Name: s.Name, Dir: inst}, dom: dom}

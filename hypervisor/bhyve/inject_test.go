@@ -25,7 +25,7 @@ var slotKeys = map[string][]string{
 	"virtio-blk": {"nocache", "direct", "nodelete", "ro", "sectorsize", "ser", "bootindex"},
 	"ahci-hd":    {"nocache", "direct", "nodelete", "ro", "sectorsize", "ser", "bootindex"},
 	"ahci-cd":    {"nocache", "direct", "nodelete", "ro", "sectorsize", "ser", "bootindex"},
-	"nvme":       {"nocache", "direct", "nodelete", "ro", "sectsz", "ser", "bootindex", "maxq", "qsz"},
+	"nvme":       {"nocache", "direct", "nodelete", "ro", "sectsz", "ser", "bootindex", "maxq", "qsz", "eui64"},
 	"virtio-net": {"mac", "mtu", "bootindex", "open"},
 	"e1000":      {"mac", "bootindex", "open"},
 	"fbuf":       {"tcp", "w", "h", "wait", "password"},
@@ -127,6 +127,9 @@ var bhyveFields = []func(d *libvirtxml.Domain, s string){
 	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[0].Driver.Cache = s },
 	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[0].Target.Bus = s },
 	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[1].Source.Block.Dev = s },
+	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[2].Serial = s },
+	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[2].WWN = s },
+	func(d *libvirtxml.Domain, s string) { d.Devices.Disks[2].Target.Dev = s },
 	func(d *libvirtxml.Domain, s string) { d.Devices.Interfaces[0].MAC.Address = s },
 	func(d *libvirtxml.Domain, s string) { d.Devices.Interfaces[0].Model.Type = s },
 	func(d *libvirtxml.Domain, s string) { d.Devices.Interfaces[0].Target.Dev = s },
@@ -146,12 +149,14 @@ var bhyveFields = []func(d *libvirtxml.Domain, s string){
 // builder does not emit for benign domains.
 func FuzzArgvNoInjection(f *testing.F) {
 	for _, s := range []string{"x", "/dev/zvol/a,ro", "tap0,mac=00:00:00:00:00:00", "127.0.0.1,wait", "../../etc/x",
-		"/dev/nmdm0A", "bootrom=/x", "com1,/dev/x", "a=b", "fa:16:3e:00:00:01", "virtio", "sata", "-S", ""} {
+		"/dev/nmdm0A", "bootrom=/x", "com1,/dev/x", "a=b", "fa:16:3e:00:00:01", "virtio", "sata", "-S", "",
+		"5000c50015ea71ad", "0x5000c50015ea71ad,ser=x", "nvme1n1", "nvme0n2"} {
 		f.Add(s, uint(2))
 	}
 	f.Fuzz(func(t *testing.T, s string, n uint) {
 		sp := spec(int(n%16)+1, int(n%65536)+1)
-		sp.Disks = append(disks("virtio", 1), hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: "/dev/zvol/tank/e", Format: "raw", Bus: "sata"})
+		sp.Disks = append(disks("virtio", 1), hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: "/dev/zvol/tank/e", Format: "raw", Bus: "sata"},
+			hypervisor.Disk{Role: hypervisor.RoleEphemeral, Path: "/dev/zvol/tank/n", Format: "raw", Bus: "nvme", Serial: "NV01"})
 		sp.NICs = []hypervisor.NIC{nic(0, "")}
 		sp.VNC = &hypervisor.VNC{Listen: "127.0.0.1", Port: int(n % 70000), Keymap: "us_unix"}
 		cfg := amd64Config()
