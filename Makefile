@@ -23,16 +23,19 @@ NOVA_ETCDIR ?= $(PREFIX)/etc/nova
 NOVABSD_BIN ?= bin/novabsd
 INSTALL ?= install
 UNAME_S := $(shell uname -s)
-# Where the systemd unit goes (empty: none), and the newsyslog.conf.d entry (empty: none). systemd reads
-# /usr/local/lib/systemd/system too; PREFIX=/usr gives Debian's /usr/lib/systemd/system.
+# Where the systemd unit goes, the newsyslog.conf.d entry and the rc.d script (each empty: none). systemd reads
+# /usr/local/lib/systemd/system too; PREFIX=/usr gives Debian's /usr/lib/systemd/system. The port passes RC_DIR=
+# empty: its USE_RC_SUBR installs the script.
 ifeq ($(UNAME_S),Linux)
 SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
 endif
 ifeq ($(UNAME_S),FreeBSD)
 NEWSYSLOG_CONFDIR ?= $(PREFIX)/etc/newsyslog.conf.d
+RC_DIR ?= $(PREFIX)/etc/rc.d
 endif
 SYSTEMD_UNITDIR ?=
 NEWSYSLOG_CONFDIR ?=
+RC_DIR ?=
 
 ifeq ($(NOVABSD_BIN),bin/novabsd)
 install: build
@@ -52,6 +55,11 @@ endif
 ifneq ($(NEWSYSLOG_CONFDIR),)
 	$(INSTALL) -d $(DESTDIR)$(NEWSYSLOG_CONFDIR)
 	$(INSTALL) -m 0644 packaging/freebsd/files/novabsd.conf $(DESTDIR)$(NEWSYSLOG_CONFDIR)/novabsd.conf
+endif
+ifneq ($(RC_DIR),)
+	$(INSTALL) -d $(DESTDIR)$(RC_DIR)
+	sed -e 's|%%PREFIX%%|$(PREFIX)|g' packaging/freebsd/files/novabsd.in >$(DESTDIR)$(RC_DIR)/novabsd
+	chmod 0755 $(DESTDIR)$(RC_DIR)/novabsd
 endif
 
 # The packaging's checks (seconds): the rc.d script under a stand-in rc.subr, the port's plist against `make

@@ -482,7 +482,8 @@ func expandPlist(t *testing.T) []string {
 // rc.d script comes from USE_RC_SUBR and is not in the plist.
 func TestPlistMatchesInstall(t *testing.T) {
 	t.Parallel()
-	vars := portInstallVars(t)
+	// As on the port's build host: FreeBSD's defaults, then the port's variables.
+	vars := append([]string{"UNAME_S=FreeBSD"}, portInstallVars(t)...)
 	_, installed := makeInstall(t, vars...)
 	staged := make([]string, 0, len(installed))
 	manPath := regexp.MustCompile(`^share/man/man[1-9]/[^/]+\.[1-9]$`)
@@ -502,28 +503,66 @@ func TestPlistMatchesInstall(t *testing.T) {
 	}
 }
 
-// TestLinuxInstall: `make install` on Linux puts down the binary, the manual, the sample and the systemd unit, whose
-// ExecStart is the installed binary, and the sample is the binary's own.
-func TestLinuxInstall(t *testing.T) {
+// TestHostInstall: `make install` outside the port. On Linux it puts down the binary, the manual, the sample and
+// the systemd unit, whose ExecStart is the installed binary; on FreeBSD the newsyslog entry and the rc.d script
+// with the port's %%PREFIX%% substituted. The sample is the binary's own.
+func TestHostInstall(t *testing.T) {
 	t.Parallel()
-	dest, files := makeInstall(t, "SYSTEMD_UNITDIR="+prefix+"/lib/systemd/system", "NEWSYSLOG_CONFDIR=")
-	want := []string{"etc/nova/nova.conf.sample", "lib/systemd/system/novabsd.service", "sbin/novabsd",
-		"share/man/man8/novabsd.8"}
-	if !slices.Equal(files, want) {
-		t.Fatalf("make install put down %q, want %q", files, want)
+	common := []string{"etc/nova/nova.conf.sample", "sbin/novabsd", "share/man/man8/novabsd.8"}
+	for _, tc := range []struct {
+		host  string
+		vars  []string // the host's uname -s, which decides the Makefile's defaults
+		extra []string
+		check func(t *testing.T, root string)
+	}{
+		{"linux", []string{"UNAME_S=Linux"},
+			[]string{"lib/systemd/system/novabsd.service"}, func(t *testing.T, root string) {
+				unit := read(t, filepath.Join(root, "lib/systemd/system/novabsd.service"))
+				if !strings.Contains(unit, "\nExecStart="+prefix+"/sbin/novabsd compute ") {
+					t.Errorf("installed unit's ExecStart is not %s/sbin/novabsd compute:\n%s", prefix, unit)
+				}
+			}},
+		{"freebsd", []string{"UNAME_S=FreeBSD"},
+			[]string{"etc/newsyslog.conf.d/novabsd.conf", "etc/rc.d/novabsd"}, func(t *testing.T, root string) {
+				script := read(t, filepath.Join(root, "etc/rc.d/novabsd"))
+				if strings.Contains(script, "%%") || !strings.Contains(script, "\nprocname=\""+prefix+"/sbin/novabsd\"\n") {
+					t.Errorf("installed rc.d script does not run %s/sbin/novabsd:\n%s", prefix, script)
+				}
+				if fi, err := os.Stat(filepath.Join(root, "etc/rc.d/novabsd")); err != nil || fi.Mode().Perm()&0o111 == 0 {
+					t.Errorf("installed rc.d script is not executable: %v", err)
+				}
+			}},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			t.Parallel()
+			dest, files := makeInstall(t, tc.vars...)
+			want := append(slices.Clone(common), tc.extra...)
+			slices.Sort(want)
+			if !slices.Equal(files, want) {
+				t.Fatalf("make install put down %q, want %q", files, want)
+			}
+			root := filepath.Join(dest, prefix)
+			tc.check(t, root)
+			bin, _ := buildBinary()
+			sample, _ := run(t, nil, ".", bin, "config", "sample")
+			if got := read(t, filepath.Join(root, "etc/nova/nova.conf.sample")); got != sample || !strings.Contains(got, "[DEFAULT]") {
+				t.Error("the installed nova.conf.sample is not `novabsd config sample`'s output")
+			}
+		})
 	}
-	unit := read(t, filepath.Join(dest, prefix, "lib/systemd/system/novabsd.service"))
-	if !strings.Contains(unit, "\nExecStart="+prefix+"/sbin/novabsd compute ") {
-		t.Errorf("installed unit's ExecStart is not %s/sbin/novabsd compute:\n%s", prefix, unit)
-	}
-	bin, _ := buildBinary()
-	sample, _ := run(t, nil, ".", bin, "config", "sample")
-	if got := read(t, filepath.Join(dest, prefix, "etc/nova/nova.conf.sample")); got != sample || !strings.Contains(got, "[DEFAULT]") {
-		t.Error("the installed nova.conf.sample is not `novabsd config sample`'s output")
-	}
-	if newsyslogConf := read(t, newsyslog); !regexp.MustCompile(`(?m)^/var/log/novabsd\.log\s.*\s/var/run/novabsd\.pid\s+1$`).MatchString(newsyslogConf) {
+}
+
+// TestNewsyslogEntry: the log the rc.d script writes is rotated, and newsyslog signals novabsd itself (daemon -p's
+// pidfile) with SIGHUP, on which it reopens its log.
+func TestNewsyslogEntry(t *testing.T) {
+	entry := read(t, newsyslog)
+	if !regexp.MustCompile(`(?m)^/var/log/novabsd\.log\s.*\s/var/run/novabsd\.pid\s+1$`).MatchString(entry) {
 		t.Errorf("%s does not rotate /var/log/novabsd.log with a SIGHUP to the pid in /var/run/novabsd.pid:\n%s",
-			newsyslog, newsyslogConf)
+			newsyslog, entry)
+	}
+	if script := read(t, rcScript); !strings.Contains(script, `novabsd_logfile="/var/log/novabsd.log"`) ||
+		!strings.Contains(script, `pidfile="/var/run/${name}.pid"`) {
+		t.Errorf("%s's default log file or pidfile is not the one %s names", rcScript, newsyslog)
 	}
 }
 
