@@ -5,21 +5,77 @@ GO ?= go
 # Nova 2026.1's full sample nova.conf, fetched by devstack/install-deps.sh; the conf tests load it.
 export NOVABSD_NOVA_SAMPLE_CONF ?= /var/cache/novabsd/nova-common/usr/share/nova-common/nova.conf
 
-.PHONY: all build test test-quick test-unit fuzz fuzz-argv test-e2e test-e2e-2025.1 test-e2e-2026.2 rig-install devstack-image vet cross demo deps tempest
+.PHONY: all build install packaging-check test test-quick test-unit fuzz fuzz-argv test-e2e test-e2e-2025.1 test-e2e-2026.2 rig-install devstack-image vet cross demo deps tempest
 all: build
 
 build:
 	$(GO) build -o bin/novabsd ./cmd/novabsd
+
+# Installation, as the FreeBSD port (packaging/freebsd, whose pkg-plist must list exactly what this puts down) and
+# Linux hosts do it: `make install PREFIX=/usr/local DESTDIR=/tmp/stage`. It runs the binary once, to write
+# nova.conf.sample, so NOVABSD_BIN must run on this machine.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MAN8DIR ?= $(PREFIX)/share/man/man8
+NOVA_ETCDIR ?= $(PREFIX)/etc/nova
+# The binary to install; the port passes the one it built. The default is built first.
+NOVABSD_BIN ?= bin/novabsd
+INSTALL ?= install
+UNAME_S := $(shell uname -s)
+# Where the systemd unit goes, the newsyslog.conf.d entry and the rc.d script (each empty: none). systemd reads
+# /usr/local/lib/systemd/system too; PREFIX=/usr gives Debian's /usr/lib/systemd/system. The port passes RC_DIR=
+# empty: its USE_RC_SUBR installs the script.
+ifeq ($(UNAME_S),Linux)
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+endif
+ifeq ($(UNAME_S),FreeBSD)
+NEWSYSLOG_CONFDIR ?= $(PREFIX)/etc/newsyslog.conf.d
+RC_DIR ?= $(PREFIX)/etc/rc.d
+endif
+SYSTEMD_UNITDIR ?=
+NEWSYSLOG_CONFDIR ?=
+RC_DIR ?=
+
+ifeq ($(NOVABSD_BIN),bin/novabsd)
+install: build
+endif
+install:
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(NOVA_ETCDIR)
+	$(INSTALL) -m 0755 $(NOVABSD_BIN) $(DESTDIR)$(SBINDIR)/novabsd
+	$(INSTALL) -m 0644 packaging/man/novabsd.8 $(DESTDIR)$(MAN8DIR)/novabsd.8
+	$(NOVABSD_BIN) config sample >$(DESTDIR)$(NOVA_ETCDIR)/nova.conf.sample.tmp
+	mv $(DESTDIR)$(NOVA_ETCDIR)/nova.conf.sample.tmp $(DESTDIR)$(NOVA_ETCDIR)/nova.conf.sample
+	chmod 0644 $(DESTDIR)$(NOVA_ETCDIR)/nova.conf.sample
+ifneq ($(SYSTEMD_UNITDIR),)
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' packaging/linux/novabsd.service >$(DESTDIR)$(SYSTEMD_UNITDIR)/novabsd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/novabsd.service
+endif
+ifneq ($(NEWSYSLOG_CONFDIR),)
+	$(INSTALL) -d $(DESTDIR)$(NEWSYSLOG_CONFDIR)
+	$(INSTALL) -m 0644 packaging/freebsd/files/novabsd.conf $(DESTDIR)$(NEWSYSLOG_CONFDIR)/novabsd.conf
+endif
+ifneq ($(RC_DIR),)
+	$(INSTALL) -d $(DESTDIR)$(RC_DIR)
+	sed -e 's|%%PREFIX%%|$(PREFIX)|g' packaging/freebsd/files/novabsd.in >$(DESTDIR)$(RC_DIR)/novabsd
+	chmod 0755 $(DESTDIR)$(RC_DIR)/novabsd
+endif
+
+# The packaging's checks (seconds): the rc.d script under a stand-in rc.subr, the port's plist against `make
+# install`, novabsd(8) through mandoc's lint, the systemd unit (packaging/packaging_test.go).
+packaging-check:
+	$(GO) test -count=1 ./packaging/
 
 deps:
 	devstack/install-deps.sh
 
 # All tests: unit and integration tests against the real broker, QEMU and Python oslo.messaging, then the
 # end-to-end suite against the all-in-one control plane.
-test: deps vet rig-install test-unit fuzz test-e2e test-e2e-2025.1 test-e2e-2026.2
+test: deps vet packaging-check rig-install test-unit fuzz test-e2e test-e2e-2025.1 test-e2e-2026.2
 
 # Quick mode for local iteration: everything but the end-to-end suite.
-test-quick: deps vet test-unit fuzz
+test-quick: deps vet packaging-check test-unit fuzz
 
 # The control plane's Debian root (idempotent); the rpc interop tests also use its oslo.messaging 18.3.
 rig-install:

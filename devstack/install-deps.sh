@@ -12,6 +12,7 @@ packages=(
 	rabbitmq-server mariadb-server
 	iproute2 procps psmisc curl ca-certificates git make
 	iputils-ping             # the e2e tests ping servers on the rig's provider network
+	mandoc                   # make packaging-check lints novabsd(8) with mandoc -Tlint
 )
 
 missing=()

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/novabsd/novabsd/cmd/novabsd/internal/oslolog"
+	"github.com/novabsd/novabsd/cmd/novabsd/internal/sdnotify"
 	"github.com/novabsd/novabsd/compute"
 	"github.com/novabsd/novabsd/conf"
 )
@@ -40,6 +41,13 @@ func runCompute(args []string, _, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	// Under a Type=notify systemd unit: READY=1 once serving, STOPPING=1 when the stop begins. The variable is
+	// removed so that the guests the service starts do not inherit it.
+	notifier, err := sdnotify.New(os.Getenv(sdnotify.EnvSocket))
+	if err != nil {
+		return err
+	}
+	os.Unsetenv(sdnotify.EnvSocket)
 
 	cfg, err := f.sources.load()
 	if err != nil {
@@ -50,7 +58,8 @@ func runCompute(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
-	log = log.With(oslolog.KeyLogger, "novabsd.compute")
+	ready := make(chan struct{})
+	log = slog.New(newReadyTap(log.Handler(), ready)).With(oslolog.KeyLogger, "novabsd.compute")
 	logConfigNotes(log, cfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -61,9 +70,14 @@ func runCompute(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	go reloadOnHangup(ctx, &f, svc, out, log)
+	stateDone := make(chan struct{})
+	go func() { defer close(stateDone); reportState(ctx, ready, notifier, log) }()
 
 	log.Info("Starting novabsd compute", "version", buildVersion(), "host", cfg.Default.Host, "config_files", cfg.Files)
-	if err := svc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	err = svc.Run(ctx)
+	stop() // a Run ended by an error is a stop too: reportState sends STOPPING=1 and returns
+	<-stateDone
+	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("The compute service stopped on an error", "error", err)
 		return err
 	}
