@@ -33,6 +33,9 @@ type Options struct {
 	ConfigFiles []string     // the --config-file paths, where compute_id is also looked for
 	Logger      *slog.Logger // nil: slog.Default()
 	Version     string       // novabsd's version, for logs and the Placement user agent
+	// Ready, if set, is called once Run has joined the cloud and its RPC servers consume the compute topics (a
+	// service manager's readiness, e.g. systemd's READY=1). It must not block.
+	Ready func()
 }
 
 // Service is one nova-compute: it joins the cloud, serves the compute topics and keeps its records current.
@@ -196,6 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("Compute service started", "host", cfg.Default.Host, "node", s.nodeUUID,
 		"topics", strings.Join(s.topics(cfg), ", "))
+	if s.opts.Ready != nil {
+		s.opts.Ready()
+	}
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/novabsd/novabsd/cmd/novabsd/internal/oslolog"
@@ -58,25 +59,27 @@ func runCompute(args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
-	ready := make(chan struct{})
-	log = slog.New(newReadyTap(log.Handler(), ready)).With(oslolog.KeyLogger, "novabsd.compute")
+	log = log.With(oslolog.KeyLogger, "novabsd.compute")
 	logConfigNotes(log, cfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	svc, err := compute.New(cfg, compute.Options{ConfigFiles: cfg.Files, Logger: log, Version: buildVersion()})
+	ready := make(chan struct{})
+	svc, err := compute.New(cfg, compute.Options{ConfigFiles: cfg.Files, Logger: log, Version: buildVersion(),
+		Ready: sync.OnceFunc(func() { close(ready) })})
 	if err != nil {
 		log.Error("Cannot start the compute service", "error", err)
 		return err
 	}
-	go reloadOnHangup(ctx, &f, svc, out, log)
-	stateDone := make(chan struct{})
-	go func() { defer close(stateDone); reportState(ctx, ready, notifier, log) }()
+	var helpers sync.WaitGroup
+	helpers.Add(2)
+	go func() { defer helpers.Done(); reloadOnHangup(ctx, &f, svc, out, log) }()
+	go func() { defer helpers.Done(); reportState(ctx, ready, notifier, log) }()
 
 	log.Info("Starting novabsd compute", "version", buildVersion(), "host", cfg.Default.Host, "config_files", cfg.Files)
 	err = svc.Run(ctx)
-	stop() // a Run ended by an error is a stop too: reportState sends STOPPING=1 and returns
-	<-stateDone
+	stop() // a Run ended by an error is a stop too: reportState sends STOPPING=1 and both helpers return
+	helpers.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("The compute service stopped on an error", "error", err)
 		return err

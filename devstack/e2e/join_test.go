@@ -154,6 +154,16 @@ func TestComputeJoins(t *testing.T) {
 	rig(t, "discover")
 
 	t.Run("serves the rig's Nova release", func(t *testing.T) { checkServedRelease(t, n, host) })
+	t.Run("tells its service manager it is ready", func(t *testing.T) {
+		// READY=1 goes out once the compute topics are consumed, which the log line above follows at once.
+		deadline := time.Now().Add(10 * time.Second)
+		for !slices.Contains(n.notified(), "READY=1") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no READY=1 on NOTIFY_SOCKET 10 s after the service started; got %q", n.notified())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 
 	svc := computeService(t, host)
 	if svc == nil || field(svc, "State") != "up" || field(svc, "Status") != "enabled" {
@@ -231,6 +241,10 @@ func TestComputeJoins(t *testing.T) {
 
 	t.Run("stopped host turns down, restart reuses its records", func(t *testing.T) {
 		n.stop(t)
+		// The process has exited: it has sent all it will to its service manager.
+		if got := n.notified(); !slices.Equal(got, []string{"READY=1", "STOPPING=1"}) {
+			t.Errorf("service-manager messages %q, want READY=1 then STOPPING=1", got)
+		}
 		waitState(t, host, "down", 120*time.Second)
 		n2 := startNovabsdConf(t, host, extra)
 		n2.waitLog(t, "Compute service started", 90*time.Second)

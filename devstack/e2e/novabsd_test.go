@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +30,10 @@ type novabsd struct {
 	stopOnce sync.Once
 	mu       sync.Mutex
 	waitErr  error
+	// notify is the service-manager socket the process gets as NOTIFY_SOCKET, as under a Type=notify systemd unit;
+	// notes are the messages it sent there (under mu), read until the process has exited.
+	notify *net.UnixConn
+	notes  []string
 }
 
 // startNovabsd runs `novabsd compute --config-file F` as compute host HOST with the nova.conf
@@ -78,15 +84,39 @@ func launchNovabsd(host, extra, dir string, onEarlyExit func(*novabsd, error)) (
 	if err != nil {
 		return nil, err
 	}
+	sock := filepath.Join(dir, "notify")
+	if n.notify, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"}); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
 	n.cmd = exec.Command(novabsdBin, "compute", "--config-file", n.conf)
+	n.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
+		n.notify.Close()
 		return nil, fmt.Errorf("starting novabsd: %w", err)
 	}
+	notesDone := make(chan struct{})
+	go func() {
+		defer close(notesDone)
+		buf := make([]byte, 4096)
+		for {
+			k, err := n.notify.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.notes = append(n.notes, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
 	go func() {
 		err := n.cmd.Wait()
 		logf.Close()
+		// The process has sent all it will: the reader ends with the socket.
+		n.notify.Close()
+		<-notesDone
 		n.mu.Lock()
 		n.waitErr = err
 		n.mu.Unlock()
@@ -100,6 +130,13 @@ func launchNovabsd(host, extra, dir string, onEarlyExit func(*novabsd, error)) (
 		}
 	}()
 	return n, nil
+}
+
+// notified returns the service-manager messages the process has sent so far.
+func (n *novabsd) notified() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.notes)
 }
 
 // shutdown sends SIGTERM, waits up to 30 s for the process (then kills it) and says what went wrong: no exit
