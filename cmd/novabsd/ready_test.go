@@ -11,7 +11,6 @@ import (
 	"github.com/novabsd/novabsd/cmd/novabsd/internal/sdnotify"
 )
 
-
 func TestReportState(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "notify")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
