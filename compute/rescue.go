@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
+	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/domain"
@@ -586,4 +588,66 @@ func (s *Service) dropUnfinishedRescue(ctx context.Context, inst *vo.Object, g h
 	return errors.Join(removeIfExists(filepath.Join(g.Dir, unrescueFile)),
 		removeIfExists(filepath.Join(g.Dir, rescueConfigDriveFile)),
 		s.lc.eng.storage.DeleteInstance(ctx, rescueStore(instanceUUID(inst))))
+}
+
+// rescuedPollLoop is the _poll_rescued_instances periodic task, at the default periodic interval (60 s) as nova's.
+func (s *Service) rescuedPollLoop(ctx context.Context) {
+	s.periodic(ctx, periodicTask{
+		interval: func(*conf.Config) int { return 0 },
+		run:      s.pollRescuedInstances,
+		failed: func(err error) {
+			s.log.Warn("Polling rescued instances failed; retrying next period", "error", err)
+		},
+	})
+}
+
+// pollRescuedInstances unrescues this host's RESCUED instances whose rescue guest started (launched_at) more than
+// rescue_timeout ago, as nova's periodic task does through compute_api.unrescue: task_state unrescuing saved while
+// no other task runs, then the unrescue. Nothing when rescue_timeout is 0. One failure does not stop the others.
+func (s *Service) pollRescuedInstances(ctx context.Context) error {
+	cfg := s.cfg.Load()
+	timeout := cfg.Default.RescueTimeout
+	if timeout <= 0 {
+		return nil
+	}
+	rc := rpc.AdminContext()
+	insts, err := s.instancesByFilters(ctx, &rc, map[string]any{"vm_state": vmRescued, "host": cfg.Default.Host},
+		[]string{"system_metadata"})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, inst := range insts {
+		log := logInstance(s.log, inst)
+		v := asInstance(inst)
+		if err := v.check(); err != nil {
+			log.Error("Not unrescuing a malformed instance", "error", err)
+			continue
+		}
+		if task, _ := v.TaskState(); task != "" {
+			continue // compute_api.unrescue refuses while another task runs; the next period tries again
+		}
+		at, err := optString(inst, "launched_at")
+		if err != nil || at == "" {
+			continue
+		}
+		launched, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			log.Warn("Rescued instance has an unreadable launched_at; not unrescuing it", "launched_at", at)
+			continue
+		}
+		if now.Sub(launched) <= seconds(timeout) {
+			continue
+		}
+		log.Info("Unrescuing an instance rescued longer than rescue_timeout", "rescue_timeout", timeout)
+		v.SetTaskState(taskUnrescuing)
+		if err := s.saveInstance(ctx, &rc, inst, nil); err != nil {
+			log.Warn("Periodic task failed to unrescue instance", "error", err)
+			continue
+		}
+		if err := s.doUnrescue(ctx, &rc, inst); err != nil {
+			log.Warn("Periodic task failed to unrescue instance", "error", err)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
@@ -403,5 +404,45 @@ func TestRescueAfterUnfinishedRescue(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(filepath.Join(dir, hypervisor.DomainFile)); string(now) != string(own) {
 		t.Error("unrescue did not give the guest's own domain back")
+	}
+}
+
+// TestPollRescuedInstances: with rescue_timeout set, the periodic task unrescues the instances rescued (launched)
+// longer ago than that, through the unrescue itself (task state unrescuing, then ACTIVE on the guest's own
+// domain), and leaves the recent rescue alone; with 0 it does nothing.
+func TestPollRescuedInstances(t *testing.T) {
+	h := newHarness(t)
+	old, recent := "12121212-0000-4000-8000-0000000000a1", "12121212-0000-4000-8000-0000000000a2"
+	h.withImages(map[string]any{})
+	for i, uuid := range []string{old, recent} {
+		h.buildSmall(t, uuid, 300+i, 0)
+		if err := h.rescue(t, uuid, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.apiSets(old, map[string]any{"launched_at": time.Now().UTC().Add(-2 * time.Hour).Format(vo.DateTimeFormat)})
+	if err := h.s.pollRescuedInstances(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if vm := fieldString(h.cond.object(old), "vm_state"); vm != vmRescued {
+		t.Fatalf("rescue_timeout 0 unrescued an instance (vm %q)", vm)
+	}
+	cfg := *h.s.cfg.Load()
+	cfg.Default.RescueTimeout = 3600
+	h.s.cfg.Store(&cfg)
+	if err := h.s.pollRescuedInstances(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := lastSave(t, h, old); s.VM != vmActive || s.Task != "" || s.Expected != `["unrescuing"]` {
+		t.Errorf("the old rescue's last save = %+v, want ACTIVE after unrescuing", s)
+	}
+	if exists(filepath.Join(h.dir, old, unrescueFile)) || exists(filepath.Join(h.dir, old+".rescue")) {
+		t.Error("rescue files left after the periodic unrescue")
+	}
+	if vm := fieldString(h.cond.object(recent), "vm_state"); vm != vmRescued {
+		t.Errorf("the recent rescue was unrescued too (vm %q)", vm)
+	}
+	if !exists(filepath.Join(h.dir, recent, unrescueFile)) {
+		t.Error("the recent rescue's unrescue file is gone")
 	}
 }

@@ -205,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(context.Background())
-	loops.Add(8)
+	loops.Add(9)
 	go func() { defer loops.Done(); s.heartbeatLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.powerSyncLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.periodicLoop(loopCtx) }()
@@ -214,6 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer loops.Done(); s.healInfoCacheLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.shelvedPollLoop(loopCtx) }()
 	go func() { defer loops.Done(); s.reclaimLoop(loopCtx) }()
+	go func() { defer loops.Done(); s.rescuedPollLoop(loopCtx) }()
 
 	<-ctx.Done()
 	s.log.Info("Stopping: no new work is taken; operations in progress finish")

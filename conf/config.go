@@ -82,6 +82,7 @@ type DefaultGroup struct {
 	SchedulerInstanceSyncInterval int      `opt:"scheduler_instance_sync_interval"`
 	ShelvedOffloadTime            int      `opt:"shelved_offload_time"`
 	ShelvedPollInterval           int      `opt:"shelved_poll_interval"`
+	RescueTimeout                 int      `opt:"rescue_timeout"`
 	ReclaimInstanceInterval       int      `opt:"reclaim_instance_interval"`
 	MaxConcurrentBuilds           int      `opt:"max_concurrent_builds"`
 	RebootTimeout                 int      `opt:"reboot_timeout"`

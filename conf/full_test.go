@@ -36,7 +36,7 @@ func TestFullConfig(t *testing.T) {
 			InitialDiskAllocationRatio: 1.1, ReportInterval: 5, ServiceDownTime: 30, PeriodicEnable: false,
 			PeriodicFuzzyDelay: 0, UpdateResourcesInterval: -1, SyncPowerStateInterval: -1,
 			HealInstanceInfoCacheInterval: 120, SchedulerInstanceSyncInterval: 300, ShelvedOffloadTime: 7200,
-			ShelvedPollInterval: 600, ReclaimInstanceInterval: 86400, MaxConcurrentBuilds: 4, RebootTimeout: 300,
+			ShelvedPollInterval: 600, RescueTimeout: 1800, ReclaimInstanceInterval: 86400, MaxConcurrentBuilds: 4, RebootTimeout: 300,
 			InstanceBuildTimeout: 1800, ShutdownTimeout: 30, ResumeGuestsStateOnHostBoot: true,
 			GracefulShutdownTimeout: 0, ManagerShutdownTimeout: 100, Debug: true, LogFile: "nova-compute.log",
 			LogDir: "/var/log/nova", UseJSON: true,

@@ -91,6 +91,9 @@ func defaultOpts() []*Option {
 				"the compute hosts."},
 		{Name: "max_concurrent_builds", Kind: KindInt, Default: 10, Min: ptr(0),
 			Help: "Instance builds run at the same time; 0 (deprecated) means unlimited."},
+		{Name: "rescue_timeout", Kind: KindInt, Default: 0, Min: ptr(0),
+			Help: "Seconds after which a rescued instance is unrescued automatically (checked every 60 s); 0 " +
+				"disables."},
 		{Name: "reboot_timeout", Kind: KindInt, Default: 0, Min: ptr(0),
 			Help: "Seconds after which an instance stuck rebooting is hard-rebooted; 0 disables."},
 		{Name: "instance_build_timeout", Kind: KindInt, Default: 0, Min: ptr(0),
