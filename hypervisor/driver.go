@@ -106,6 +106,7 @@ type Capabilities struct {
 	NMI            bool // the driver implements NMIInjector (crash dumps)
 	Diagnostics    bool // the driver implements Diagnoser (CPU, memory, disk and NIC counters)
 	SerialTCP      bool // a domain's serial console of type "tcp" (listen) is served on that address
+	StartPaused    bool // the driver implements PausedSpawner (a guest started with its vCPUs stopped)
 	// Values lists the domain property values the driver accepts;
 	// hypervisor/domain rejects others with a *PropertyError.
 	Values Supported
@@ -184,6 +185,22 @@ type TapOwner interface {
 	// TapOwner returns the uid that must own a guest's taps, or -1 when
 	// the guest keeps root's rights.
 	TapOwner() (int, error)
+}
+
+// PausedSpawner is implemented by drivers that can start a guest with its vCPUs stopped, so that the guest's
+// process opens its devices (taps, disks) while the caller waits for something else — the libvirt driver's start
+// paused while it waits for Neutron's network-vif-plugged — and Unpause then runs it.
+type PausedSpawner interface {
+	// SpawnPaused is Spawn with the guest's vCPUs stopped. paused is false when the driver started the guest
+	// running after all (it must watch the guest run, e.g. QEMU proving that KVM works on this host); Unpause is
+	// then not needed.
+	SpawnPaused(ctx context.Context, g Guest, dom *libvirtxml.Domain) (paused bool, err error)
+}
+
+// AsPausedSpawner returns d's paused start, when it has one.
+func AsPausedSpawner(d Driver) (PausedSpawner, bool) {
+	p, ok := d.(PausedSpawner)
+	return p, ok && d.Capabilities().StartPaused
 }
 
 // AsNICHotplugger returns d's NIC hot-plug support or an *UnsupportedError.

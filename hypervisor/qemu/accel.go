@@ -118,9 +118,9 @@ func (d *Driver) log() *slog.Logger {
 // succeeds and later guests go straight to TCG. Under an explicit "kvm" it
 // is an *AccelError naming the option to change. A failure QEMU does not
 // blame on KVM is returned as it is, and KVM stays.
-func (d *Driver) launch(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) (*vm, error) {
+func (d *Driver) launch(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, paused bool) (*vm, error) {
 	accel := d.Accel(ctx)
-	v, err := d.start(ctx, g, dom, nil, accel)
+	v, err := d.start(ctx, g, dom, nil, accel, paused)
 	if accel != AccelKVM {
 		return v, err
 	}
@@ -135,7 +135,7 @@ func (d *Driver) launch(ctx context.Context, g hypervisor.Guest, dom *libvirtxml
 	if d.cfg.Accel != AccelAuto {
 		return nil, fmt.Errorf("qemu: starting %s: %w (set [qemu] accel = auto or tcg to run guests under TCG)", g.Name, kerr)
 	}
-	v, err = d.start(ctx, g, dom, nil, AccelTCG)
+	v, err = d.start(ctx, g, dom, nil, AccelTCG, paused)
 	if err != nil {
 		// TCG failing too means KVM was not (only) to blame: keep it.
 		return nil, fmt.Errorf("qemu: starting %s: died under KVM (%v), then failed under TCG: %w", g.Name, kerr, err)
@@ -193,6 +193,13 @@ func (d *Driver) watchKVM(ctx context.Context, g hypervisor.Guest, v *vm, startE
 			return "", false
 		}
 	}
+}
+
+// kvmProven reports whether a guest has already run under KVM long enough to show that KVM works here.
+func (d *Driver) kvmProven() bool {
+	d.acc.mu.Lock()
+	defer d.acc.mu.Unlock()
+	return d.acc.proven
 }
 
 // kvmUnusable switches the driver, and auto's cached resolution, to TCG.

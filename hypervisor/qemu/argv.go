@@ -21,6 +21,8 @@ type Runtime struct {
 	// IncomingFD, when > 0, starts the guest from a saved state read from
 	// that inherited descriptor (-incoming fd:N).
 	IncomingFD int
+	// Paused starts the guest with its vCPUs stopped (-S): QMP cont runs it.
+	Paused bool
 	// RunWith selects -run-with user= (QEMU 9.1+) over -runas for
 	// Config.User; see Binary.RunWith.
 	RunWith bool
@@ -159,6 +161,9 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 	}
 	if rt.IncomingFD > 0 {
 		a.add("-incoming", "fd:"+strconv.Itoa(rt.IncomingFD))
+	}
+	if rt.Paused {
+		a.add("-S")
 	}
 	if a.err != nil {
 		return nil, a.err

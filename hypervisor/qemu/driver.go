@@ -53,7 +53,7 @@ const hypervisorType = "QEMU"
 // Capabilities reports pause, suspend, soft reboot and NIC hot-plug.
 func (d *Driver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
-		NICHotplug: true, NMI: true, Diagnostics: true, SerialTCP: true, Values: Supported()}
+		NICHotplug: true, NMI: true, Diagnostics: true, SerialTCP: true, StartPaused: true, Values: Supported()}
 }
 
 // CheckDomain refuses, without touching the host, a domain this host's QEMU
@@ -120,6 +120,11 @@ func hasState(g hypervisor.Guest) bool {
 
 // Spawn writes the domain and starts the guest.
 func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {
+	return d.spawn(ctx, g, dom, false)
+}
+
+// spawn is Spawn, with the vCPUs stopped when paused.
+func (d *Driver) spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, paused bool) error {
 	if err := g.Check(); err != nil {
 		return err
 	}
@@ -135,12 +140,22 @@ func (d *Driver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	if err := hypervisor.SaveDomain(g.Dir, dom); err != nil {
 		return err
 	}
-	v, err := d.launch(ctx, g, dom)
+	v, err := d.launch(ctx, g, dom, paused)
 	if err != nil {
 		return err
 	}
 	d.put(g, v)
 	return nil
+}
+
+// SpawnPaused is Spawn with the vCPUs stopped (-S, QEMU's "prelaunch" state, which Info reports as Paused); Unpause
+// runs the guest. While KVM is not yet proven on this host the guest starts running instead, as Spawn starts it:
+// only a running guest shows whether KVM can run it (launch).
+func (d *Driver) SpawnPaused(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) (bool, error) {
+	if d.Accel(ctx) == AccelKVM && !d.kvmProven() {
+		return false, d.Spawn(ctx, g, dom)
+	}
+	return true, d.spawn(ctx, g, dom, true)
 }
 
 // Destroy kills the guest and drops its saved state.
@@ -236,7 +251,7 @@ func (d *Driver) startFromDomain(ctx context.Context, g hypervisor.Guest) error 
 		}
 		dom = placed
 	}
-	v, err := d.launch(ctx, g, dom)
+	v, err := d.launch(ctx, g, dom, false)
 	if err != nil {
 		return err
 	}

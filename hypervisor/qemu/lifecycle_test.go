@@ -206,3 +206,52 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("pause of a killed guest: %v", err)
 	}
 }
+
+// TestSpawnPaused: a guest started paused has its QEMU process (and so its devices) but runs nothing — Info says
+// Paused and the console stays silent — until Unpause, after which it boots; Destroy of a paused guest leaves no
+// process.
+func TestSpawnPaused(t *testing.T) {
+	d := tcgDriver(t)
+	ctx := context.Background()
+	if _, ok := hypervisor.AsPausedSpawner(d); !ok {
+		t.Fatal("the QEMU driver offers no paused start")
+	}
+	g, dom := tinyGuest(t, d, "qcow2", nil)
+	paused, err := d.SpawnPaused(ctx, g, dom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Destroy(context.Background(), g) })
+	if !paused {
+		t.Fatal("SpawnPaused under TCG started the guest running")
+	}
+	if info, err := d.Info(ctx, g); err != nil || info.State != hypervisor.Paused {
+		t.Fatalf("Info after SpawnPaused: %+v, %v; want Paused", info, err)
+	}
+	time.Sleep(2 * time.Second)
+	if out, err := d.ConsoleOutput(ctx, g, 0); err != nil || len(out) != 0 {
+		t.Fatalf("a paused guest wrote to its console (%v): %q", err, out)
+	}
+	if err := d.Unpause(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	waitConsole(t, d, g, marker, 1, 3*time.Minute)
+	if info, err := d.Info(ctx, g); err != nil || info.State != hypervisor.Running {
+		t.Fatalf("Info after Unpause: %+v, %v; want Running", info, err)
+	}
+
+	// A guest destroyed while still paused (the wait for its ports failed) leaves nothing running.
+	if err := d.Destroy(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SpawnPaused(ctx, g, dom); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.get(ctx, g).pid
+	if err := d.Destroy(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		t.Errorf("QEMU process %d of the destroyed paused guest still exists", pid)
+	}
+}

@@ -251,7 +251,8 @@ func grantGuestFiles(g hypervisor.Guest, dom *libvirtxml.Domain, uid, gid int, r
 // start runs QEMU for dom under accel and connects QMP. incoming, when set,
 // is a saved state to restore. On error everything start made is removed
 // again, except QEMU's stderr log (stderrFile), which says why.
-func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, incoming *os.File, accel string) (*vm, error) {
+func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain, incoming *os.File, accel string,
+	paused bool) (*vm, error) {
 	bin, err := d.preflight(ctx, dom)
 	if err != nil {
 		return nil, err
@@ -263,6 +264,7 @@ func (d *Driver) start(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.
 	defer dir.Close()
 	rt := newRuntime(g.Dir, dom, d.cfg)
 	rt.RunWith = bin.RunWith()
+	rt.Paused = paused
 	if incoming != nil {
 		rt.IncomingFD = 3 // first of cmd.ExtraFiles
 	}

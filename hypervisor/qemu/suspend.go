@@ -120,7 +120,7 @@ func (d *Driver) Resume(ctx context.Context, g hypervisor.Guest) error {
 		return fmt.Errorf("qemu: resume %s: %w", g.Name, err)
 	}
 	defer f.Close()
-	v, err := d.start(ctx, g, dom, f, d.Accel(ctx))
+	v, err := d.start(ctx, g, dom, f, d.Accel(ctx), false)
 	if err != nil {
 		return err
 	}
