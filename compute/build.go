@@ -16,6 +16,7 @@ import (
 	"github.com/novabsd/novabsd/hypervisor/storage"
 	"github.com/novabsd/novabsd/images"
 	"github.com/novabsd/novabsd/internal/revert"
+	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
 	"libvirt.org/go/libvirtxml"
@@ -249,36 +250,27 @@ func (s *Service) buildAndRun(ctx context.Context, rc *rpc.RequestContext, a *bu
 	if err := s.claim(ctx, rc, inst, node, f); err != nil {
 		return err
 	}
-	// _build_resources: networks, block devices, then spawning.
+	// _build_resources: networks (allocated in the background while the image and disks are made), block
+	// devices, then spawning.
 	v := asInstance(inst)
 	v.SetVMState(vmBuilding)
 	v.SetTaskState(taskNetworking)
 	if err := s.saveInstance(ctx, rc, inst, nil); err != nil {
 		return err
 	}
-	sn, err := s.buildNetworks(ctx, rc, a, reqs)
+	alloc, err := s.startNetworks(ctx, a, reqs, img)
 	if err != nil {
 		return err
 	}
-	sn.bdms = a.BlockDeviceMapping
-	if sn.configDrive, err = s.configDriveFor(inst, img, a.AdminPassword, sn.info); err != nil {
-		return err
-	}
-	if sn.configDrive != nil {
+	defer s.settleNetworks(ctx, rc, inst, alloc)
+	sn := spawnNetwork{bdms: a.BlockDeviceMapping, pending: alloc}
+	if alloc.configDrive {
 		if cd, _ := optString(inst, "config_drive"); cd == "" {
 			inst.SetString("config_drive", "True") // configdrive.update_instance: server show tells the truth
 		}
 	}
 	v.SetTaskState(taskBlockDeviceMapping)
 	if err := s.saveInstance(ctx, rc, inst); err != nil {
-		return err
-	}
-	sm, err := v.SystemMetadata()
-	if err != nil {
-		return err
-	}
-	sm["network_allocated"] = "True"
-	if err := v.SetSystemMetadata(sm); err != nil {
 		return err
 	}
 	v.SetTaskState(taskSpawning)
@@ -480,6 +472,12 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		return err
 	}
 	disks = append(disks, made...)
+	if sn.pending != nil {
+		// The disks are made: now the guest needs its ports.
+		if sn, err = s.finishNetworks(ctx, rc, inst, img, sn); err != nil {
+			return err
+		}
+	}
 	if sn.configDrive != nil {
 		path := filepath.Join(g.Dir, configDriveFile)
 		write := eng.writeConfigDrive
@@ -520,20 +518,71 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 	if err != nil {
 		return err
 	}
-	if len(sn.info) > 0 {
-		// _create_guest_with_network: the taps exist and Neutron said so before the guest starts.
-		if err := s.plugAndWait(ctx, inst, sn.info); err != nil {
-			if errors.Is(err, errVIFCreate) {
-				return abort(err, "Failed to allocate the network(s), not rescheduling.")
-			}
-			return reschedule(err, "Failed to plug the instance's network interfaces")
-		}
-		rv.Add(func() error { s.unplugVIFs(cleanup, inst, sn.info); return nil })
-	}
-	if err := eng.driver.Spawn(ctx, g, dom); err != nil {
-		return spawnError(err)
+	if err := s.startGuest(ctx, inst, g, dom, sn.info); err != nil {
+		return err
 	}
 	rv.Success()
+	return nil
+}
+
+// startGuest is _create_guest_with_network: with ports, the taps exist and Neutron has said so before the guest
+// runs. An engine that can start a guest paused starts it while Neutron's network-vif-plugged events travel and
+// runs it once they are in, as the libvirt driver does; otherwise the guest starts after the wait. On error
+// neither the guest nor its taps remain.
+func (s *Service) startGuest(ctx context.Context, inst *vo.Object, g hypervisor.Guest, dom *libvirtxml.Domain,
+	info network.Info) error {
+	drv := s.lc.eng.driver
+	if len(info) == 0 {
+		if err := drv.Spawn(ctx, g, dom); err != nil {
+			return spawnError(err)
+		}
+		return nil
+	}
+	cleanup := context.WithoutCancel(ctx)
+	var meanwhile func() error
+	started, paused := false, false
+	if ps, ok := hypervisor.AsPausedSpawner(drv); ok {
+		meanwhile = func() error {
+			p, err := ps.SpawnPaused(ctx, g, dom)
+			if err != nil {
+				return spawnError(err)
+			}
+			started, paused = true, p
+			return nil
+		}
+	}
+	err := s.plugAndWait(ctx, inst, info, meanwhile)
+	if err != nil {
+		if started {
+			if derr := drv.Destroy(cleanup, g); derr != nil {
+				s.log.Error("Cannot destroy the paused guest of a failed build", "instance", instanceUUID(inst),
+					"error", derr)
+			}
+		}
+		var be *buildError
+		switch {
+		case errors.As(err, &be):
+			return err
+		case errors.Is(err, errVIFCreate):
+			return abort(err, "Failed to allocate the network(s), not rescheduling.")
+		}
+		return reschedule(err, "Failed to plug the instance's network interfaces")
+	}
+	var runErr error
+	switch {
+	case !started:
+		runErr = drv.Spawn(ctx, g, dom)
+	case paused:
+		if runErr = drv.Unpause(ctx, g); runErr != nil {
+			if derr := drv.Destroy(cleanup, g); derr != nil {
+				s.log.Error("Cannot destroy a guest that would not run", "instance", instanceUUID(inst), "error", derr)
+			}
+		}
+	}
+	if runErr != nil {
+		s.unplugVIFs(cleanup, inst, info)
+		return spawnError(runErr)
+	}
 	return nil
 }
 
@@ -589,7 +638,7 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	for _, d := range local {
 		disks = append(disks, d.placeholder(g.Dir))
 	}
-	if sn.configDrive != nil {
+	if sn.configDrive != nil || (sn.pending != nil && sn.pending.configDrive) {
 		disks = append(disks, hypervisor.Disk{Role: hypervisor.RoleConfigDrive, Path: filepath.Join(g.Dir, configDriveFile),
 			Format: "raw", CDROM: true, ReadOnly: true})
 	}
@@ -598,6 +647,9 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 		return err
 	}
 	spec.NICs = sn.nics
+	if sn.pending != nil {
+		spec.NICs = sn.pending.placeholderNICs()
+	}
 	if cfg := s.cfg.Load(); cfg.VNC.Enabled {
 		// A placeholder port of the engine's range: the real one is picked when the guest is made.
 		es := engineConfig(cfg)

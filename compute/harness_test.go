@@ -377,7 +377,9 @@ type fakeDriver struct {
 	checkErr  error // CheckDomain's answer
 	console   []byte
 	serialTCP bool // Capabilities().SerialTCP
-	lastSpawn *libvirtxml.Domain
+	// startPaused is Capabilities().StartPaused: SpawnPaused leaves the guest Paused.
+	startPaused bool
+	lastSpawn   *libvirtxml.Domain
 	// spawnGate, when set, holds every Spawn until it is closed or the spawn's context ends.
 	spawnGate chan struct{}
 	// onSpawn, when set, runs (without d.mu) at the start of each Spawn.
@@ -389,7 +391,16 @@ func newFakeDriver() *fakeDriver { return &fakeDriver{state: map[string]hypervis
 func (d *fakeDriver) Name() string { return "fake" }
 func (d *fakeDriver) Capabilities() hypervisor.Capabilities {
 	return hypervisor.Capabilities{Pause: true, Suspend: true, SoftReboot: true, SerialTCP: d.serialTCP,
-		Values: qemu.Supported()}
+		StartPaused: d.startPaused, Values: qemu.Supported()}
+}
+
+// SpawnPaused is hypervisor.PausedSpawner: Spawn, then the guest Paused.
+func (d *fakeDriver) SpawnPaused(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) (bool, error) {
+	if err := d.Spawn(ctx, g, dom); err != nil {
+		return false, err
+	}
+	d.set(g.Name, hypervisor.Paused)
+	return true, nil
 }
 
 func (d *fakeDriver) Spawn(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.Domain) error {

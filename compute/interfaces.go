@@ -266,7 +266,7 @@ func (s *Service) doAttachInterface(ctx context.Context, rc *rpc.RequestContext,
 	case err != nil:
 		return network.VIF{}, failed(err)
 	}
-	if err := s.plugAndWait(ctx, inst, network.Info{vif}); err != nil {
+	if err := s.plugAndWait(ctx, inst, network.Info{vif}, nil); err != nil {
 		return network.VIF{}, failed(err)
 	}
 	rv.Add(func() error { return s.lc.net.plugger.Unplug(cleanup, p) })

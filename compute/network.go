@@ -680,7 +680,10 @@ var errVIFCreate = errors.New("Virtual Interface creation failed")
 // network-vif-plugged events (_create_guest_with_network). A timeout or a failed event is fatal when
 // vif_plugging_is_fatal says so; otherwise it is logged and the guest starts anyway. On error the taps are
 // unplugged again.
-func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network.Info) error {
+//
+// meanwhile, when set, runs once the taps are plugged and before the wait (the guest started paused, so that its
+// process opens the taps while Neutron's events travel); its error ends the call with the taps unplugged.
+func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network.Info, meanwhile func() error) error {
 	d := s.cfg.Load().Default
 	uuid := instanceUUID(inst)
 	var keys []string
@@ -691,6 +694,13 @@ func (s *Service) plugAndWait(ctx context.Context, inst *vo.Object, info network
 	if err := s.plugVIFs(ctx, inst, info); err != nil {
 		w.done()
 		return err
+	}
+	if meanwhile != nil {
+		if err := meanwhile(); err != nil {
+			w.done()
+			s.unplugVIFs(context.WithoutCancel(ctx), inst, info)
+			return err
+		}
 	}
 	failed, err := w.wait(ctx, seconds(d.VIFPluggingTimeout))
 	switch {

@@ -33,6 +33,8 @@ type fakeNeutron struct {
 	prevs     []network.Info
 	// allocGate, when set, holds Allocate (without mu) until it is closed.
 	allocGate chan struct{}
+	// deallocated is the network_info each Deallocate call was given, in order.
+	deallocated []network.Info
 	// deallocErrs are returned by the next Deallocate calls, in turn.
 	deallocErrs []error
 	// hosts is each port's binding:host_id as Allocate, UnbindHost and BindHost left it.
@@ -84,10 +86,11 @@ func (n *fakeNeutron) Allocate(_ context.Context, b network.Binding, reqs []netw
 	return info, nil
 }
 
-func (n *fakeNeutron) Deallocate(_ context.Context, uuid string, _ network.Info) error {
+func (n *fakeNeutron) Deallocate(_ context.Context, uuid string, info network.Info) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls = append(n.calls, "deallocate")
+	n.deallocated = append(n.deallocated, info)
 	if len(n.deallocErrs) > 0 {
 		err := n.deallocErrs[0]
 		n.deallocErrs = n.deallocErrs[1:]

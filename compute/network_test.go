@@ -5,18 +5,22 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/configdrive"
 	"github.com/novabsd/novabsd/hypervisor"
+	"github.com/novabsd/novabsd/images"
 	"github.com/novabsd/novabsd/network"
 	"github.com/novabsd/novabsd/network/plug"
 	"github.com/novabsd/novabsd/rpc"
@@ -874,5 +878,134 @@ func TestAllocateError(t *testing.T) {
 		if be.Reschedule != tt.reschedule || !errors.Is(be, tt.err) {
 			t.Errorf("allocateError(%v): reschedule %v (wraps: %v), want %v", tt.err, be.Reschedule, errors.Is(be, tt.err), tt.reschedule)
 		}
+	}
+}
+
+// TestBuildAllocatesWhileTheDisksAreMade: as nova's _allocate_network_async, the ports are allocated while the
+// image is fetched and the disks made — Neutron here answers only once the image has been asked for, which a build
+// allocating first would never reach — and a build that fails before it used its ports still releases them as the
+// cache says: the user's --port unbound (preserve_on_delete), never deleted.
+func TestBuildAllocatesWhileTheDisksAreMade(t *testing.T) {
+	const userPort = "cccccccc-1111-4000-8000-000000000001"
+	for i, tt := range []struct {
+		name     string
+		fetchErr error
+		wantVM   string
+	}{
+		{name: "image fetched during the allocation", wantVM: vmActive},
+		{name: "image failing after the allocation", fetchErr: images.ErrNotFound, wantVM: vmError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := *h.s.cfg.Load()
+			cfg.Default.VIFPluggingTimeout = 0
+			h.s.cfg.Store(&cfg)
+			h.fetchErr = tt.fetchErr
+			gate := make(chan struct{})
+			h.neutron.allocGate = gate
+			var once sync.Once
+			var timedOut atomic.Bool
+			release := time.AfterFunc(20*time.Second, func() { timedOut.Store(true); once.Do(func() { close(gate) }) })
+			defer release.Stop()
+			fetch := h.s.lc.eng.fetch
+			h.s.lc.eng.fetch = func(ctx context.Context, rc *rpc.RequestContext, id string) (string, error) {
+				once.Do(func() { close(gate) })
+				return fetch(ctx, rc, id)
+			}
+			uuid := fmt.Sprintf("45454545-0000-4000-8000-%012d", i)
+			inst := instanceFromWire(t, uuid)
+			h.cond.put(inst)
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
+				t.Fatal(err)
+			}
+			req := vo.New("NetworkRequest", "1.3")
+			req.SetNull("network_id")
+			req.SetString("port_id", userPort)
+			list, err := vo.NewList("NetworkRequestList", "1.1", []*vo.Object{req})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m["requested_networks"], _ = json.Marshal(list)
+			msg, _ := json.Marshal(m)
+			h.runBuild(t, context.Background(), msg)
+
+			if timedOut.Load() {
+				t.Fatal("the image was not fetched while the ports were being allocated")
+			}
+			got := h.cond.object(uuid)
+			if v := fieldString(got, "vm_state"); v != tt.wantVM {
+				t.Fatalf("vm_state = %q, want %q (faults %q)", v, tt.wantVM, h.cond.faults[uuid])
+			}
+			if tt.wantVM == vmActive {
+				if info := h.cachedInfo(t, uuid); len(info) != 1 || info[0].ID != userPort {
+					t.Errorf("info cache %+v, want the user's port", info)
+				}
+				if ifs := h.drv.lastSpawn.Devices.Interfaces; len(ifs) != 1 || ifs[0].Target.Dev != network.TapName(userPort) {
+					t.Errorf("guest interfaces %+v, want one on the user's port's tap", ifs)
+				}
+				return
+			}
+			h.neutron.mu.Lock()
+			deallocated := h.neutron.deallocated
+			h.neutron.mu.Unlock()
+			if len(deallocated) != 1 || len(deallocated[0]) != 1 || !deallocated[0][0].PreserveOnDelete {
+				t.Errorf("Deallocate given %+v, want the user's port marked preserve_on_delete", deallocated)
+			}
+			if _, err := os.Stat(filepath.Join(h.dir, uuid)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("instance directory left after a failed build: %v", err)
+			}
+		})
+	}
+}
+
+// TestBuildStartsTheGuestPausedWhileWaiting: with an engine that can start a guest paused, the guest's process is
+// started (paused) before Neutron's network-vif-plugged arrives — Neutron here only answers once it has been — and
+// runs once the event is in; a failed event leaves neither guest nor tap.
+func TestBuildStartsTheGuestPausedWhileWaiting(t *testing.T) {
+	for i, tt := range []struct {
+		send      string
+		wantVM    string
+		wantState hypervisor.PowerState
+		wantTaps  int
+	}{
+		{send: "completed", wantVM: vmActive, wantState: hypervisor.Running, wantTaps: 1},
+		{send: "failed", wantVM: vmError, wantTaps: 0},
+	} {
+		t.Run(tt.send, func(t *testing.T) {
+			h := newHarness(t)
+			cfg := *h.s.cfg.Load()
+			cfg.Default.VIFPluggingTimeout, cfg.Default.VIFPluggingIsFatal = 5, true
+			h.s.cfg.Store(&cfg)
+			h.drv.startPaused = true
+			uuid := fmt.Sprintf("46464646-0000-4000-8000-%012d", i)
+			var waitingAtSpawn atomic.Bool
+			h.drv.onSpawn = func(hypervisor.Guest) {
+				h.s.lc.net.events.mu.Lock()
+				waitingAtSpawn.Store(len(h.s.lc.net.events.waiters[uuid]) == 1)
+				h.s.lc.net.events.mu.Unlock()
+				info := h.cachedInfo(t, uuid)
+				go h.sendEvent(t, uuid, "network-vif-plugged", info[0].ID, tt.send)
+			}
+			got := h.buildWithNetwork(t, uuid, false)
+			if v := fieldString(got, "vm_state"); v != tt.wantVM {
+				t.Fatalf("vm_state = %q, want %q (faults %q)", v, tt.wantVM, h.cond.faults[uuid])
+			}
+			if !waitingAtSpawn.Load() {
+				t.Error("the guest was started after the wait for network-vif-plugged, not during it")
+			}
+			h.drv.mu.Lock()
+			st, exists := h.drv.state[instanceName(got)]
+			h.drv.mu.Unlock()
+			if tt.wantVM == vmActive && (!exists || st != tt.wantState) {
+				t.Errorf("guest state %v (exists %v), want %v", st, exists, tt.wantState)
+			}
+			if tt.wantVM != vmActive && exists {
+				t.Errorf("guest of the failed build still exists (%v)", st)
+			}
+			if taps := h.plugger.taps(); len(taps) != tt.wantTaps {
+				t.Errorf("taps %v, want %d", taps, tt.wantTaps)
+			}
+		})
 	}
 }
