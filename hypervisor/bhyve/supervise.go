@@ -73,15 +73,27 @@ func (v *vm) set(f func()) {
 // run supervises the guest: (destroy stale VM) → loader → bhyve, again on
 // every reboot exit, until a poweroff, halt, crash or driver request. first
 // receives the outcome of the first start: nil once bhyve survived
-// StartGrace, else why it did not.
-func (v *vm) run(restore string, first chan<- error) {
+// StartGrace, else why it did not. adopted, when not 0, is a running bhyve
+// of this guest that a previous service process started: it is watched
+// until it exits, and its exit handled as any other.
+func (v *vm) run(restore string, first chan<- error, adopted int) {
 	defer close(v.done)
 	defer v.stopConsole()
+	defer removePID(v.g.Dir)
 	defer v.d.destroyVM(context.Background(), v.plan.Name)
 	report := func(err error) {
 		if first != nil {
 			first <- err
 			first = nil
+		}
+	}
+	if adopted != 0 {
+		// Not our child: its exit status comes from the kernel's process
+		// events where the host has them (FreeBSD), else it is unknown
+		// (-1), and only the driver's intent tells a reboot from an end.
+		code := waitExit(adopted, func() bool { return v.d.running(adopted, v.plan.Name) })
+		if again := v.exited(code, ""); !again {
+			return
 		}
 	}
 	for {
@@ -207,6 +219,7 @@ func (v *vm) start(argv []string) (*exec.Cmd, *bytes.Buffer, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start bhyve: %w", err)
 	}
+	v.writePID(cmd.Process.Pid)
 	v.mu.Lock()
 	v.proc = cmd.Process
 	v.state = hypervisor.Running
@@ -309,12 +322,7 @@ func (v *vm) stopConsole() {
 	v.logger.Wait()
 }
 
-func (v *vm) logf(format string, args ...any) {
-	if f, err := beneath.OpenFile(v.g.Dir, "bhyve.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
-		fmt.Fprintf(f, "novabsd: "+format+"\n", args...)
-		f.Close()
-	}
-}
+func (v *vm) logf(format string, args ...any) { logTo(v.g.Dir, format, args...) }
 
 // consoleLogName returns the log's name relative to the instance dir; a log
 // path outside it is not honoured (instance files stay beneath their dir).
