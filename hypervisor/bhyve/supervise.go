@@ -204,17 +204,29 @@ func (v *vm) load() error {
 	return nil
 }
 
-// start launches bhyve with stdout/stderr kept in memory (for errors) and
-// appended to bhyve.log in the instance directory.
-func (v *vm) start(argv []string) (*exec.Cmd, *bytes.Buffer, error) {
+// start launches bhyve with its stdout and stderr appended to bhyve.log in
+// the instance directory. The log file itself is bhyve's output, not a pipe
+// to this process: bhyve outlives the service, and a pipe whose reader died
+// with it would end the guest (SIGPIPE) at its next message. What bhyve
+// printed is read back from the log for error messages (output.String);
+// only when the log cannot be opened is it kept in memory instead.
+func (v *vm) start(argv []string) (*exec.Cmd, fmt.Stringer, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	stderr := &bytes.Buffer{}
-	var w io.Writer = &capped{buf: stderr, max: 64 << 10}
+	var output fmt.Stringer
 	if f, err := beneath.OpenFile(v.g.Dir, "bhyve.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
 		defer f.Close() // the child keeps its own descriptor
-		w = io.MultiWriter(w, f)
+		var from int64
+		if fi, err := f.Stat(); err == nil {
+			from = fi.Size()
+		}
+		output = &logSince{dir: v.g.Dir, from: from}
+		cmd.Stdout, cmd.Stderr = f, f
+	} else {
+		buf := &bytes.Buffer{}
+		w := &capped{buf: buf, max: 64 << 10}
+		output = w
+		cmd.Stdout, cmd.Stderr = w, w
 	}
-	cmd.Stdout, cmd.Stderr = w, w
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start bhyve: %w", err)
@@ -227,7 +239,28 @@ func (v *vm) start(argv []string) (*exec.Cmd, *bytes.Buffer, error) {
 	close(v.started)
 	v.started = make(chan struct{})
 	v.mu.Unlock()
-	return cmd, stderr, nil
+	return cmd, output, nil
+}
+
+// logSince reads what was appended to the guest's bhyve.log after from (at
+// most its last 64 KiB): bhyve's output since it was started.
+type logSince struct {
+	dir  string
+	from int64
+}
+
+func (l *logSince) String() string {
+	f, err := beneath.OpenFile(l.dir, "bhyve.log", os.O_RDONLY, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	from := l.from
+	if fi, err := f.Stat(); err == nil && fi.Size()-from > 64<<10 {
+		from = fi.Size() - 64<<10
+	}
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, 64<<10))
+	return string(b)
 }
 
 // capped keeps the last max bytes written, enough for error messages.
@@ -235,6 +268,12 @@ type capped struct {
 	mu  sync.Mutex
 	buf *bytes.Buffer
 	max int
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
 }
 
 func (c *capped) Write(p []byte) (int, error) {
