@@ -21,6 +21,25 @@ import (
 // service finds its guests through this file and re-attaches them (adopt).
 const pidFile = "bhyve.pid"
 
+// pausedFile, in the instance directory, marks a guest the driver paused
+// (SIGSTOP): a stopped bhyve looks like a running one from outside, and a
+// restarted service must report it Paused, as it is, and not Running.
+const pausedFile = "bhyve.paused"
+
+// markPaused records whether the guest is paused, for a later adoption.
+func (v *vm) markPaused(paused bool) {
+	if !paused {
+		if dd, err := beneath.Open(v.g.Dir); err == nil {
+			_ = dd.Remove(pausedFile)
+			dd.Close()
+		}
+		return
+	}
+	if err := beneath.WriteFile(v.g.Dir, pausedFile, nil, 0o600); err != nil {
+		v.logf("cannot record the pause (a service restart would report the guest running): %v", err)
+	}
+}
+
 // writePID records pid as the guest's bhyve; a failure is logged, not fatal:
 // the guest runs, only a later restart could not adopt it.
 func (v *vm) writePID(pid int) {
@@ -29,11 +48,13 @@ func (v *vm) writePID(pid int) {
 	}
 }
 
-// removePID drops the pid file once supervision has ended, so no later start
-// trusts a pid the kernel may give to another process.
-func removePID(dir string) {
+// removeRunFiles drops the pid file and the pause mark once supervision has
+// ended, so no later start trusts a pid the kernel may give to another
+// process.
+func removeRunFiles(dir string) {
 	if dd, err := beneath.Open(dir); err == nil {
 		_ = dd.Remove(pidFile)
+		_ = dd.Remove(pausedFile)
 		dd.Close()
 	}
 }
@@ -106,7 +127,7 @@ func (d *Driver) adopt(g hypervisor.Guest) *vm {
 			logTo(g.Dir, "adopt: leftover VM %s: %v", g.Name, derr)
 		}
 	}
-	removePID(g.Dir)
+	removeRunFiles(g.Dir)
 	return nil
 }
 
@@ -127,7 +148,11 @@ func (d *Driver) adoptRunning(g hypervisor.Guest, pid int) *vm {
 	if err != nil {
 		return nil
 	}
-	return &vm{d: d, g: g, plan: plan, state: hypervisor.Running, proc: proc, gen: 1,
+	state := hypervisor.Running
+	if _, err := beneath.ReadFile(g.Dir, pausedFile); err == nil {
+		state = hypervisor.Paused
+	}
+	return &vm{d: d, g: g, plan: plan, state: state, proc: proc, gen: 1,
 		started: make(chan struct{}), done: make(chan struct{})}
 }
 

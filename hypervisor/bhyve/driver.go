@@ -410,6 +410,7 @@ func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
 		return d.notRunning(g, "pause")
 	}
 	v.set(func() { v.state = hypervisor.Paused })
+	v.markPaused(true)
 	return nil
 }
 
@@ -430,6 +431,7 @@ func (d *Driver) Unpause(ctx context.Context, g hypervisor.Guest) error {
 	}
 	v.signal(sigResume)
 	v.set(func() { v.state = hypervisor.Running })
+	v.markPaused(false)
 	return nil
 }
 

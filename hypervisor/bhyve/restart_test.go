@@ -29,6 +29,7 @@ const serviceEnv = "NOVABSD_BHYVE_TEST_SERVICE"
 // serviceArgs is serviceEnv's value, JSON.
 type serviceArgs struct {
 	Op    string // "spawn" (from the saved domain) or "info" (adopt)
+	Pause bool   // pause the guest before saying ready
 	Bin   string // rig.bin
 	State string // rig.state
 	Guest hypervisor.Guest
@@ -63,6 +64,11 @@ func serve(arg string) int {
 		st = info.State
 	default:
 		err = fmt.Errorf("unknown op %q", a.Op)
+	}
+	if err == nil && a.Pause {
+		if err = d.Pause(ctx, a.Guest); err == nil {
+			st = hypervisor.Paused
+		}
 	}
 	if err != nil {
 		fmt.Println("error", err)
@@ -257,6 +263,45 @@ func TestAdoptedGuestRebootsAndPowersOff(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.g.Dir, pidFile)); !os.IsNotExist(err) {
 		t.Fatalf("pid file kept after the guest ended: %v", err)
 	}
+}
+
+// TestAdoptedGuestStaysPaused: a guest paused (SIGSTOP) when the service
+// died is adopted Paused, not Running, and Unpause runs it again.
+func TestAdoptedGuestStaysPaused(t *testing.T) {
+	r := newRig(t, nil)
+	if err := hypervisor.SaveDomain(r.g.Dir, r.dom); err != nil {
+		t.Fatal(err)
+	}
+	if st := runService(t, serviceArgs{Op: "spawn", Pause: true, Bin: r.bin, State: r.state, Guest: r.g}); st != hypervisor.Paused {
+		t.Fatalf("service paused the guest: %s", st)
+	}
+	e := bhyveEngine{r}
+	pids := e.Processes(t, r.g)
+	if len(pids) != 1 || procState(t, pids[0]) != "T" {
+		t.Fatalf("the paused guest's bhyve %v is not stopped", pids)
+	}
+	if st := r.state_(); st != hypervisor.Paused {
+		t.Fatalf("adopted paused guest is %s", st)
+	}
+	if err := r.drv.Unpause(context.Background(), r.g); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.state_(); st != hypervisor.Running {
+		t.Fatalf("after unpause: %s", st)
+	}
+	r.eventually("the bhyve running again", func() bool { return procState(t, pids[0]) != "T" })
+	if _, err := os.Stat(filepath.Join(r.g.Dir, pausedFile)); !os.IsNotExist(err) {
+		t.Fatalf("pause mark kept after unpause: %v", err)
+	}
+}
+
+// procState is ps(1)'s state letter of pid ("T": stopped).
+func procState(t *testing.T, pid int) string {
+	out, err := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
+	if err != nil {
+		t.Fatalf("ps -p %d: %v", pid, err)
+	}
+	return strings.TrimSpace(string(out))[:1]
 }
 
 // TestIsBhyveOf: which process arguments are a bhyve running the VM.

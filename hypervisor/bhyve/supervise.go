@@ -79,7 +79,7 @@ func (v *vm) set(f func()) {
 func (v *vm) run(restore string, first chan<- error, adopted int) {
 	defer close(v.done)
 	defer v.stopConsole()
-	defer removePID(v.g.Dir)
+	defer removeRunFiles(v.g.Dir)
 	defer v.d.destroyVM(context.Background(), v.plan.Name)
 	report := func(err error) {
 		if first != nil {
@@ -232,6 +232,7 @@ func (v *vm) start(argv []string) (*exec.Cmd, fmt.Stringer, error) {
 		return nil, nil, fmt.Errorf("start bhyve: %w", err)
 	}
 	v.writePID(cmd.Process.Pid)
+	v.markPaused(false) // a new bhyve runs
 	v.mu.Lock()
 	v.proc = cmd.Process
 	v.state = hypervisor.Running

@@ -248,25 +248,34 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // Processes returns the pids of the live processes (zombies left out) whose
-// command line, as ps(1) shows it, satisfies match. Engines use it to find
-// their guests' processes without the driver.
+// command line, as ps(1) shows it, satisfies match, leaving out those whose
+// parent matches too: a guest process's own fork, caught before it has run
+// another program, is not a second guest. Engines use it to find their
+// guests' processes without the driver.
 func Processes(t *testing.T, match func(cmdline string) bool) []int {
 	t.Helper()
-	out, err := exec.Command("ps", "-A", "-ww", "-o", "pid=", "-o", "stat=", "-o", "args=").Output()
+	out, err := exec.Command("ps", "-A", "-ww", "-o", "pid=", "-o", "ppid=", "-o", "stat=", "-o", "args=").Output()
 	if err != nil {
 		t.Fatalf("ps: %v", err)
 	}
-	var pids []int
+	parent := map[int]int{} // matching pid -> its parent
 	for _, l := range strings.Split(string(out), "\n") {
 		f := strings.Fields(l)
-		if len(f) < 3 || strings.HasPrefix(f[1], "Z") {
+		if len(f) < 4 || strings.HasPrefix(f[2], "Z") {
 			continue
 		}
-		pid, err := strconv.Atoi(f[0])
-		if err != nil {
+		pid, err1 := strconv.Atoi(f[0])
+		ppid, err2 := strconv.Atoi(f[1])
+		if err1 != nil || err2 != nil {
 			continue
 		}
-		if match(strings.Join(f[2:], " ")) {
+		if match(strings.Join(f[3:], " ")) {
+			parent[pid] = ppid
+		}
+	}
+	var pids []int
+	for pid, ppid := range parent {
+		if _, fork := parent[ppid]; !fork {
 			pids = append(pids, pid)
 		}
 	}
