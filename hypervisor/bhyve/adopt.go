@@ -116,9 +116,7 @@ func (d *Driver) adopt(g hypervisor.Guest) *vm {
 	}
 	pid, err := parsePID(b)
 	if err == nil && d.running(pid, g.Name) {
-		if v := d.adoptRunning(g, pid); v != nil {
-			return v
-		}
+		return d.adoptRunning(g, pid)
 	}
 	// Ours ended unseen: whatever its exit, bhyve(8) leaves the VM to be
 	// destroyed by whoever supervised it.
@@ -131,23 +129,24 @@ func (d *Driver) adopt(g hypervisor.Guest) *vm {
 	return nil
 }
 
-// adoptRunning builds the supervision of the running bhyve pid; nil when
-// the guest's domain cannot be read back (the guest then stays untouched).
+// adoptRunning builds the supervision of the running bhyve pid. A guest
+// whose domain cannot be read back or no longer builds (a host setting or a
+// rule that changed since it started) is adopted all the same, without its
+// console, and crashes rather than restarts if it reboots: a running guest is
+// never left unsupervised, reported off or destroyed over its files.
 func (d *Driver) adoptRunning(g hypervisor.Guest, pid int) *vm {
+	plan := &Plan{Name: g.Name}
 	dom, err := hypervisor.LoadDomain(g.Dir)
-	if err != nil {
-		logTo(g.Dir, "adopt: bhyve %d runs %s but its domain cannot be read: %v", pid, g.Name, err)
-		return nil
+	if err == nil {
+		var p *Plan
+		if p, err = BuildPlan(dom, d.cfg); err == nil {
+			plan = p
+		}
 	}
-	plan, err := BuildPlan(dom, d.cfg)
 	if err != nil {
-		logTo(g.Dir, "adopt: bhyve %d runs %s but its domain no longer builds: %v", pid, g.Name, err)
-		return nil
+		logTo(g.Dir, "adopt: bhyve %d of %s is supervised without its console, and cannot restart: %v", pid, g.Name, err)
 	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return nil
-	}
+	proc, _ := os.FindProcess(pid) // never fails on unix
 	state := hypervisor.Running
 	if _, err := beneath.ReadFile(g.Dir, pausedFile); err == nil {
 		state = hypervisor.Paused

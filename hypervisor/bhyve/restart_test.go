@@ -265,6 +265,32 @@ func TestAdoptedGuestRebootsAndPowersOff(t *testing.T) {
 	}
 }
 
+// TestAdoptsGuestWhoseDomainNoLongerBuilds: a running guest whose domain
+// file is unreadable after the restart is still adopted — reported Running,
+// not killed — and Destroy ends it and its kernel VM.
+func TestAdoptsGuestWhoseDomainNoLongerBuilds(t *testing.T) {
+	r := newRig(t, nil)
+	e := bhyveEngine{r}
+	pid := e.Orphan(t, r.g, r.dom)
+	if err := os.WriteFile(filepath.Join(r.g.Dir, hypervisor.DomainFile), []byte("<domain"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.drv.Info(context.Background(), r.g)
+	if err != nil || info.State != hypervisor.Running {
+		t.Fatalf("Info: %s, %v; want running", info.State, err)
+	}
+	if p := e.Processes(t, r.g); len(p) != 1 || p[0] != pid || !r.vmExists() {
+		t.Fatalf("processes %v (want %d), VM exists %v", p, pid, r.vmExists())
+	}
+	if err := r.drv.Destroy(context.Background(), r.g); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually("the guest to end", func() bool { return len(e.Processes(t, r.g)) == 0 })
+	if r.vmExists() {
+		t.Fatal("kernel VM left after destroy")
+	}
+}
+
 // TestAdoptedGuestStaysPaused: a guest paused (SIGSTOP) when the service
 // died is adopted Paused, not Running, and Unpause runs it again.
 func TestAdoptedGuestStaysPaused(t *testing.T) {

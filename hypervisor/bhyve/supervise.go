@@ -97,6 +97,13 @@ func (v *vm) run(restore string, first chan<- error, adopted int) {
 		}
 	}
 	for {
+		if len(v.plan.Bhyve) == 0 {
+			// An adopted guest whose domain no longer builds (adoptRunning).
+			err := fmt.Errorf("cannot restart %s: its domain does not build; see bhyve.log", v.plan.Name)
+			v.set(func() { v.state, v.lastErr = hypervisor.Crashed, err })
+			report(err)
+			return
+		}
 		v.d.destroyVM(context.Background(), v.plan.Name)
 		if restore == "" && v.plan.Loader != nil {
 			if err := v.load(); err != nil {
