@@ -12,6 +12,13 @@
 // by `novabsd domain argv`, CheckDomain and Spawn, with a *RuleError naming
 // the device and the Rule. Rule's doc comment lists every rule with the
 // bhyve(8) section, FreeBSD source file or libvirt function it comes from.
+//
+// bhyve runs in a session of its own and writes straight into the instance's
+// bhyve.log, so a guest outlives the service. The next service process
+// adopts it on the first call naming the guest (compute/ asks Info of every
+// instance at start): the pid in bhyve.pid must still be a bhyve for that VM,
+// and then its console and supervision are re-attached; a bhyve that ended
+// meanwhile leaves the guest shut down and its kernel VM destroyed.
 package bhyve
 
 import (

@@ -89,9 +89,10 @@ func (d *Driver) get(name string) *vm {
 	return d.vms[name]
 }
 
-// live returns the supervised vm of g if its supervision is still running.
+// live returns the supervised vm of g if its supervision is still running,
+// adopting a bhyve a previous service process left running for it.
 func (d *Driver) live(g hypervisor.Guest) *vm {
-	v := d.get(g.Name)
+	v := d.attach(g)
 	if v == nil {
 		return nil
 	}
@@ -186,7 +187,7 @@ func (d *Driver) boot(ctx context.Context, g hypervisor.Guest, dom *libvirtxml.D
 	d.mu.Unlock()
 	v.startConsole()
 	first := make(chan error, 1)
-	go v.run(restore, first)
+	go v.run(restore, first, 0)
 	select {
 	case err = <-first:
 	case <-ctx.Done():
@@ -409,6 +410,7 @@ func (d *Driver) Pause(ctx context.Context, g hypervisor.Guest) error {
 		return d.notRunning(g, "pause")
 	}
 	v.set(func() { v.state = hypervisor.Paused })
+	v.markPaused(true)
 	return nil
 }
 
@@ -429,6 +431,7 @@ func (d *Driver) Unpause(ctx context.Context, g hypervisor.Guest) error {
 	}
 	v.signal(sigResume)
 	v.set(func() { v.state = hypervisor.Running })
+	v.markPaused(false)
 	return nil
 }
 
@@ -510,15 +513,16 @@ func (d *Driver) removeState(dir string) {
 	}
 }
 
-// Info reports the power state. Guests this process does not supervise are
-// judged from their files: saved state means suspended, a domain file
-// means shut down.
+// Info reports the power state. A bhyve that a previous service process
+// left running is adopted first (adopt); other guests this process does not
+// supervise are judged from their files: saved state means suspended, a
+// domain file means shut down.
 func (d *Driver) Info(ctx context.Context, g hypervisor.Guest) (hypervisor.Info, error) {
 	if err := g.Check(); err != nil {
 		return hypervisor.Info{}, err
 	}
 	var info hypervisor.Info
-	if v := d.get(g.Name); v != nil {
+	if v := d.attach(g); v != nil {
 		v.mu.Lock()
 		info.State = v.state
 		v.mu.Unlock()

@@ -20,6 +20,7 @@ import (
 type rig struct {
 	t     *testing.T
 	state string
+	bin   string // the stand-ins and firmware files
 	drv   *Driver
 	g     hypervisor.Guest
 	dom   *libvirtxml.Domain
@@ -38,15 +39,9 @@ func newRig(t *testing.T, image map[string]string) *rig {
 		}
 	}
 	t.Setenv("BHYVE_STANDIN_STATE", state)
-	fw := filepath.Join(bin, "BHYVE_UEFI_CODE.fd")
-	vars := filepath.Join(bin, "BHYVE_UEFI_VARS.fd")
-	os.WriteFile(fw, []byte("code"), 0o644)
-	os.WriteFile(vars, []byte("vars-template"), 0o644)
-	cfg := Config{
-		Bhyve: filepath.Join(bin, "bhyve"), Bhyvectl: filepath.Join(bin, "bhyvectl"), Bhyveload: filepath.Join(bin, "bhyveload"),
-		UEFIFirmware: fw, UEFIVarsTemplate: vars, Arch: "x86_64", FwCfgQEMU: true,
-		VMMDir: filepath.Join(state, "vmm"), StartGrace: 300 * time.Millisecond, LoaderTimeout: 5 * time.Second,
-	}
+	os.WriteFile(filepath.Join(bin, "BHYVE_UEFI_CODE.fd"), []byte("code"), 0o644)
+	os.WriteFile(filepath.Join(bin, "BHYVE_UEFI_VARS.fd"), []byte("vars-template"), 0o644)
+	cfg := rigConfig(bin, state)
 	s := hypervisor.Spec{UUID: uuid, Name: "instance-00000001", Dir: inst, VCPUs: 1, MemoryMB: 256,
 		Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(inst, "disk"), Format: "raw"}},
 		NICs:  []hypervisor.NIC{{MAC: "fa:16:3e:00:00:01", Tap: "tap0"}},
@@ -70,9 +65,20 @@ func newRig(t *testing.T, image map[string]string) *rig {
 	src := &libvirtxml.DomainChardevSource{NMDM: &libvirtxml.DomainChardevSourceNMDM{Master: fifo, Slave: slave}}
 	dom.Devices.Serials[0].Source = src
 	dom.Devices.Consoles[0].Source = src
-	r := &rig{t: t, state: state, drv: New(cfg), g: hypervisor.Guest{UUID: uuid, Name: s.Name, Dir: inst}, dom: dom}
+	r := &rig{t: t, state: state, bin: bin, drv: New(cfg), g: hypervisor.Guest{UUID: uuid, Name: s.Name, Dir: inst}, dom: dom}
 	t.Cleanup(func() { r.drv.Destroy(context.Background(), r.g) })
 	return r
+}
+
+// rigConfig is the driver's configuration on the stand-ins in bin, with
+// their kernel (/dev/vmm) under state.
+func rigConfig(bin, state string) Config {
+	return Config{
+		Bhyve: filepath.Join(bin, "bhyve"), Bhyvectl: filepath.Join(bin, "bhyvectl"), Bhyveload: filepath.Join(bin, "bhyveload"),
+		UEFIFirmware: filepath.Join(bin, "BHYVE_UEFI_CODE.fd"), UEFIVarsTemplate: filepath.Join(bin, "BHYVE_UEFI_VARS.fd"),
+		Arch: "x86_64", FwCfgQEMU: true,
+		VMMDir: filepath.Join(state, "vmm"), StartGrace: 300 * time.Millisecond, LoaderTimeout: 5 * time.Second,
+	}
 }
 
 func (r *rig) script(lines ...string) {

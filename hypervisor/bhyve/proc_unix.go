@@ -15,9 +15,12 @@ var (
 	sigResume os.Signal = syscall.SIGCONT
 )
 
-// detach puts bhyve in its own process group so a terminal's signals to the
-// service do not reach guests.
-func detach(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+// detach puts bhyve in a session of its own, so neither a terminal's
+// signals to the service nor the service's end reach the guest: in the
+// service's session, a paused (stopped) bhyve's process group would be
+// orphaned when the service dies, and the kernel then sends it SIGHUP, which
+// ends bhyve, before SIGCONT.
+func detach(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
 
 // sigTerm is bhyve's ACPI power button.
 var sigTerm os.Signal = syscall.SIGTERM

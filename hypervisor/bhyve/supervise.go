@@ -73,10 +73,13 @@ func (v *vm) set(f func()) {
 // run supervises the guest: (destroy stale VM) → loader → bhyve, again on
 // every reboot exit, until a poweroff, halt, crash or driver request. first
 // receives the outcome of the first start: nil once bhyve survived
-// StartGrace, else why it did not.
-func (v *vm) run(restore string, first chan<- error) {
+// StartGrace, else why it did not. adopted, when not 0, is a running bhyve
+// of this guest that a previous service process started: it is watched
+// until it exits, and its exit handled as any other.
+func (v *vm) run(restore string, first chan<- error, adopted int) {
 	defer close(v.done)
 	defer v.stopConsole()
+	defer removeRunFiles(v.g.Dir)
 	defer v.d.destroyVM(context.Background(), v.plan.Name)
 	report := func(err error) {
 		if first != nil {
@@ -84,7 +87,23 @@ func (v *vm) run(restore string, first chan<- error) {
 			first = nil
 		}
 	}
+	if adopted != 0 {
+		// Not our child: its exit status comes from the kernel's process
+		// events where the host has them (FreeBSD), else it is unknown
+		// (-1), and only the driver's intent tells a reboot from an end.
+		code := waitExit(adopted, func() bool { return v.d.running(adopted, v.plan.Name) })
+		if again := v.exited(code, ""); !again {
+			return
+		}
+	}
 	for {
+		if len(v.plan.Bhyve) == 0 {
+			// An adopted guest whose domain no longer builds (adoptRunning).
+			err := fmt.Errorf("cannot restart %s: its domain does not build; see bhyve.log", v.plan.Name)
+			v.set(func() { v.state, v.lastErr = hypervisor.Crashed, err })
+			report(err)
+			return
+		}
 		v.d.destroyVM(context.Background(), v.plan.Name)
 		if restore == "" && v.plan.Loader != nil {
 			if err := v.load(); err != nil {
@@ -192,21 +211,35 @@ func (v *vm) load() error {
 	return nil
 }
 
-// start launches bhyve with stdout/stderr kept in memory (for errors) and
-// appended to bhyve.log in the instance directory.
-func (v *vm) start(argv []string) (*exec.Cmd, *bytes.Buffer, error) {
+// start launches bhyve with its stdout and stderr appended to bhyve.log in
+// the instance directory. The log file itself is bhyve's output, not a pipe
+// to this process: bhyve outlives the service, and a pipe whose reader died
+// with it would end the guest (SIGPIPE) at its next message. What bhyve
+// printed is read back from the log for error messages (output.String);
+// only when the log cannot be opened is it kept in memory instead.
+func (v *vm) start(argv []string) (*exec.Cmd, fmt.Stringer, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	stderr := &bytes.Buffer{}
-	var w io.Writer = &capped{buf: stderr, max: 64 << 10}
+	var output fmt.Stringer
 	if f, err := beneath.OpenFile(v.g.Dir, "bhyve.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
 		defer f.Close() // the child keeps its own descriptor
-		w = io.MultiWriter(w, f)
+		var from int64
+		if fi, err := f.Stat(); err == nil {
+			from = fi.Size()
+		}
+		output = &logSince{dir: v.g.Dir, from: from}
+		cmd.Stdout, cmd.Stderr = f, f
+	} else {
+		buf := &bytes.Buffer{}
+		w := &capped{buf: buf, max: 64 << 10}
+		output = w
+		cmd.Stdout, cmd.Stderr = w, w
 	}
-	cmd.Stdout, cmd.Stderr = w, w
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start bhyve: %w", err)
 	}
+	v.writePID(cmd.Process.Pid)
+	v.markPaused(false) // a new bhyve runs
 	v.mu.Lock()
 	v.proc = cmd.Process
 	v.state = hypervisor.Running
@@ -214,7 +247,28 @@ func (v *vm) start(argv []string) (*exec.Cmd, *bytes.Buffer, error) {
 	close(v.started)
 	v.started = make(chan struct{})
 	v.mu.Unlock()
-	return cmd, stderr, nil
+	return cmd, output, nil
+}
+
+// logSince reads what was appended to the guest's bhyve.log after from (at
+// most its last 64 KiB): bhyve's output since it was started.
+type logSince struct {
+	dir  string
+	from int64
+}
+
+func (l *logSince) String() string {
+	f, err := beneath.OpenFile(l.dir, "bhyve.log", os.O_RDONLY, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	from := l.from
+	if fi, err := f.Stat(); err == nil && fi.Size()-from > 64<<10 {
+		from = fi.Size() - 64<<10
+	}
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, 64<<10))
+	return string(b)
 }
 
 // capped keeps the last max bytes written, enough for error messages.
@@ -222,6 +276,12 @@ type capped struct {
 	mu  sync.Mutex
 	buf *bytes.Buffer
 	max int
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
 }
 
 func (c *capped) Write(p []byte) (int, error) {
@@ -309,12 +369,7 @@ func (v *vm) stopConsole() {
 	v.logger.Wait()
 }
 
-func (v *vm) logf(format string, args ...any) {
-	if f, err := beneath.OpenFile(v.g.Dir, "bhyve.log", os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
-		fmt.Fprintf(f, "novabsd: "+format+"\n", args...)
-		f.Close()
-	}
-}
+func (v *vm) logf(format string, args ...any) { logTo(v.g.Dir, format, args...) }
 
 // consoleLogName returns the log's name relative to the instance dir; a log
 // path outside it is not honoured (instance files stay beneath their dir).

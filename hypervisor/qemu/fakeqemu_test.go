@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -131,6 +133,19 @@ func fakeQEMU(mode string, args []string) int {
 	if p := argAfter(args, "-pidfile"); p != "" {
 		os.WriteFile(p, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o600)
 	}
+	if log := serialLog(args); log != "" {
+		// The guest prints on its serial port when told (SIGUSR1): QEMU itself writes the console log.
+		say := make(chan os.Signal, 1)
+		signal.Notify(say, syscall.SIGUSR1)
+		go func() {
+			for range say {
+				if f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+					f.WriteString(fakeConsoleLine + "\n")
+					f.Close()
+				}
+			}
+		}()
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -140,6 +155,24 @@ func fakeQEMU(mode string, args []string) int {
 			return code
 		}
 	}
+}
+
+// fakeConsoleLine is what the fake guest prints on its serial console on SIGUSR1.
+const fakeConsoleLine = "fake qemu guest: console line"
+
+// serialLog returns the log file of the serial console's chardev (-chardev ...,id=charserial0,...,logfile=P,...;
+// no commas in the tests' paths), "" without one.
+func serialLog(args []string) string {
+	for i, a := range args {
+		if a == "-chardev" && i+1 < len(args) && strings.Contains(args[i+1], ",id=charserial0,") {
+			for _, kv := range strings.Split(args[i+1], ",") {
+				if p, ok := strings.CutPrefix(kv, "logfile="); ok {
+					return p
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // fakeQMPSession serves one QMP client; it reports an exit code and true
