@@ -29,7 +29,9 @@ var FreeBSDOIDs = []string{
 // FreeBSDSysctls. Lines without a ": " separator continue the previous
 // value, as multi-line values (kern.sched.topology_spec) do.
 func ParseSysctlOutput(text string) FreeBSDSysctls {
-	out := FreeBSDSysctls{}
+	// Lines are gathered per OID and joined once: appending to the map's
+	// string line by line would copy a long value once per line.
+	lines := map[string][]string{}
 	last := ""
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -37,13 +39,17 @@ func ParseSysctlOutput(text string) FreeBSDSysctls {
 		line := sc.Text()
 		name, value, ok := strings.Cut(line, ": ")
 		if ok && !strings.ContainsAny(name, " \t<") {
-			out[name] = value
+			lines[name] = []string{value}
 			last = name
 			continue
 		}
 		if last != "" {
-			out[last] += "\n" + line
+			lines[last] = append(lines[last], line)
 		}
+	}
+	out := make(FreeBSDSysctls, len(lines))
+	for name, l := range lines {
+		out[name] = strings.Join(l, "\n")
 	}
 	return out
 }
@@ -278,7 +284,10 @@ func parseBootTime(v string) (int64, error) {
 
 func parseFreeBSDTopology(s FreeBSDSysctls, boot dmesgCPU, h *Host) error {
 	t := Topology{Sockets: 1, Threads: 1}
-	if boot.packages > 0 {
+	// The boot line is only believed when its packages and threads fit in
+	// hw.ncpu; larger numbers (a damaged dmesg.boot) would also overflow
+	// their product to zero.
+	if boot.packages > 0 && boot.packages <= h.VCPUs && boot.threads <= h.VCPUs {
 		// "FreeBSD/SMP: 2 package(s) x 12 core(s) x 2 hardware threads";
 		// cores per socket also absorbs AMD's "groups x cache groups".
 		t.Sockets = boot.packages

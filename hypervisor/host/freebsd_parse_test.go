@@ -220,3 +220,17 @@ func TestParseSysctlOutputMultiline(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestParseFreeBSDImplausibleSMPLine(t *testing.T) {
+	// 2^32 packages x 2^32 threads overflowed to a zero divisor; numbers
+	// beyond hw.ncpu now send topology to kern.smp.* instead.
+	sys, _ := loadFreeBSD(t, "freebsd-14.3-amd64-intel")
+	dmesg := "FreeBSD/SMP: 4294967296 package(s) x 4294967296 hardware threads\n"
+	h, err := ParseFreeBSD(sys, dmesg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Topology{Sockets: 1, Cores: 24, Threads: 2}); h.CPU.Topology != want {
+		t.Errorf("topology %+v, want %+v", h.CPU.Topology, want)
+	}
+}
