@@ -3,10 +3,14 @@
 package host
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,16 +35,45 @@ var freebsdOIDKinds = map[string]oidKind{
 	"hw.machine_arch": oidString, "kern.boottime": oidTimeval, "hw.physmem": oidUint64,
 }
 
-// Discover reads this FreeBSD host through sysctl(3) and
-// /var/run/dmesg.boot. Features fall back to CPUID/ID registers when the
-// boot messages are gone.
+// deviceTools are the base-system commands whose output lists the host's
+// devices, by absolute path so that no $PATH entry can stand in for them.
+// Each is optional: a jail has no /dev/pci, a host may have no USB or ZFS.
+var deviceTools = []struct {
+	path string
+	args []string
+	dst  func(*FreeBSDOutputs) *string
+}{
+	{"/usr/sbin/pciconf", []string{"-lv"}, func(o *FreeBSDOutputs) *string { return &o.Pciconf }},
+	// dump_device_desc prints each device's list line followed by its
+	// descriptor, which carries the vendor and product ids.
+	{"/usr/sbin/usbconfig", []string{"dump_device_desc"}, func(o *FreeBSDOutputs) *string { return &o.Usbconfig }},
+	{"/sbin/ifconfig", []string{"-a"}, func(o *FreeBSDOutputs) *string { return &o.Ifconfig }},
+	{"/sbin/zpool", []string{"list", "-Hp"}, func(o *FreeBSDOutputs) *string { return &o.ZpoolList }},
+}
+
+// deviceToolTimeout bounds each device listing; usbconfig reads every
+// device's descriptors and a wedged device can stall it.
+const deviceToolTimeout = 30 * time.Second
+
+// Discover reads this FreeBSD host through sysctl(3),
+// /var/run/dmesg.boot and the device listings of deviceTools. Features
+// fall back to CPUID/ID registers when the boot messages are gone.
 func Discover() (*Host, error) {
 	s, err := readFreeBSDSysctls()
 	if err != nil {
 		return nil, fmt.Errorf("host discovery: %w", err)
 	}
 	dmesg, _ := os.ReadFile(dmesgBootPath) // absent in jails; features fall back below
-	h, err := ParseFreeBSD(s, string(dmesg), time.Now())
+	o := FreeBSDOutputs{Sysctl: s, DmesgBoot: string(dmesg)}
+	for _, t := range deviceTools {
+		out, err := runDeviceTool(t.path, t.args...)
+		if err != nil {
+			o.Problems = append(o.Problems, err.Error())
+			continue
+		}
+		*t.dst(&o) = out
+	}
+	h, err := ParseFreeBSDOutputs(o, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("host discovery: %w", err)
 	}
@@ -86,4 +119,24 @@ func readFreeBSDSysctls() (FreeBSDSysctls, error) {
 		s[oid] = v
 	}
 	return s, nil
+}
+
+// runDeviceTool runs one listing command with a fixed argument list and a
+// minimal environment, returning its standard output.
+func runDeviceTool(path string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), deviceToolTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = []string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "LC_ALL=C"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 200 {
+			msg = msg[:200] + "..."
+		}
+		return "", fmt.Errorf("%s %s: %w (%s)", path, strings.Join(args, " "), err, msg)
+	}
+	return string(out), nil
 }

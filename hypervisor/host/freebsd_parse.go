@@ -22,14 +22,16 @@ var FreeBSDOIDs = []string{
 	"kern.smp.cores", "kern.smp.threads_per_core", "vm.ndomains",
 	"vm.stats.vm.v_free_count", "vm.stats.vm.v_inactive_count",
 	"hw.vmm.maxcpu", "hw.vmm.vmx.initialized", "hw.vmm.vmx.cap.unrestricted_guest",
-	"hw.vmm.svm.features",
+	"hw.vmm.svm.features", "hw.vmm.iommu.enable", "hw.vmm.iommu.initialized",
 }
 
 // ParseSysctlOutput reads `sysctl OID...` output ("name: value" lines) into
 // FreeBSDSysctls. Lines without a ": " separator continue the previous
 // value, as multi-line values (kern.sched.topology_spec) do.
 func ParseSysctlOutput(text string) FreeBSDSysctls {
-	out := FreeBSDSysctls{}
+	// Lines are gathered per OID and joined once: appending to the map's
+	// string line by line would copy a long value once per line.
+	lines := map[string][]string{}
 	last := ""
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -37,13 +39,17 @@ func ParseSysctlOutput(text string) FreeBSDSysctls {
 		line := sc.Text()
 		name, value, ok := strings.Cut(line, ": ")
 		if ok && !strings.ContainsAny(name, " \t<") {
-			out[name] = value
+			lines[name] = []string{value}
 			last = name
 			continue
 		}
 		if last != "" {
-			out[last] += "\n" + line
+			lines[last] = append(lines[last], line)
 		}
+	}
+	out := make(FreeBSDSysctls, len(lines))
+	for name, l := range lines {
+		out[name] = strings.Join(l, "\n")
 	}
 	return out
 }
@@ -163,7 +169,85 @@ func ParseFreeBSD(s FreeBSDSysctls, dmesgBoot string, now time.Time) (*Host, err
 	if err := parseFreeBSDVirt(s, h); err != nil {
 		return nil, err
 	}
+	if err := parseFreeBSDIOMMU(s, dmesgBoot, h); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// FreeBSDOutputs is everything FreeBSD discovery reads, as text: tests
+// fill it from recorded outputs, Discover from the running host.
+type FreeBSDOutputs struct {
+	Sysctl FreeBSDSysctls
+	// DmesgBoot is /var/run/dmesg.boot.
+	DmesgBoot string
+	// Pciconf is `pciconf -lv`, Usbconfig `usbconfig dump_device_desc`
+	// (or `usbconfig list`), Ifconfig `ifconfig -a`, ZpoolList
+	// `zpool list -Hp`.
+	Pciconf, Usbconfig, Ifconfig, ZpoolList string
+	// Problems are the optional commands that could not run, and why.
+	Problems []string
+}
+
+// ParseFreeBSDOutputs builds the whole Host, devices included, from what
+// FreeBSD discovery read.
+func ParseFreeBSDOutputs(o FreeBSDOutputs, now time.Time) (*Host, error) {
+	h, err := ParseFreeBSD(o.Sysctl, o.DmesgBoot, now)
+	if err != nil {
+		return nil, err
+	}
+	d := &h.Devices
+	if d.PCI, err = ParsePciconf(o.Pciconf); err != nil {
+		return nil, err
+	}
+	if d.USB, err = ParseUsbconfig(o.Usbconfig); err != nil {
+		return nil, err
+	}
+	if d.Interfaces, err = ParseIfconfig(o.Ifconfig); err != nil {
+		return nil, err
+	}
+	if d.Pools, err = ParseZpoolList(o.ZpoolList); err != nil {
+		return nil, err
+	}
+	d.Problems = append([]string(nil), o.Problems...)
+	return h, nil
+}
+
+// iommuUnitRE matches the boot message of an IOMMU unit attaching: Intel
+// VT-d "dmar0: <DMA remap>" (sys/x86/iommu/intel_drv.c), AMD "amdiommu0:
+// <DMA remap>" (sys/x86/iommu/amd_drv.c) or vmm.ko's own AMD-Vi driver
+// "ivhd0: <AMD-Vi/IOMMU ivhd ...>" (sys/amd64/vmm/amd/ivhd_acpi.c).
+var iommuUnitRE = regexp.MustCompile(`^((?:dmar|amdiommu)\d+): <DMA remap>|^(ivhd\d+): <AMD-Vi/IOMMU`)
+
+// parseFreeBSDIOMMU reads vmm.ko's hw.vmm.iommu.enable and .initialized
+// (sys/amd64/vmm/io/iommu.c) and the first IOMMU unit the boot messages
+// name. enable is a tunable that defaults to 1, so its absence (vmm.ko not
+// loaded, or arm64) reads as not initialised but not disabled either.
+func parseFreeBSDIOMMU(s FreeBSDSysctls, dmesgBoot string, h *Host) error {
+	io := IOMMU{}
+	enable, ok, err := s.int("hw.vmm.iommu.enable")
+	if err != nil {
+		return err
+	}
+	io.Enabled = !ok || enable != 0
+	if h.Arch != "x86_64" {
+		io.Enabled = false // no bhyve IOMMU support outside amd64
+	}
+	init, _, err := s.int("hw.vmm.iommu.initialized")
+	if err != nil {
+		return err
+	}
+	io.Initialized = io.Enabled && init == 1
+	sc := bufio.NewScanner(strings.NewReader(dmesgBoot))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if m := iommuUnitRE.FindStringSubmatch(sc.Text()); m != nil {
+			io.Hardware = m[1] + m[2]
+			break
+		}
+	}
+	h.Devices.IOMMU = io
+	return nil
 }
 
 func parseFreeBSDFreeMemory(s FreeBSDSysctls, h *Host) error {
@@ -200,7 +284,10 @@ func parseBootTime(v string) (int64, error) {
 
 func parseFreeBSDTopology(s FreeBSDSysctls, boot dmesgCPU, h *Host) error {
 	t := Topology{Sockets: 1, Threads: 1}
-	if boot.packages > 0 {
+	// The boot line is only believed when its packages and threads fit in
+	// hw.ncpu; larger numbers (a damaged dmesg.boot) would also overflow
+	// their product to zero.
+	if boot.packages > 0 && boot.packages <= h.VCPUs && boot.threads <= h.VCPUs {
 		// "FreeBSD/SMP: 2 package(s) x 12 core(s) x 2 hardware threads";
 		// cores per socket also absorbs AMD's "groups x cache groups".
 		t.Sockets = boot.packages

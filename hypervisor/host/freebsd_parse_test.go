@@ -39,7 +39,8 @@ func TestParseFreeBSDRecordedHosts(t *testing.T) {
 				OSRelease: "14.3-RELEASE-p2", OSRelDate: 1403000,
 				CPU: CPU{Vendor: "Intel", Model: "Intel(R) Xeon(R) Silver 4214R CPU @ 2.40GHz",
 					Topology: Topology{Sockets: 2, Cores: 12, Threads: 2}},
-				Virt: Virt{Extension: "vmx", Ready: true, MaxGuestVCPUs: 48, UnrestrictedGuest: true},
+				Virt:    Virt{Extension: "vmx", Ready: true, MaxGuestVCPUs: 48, UnrestrictedGuest: true},
+				Devices: Devices{IOMMU: IOMMU{Enabled: true, Initialized: true}},
 			},
 			mustHave: []string{"vmx", "sse3", "pclmuldq", "sse4.1", "sse4.2", "aes", "tsc-deadline",
 				"avx512f", "avx512vnni", "spec-ctrl", "flush-l1d", "lahf_lm", "abm", "3dnowprefetch",
@@ -55,7 +56,8 @@ func TestParseFreeBSDRecordedHosts(t *testing.T) {
 				OSRelease: "14.3-RELEASE", OSRelDate: 1403000,
 				CPU: CPU{Vendor: "AMD", Model: "AMD EPYC 7302P 16-Core Processor",
 					Topology: Topology{Sockets: 1, Cores: 16, Threads: 2}},
-				Virt: Virt{Extension: "svm", Ready: true, MaxGuestVCPUs: 32, UnrestrictedGuest: true},
+				Virt:    Virt{Extension: "svm", Ready: true, MaxGuestVCPUs: 32, UnrestrictedGuest: true},
+				Devices: Devices{IOMMU: IOMMU{Enabled: true, Initialized: true, Hardware: "ivhd0"}},
 			},
 			mustHave: []string{"svm", "sse4a", "sha-ni", "amd-stibp", "ibpb", "amd-ssbd", "mmxext",
 				"fxsr_opt", "cmp_legacy", "topoext", "cr8legacy", "misalignsse", "avx2", "abm"},
@@ -216,5 +218,19 @@ func TestParseSysctlOutputMultiline(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestParseFreeBSDImplausibleSMPLine(t *testing.T) {
+	// 2^32 packages x 2^32 threads overflowed to a zero divisor; numbers
+	// beyond hw.ncpu now send topology to kern.smp.* instead.
+	sys, _ := loadFreeBSD(t, "freebsd-14.3-amd64-intel")
+	dmesg := "FreeBSD/SMP: 4294967296 package(s) x 4294967296 hardware threads\n"
+	h, err := ParseFreeBSD(sys, dmesg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Topology{Sockets: 1, Cores: 24, Threads: 2}); h.CPU.Topology != want {
+		t.Errorf("topology %+v, want %+v", h.CPU.Topology, want)
 	}
 }

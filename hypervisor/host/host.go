@@ -44,6 +44,9 @@ type Host struct {
 	Virt Virt
 	// Uptime is the time since boot (zero when unknown).
 	Uptime time.Duration
+	// Devices are the host's PCI and USB devices, network interfaces, ZFS
+	// pools and IOMMU (FreeBSD only for now).
+	Devices Devices
 }
 
 // CPU describes the host processor.
