@@ -1,11 +1,10 @@
-package host_test
+package placement_test
 
-// This test crosses from hypervisor/host into placement on purpose, and
-// only as a test: it checks that the recorded FreeBSD hosts end up as the
-// Placement inventory and traits compute/node.go's syncRequest would send
-// (VCPU, MEMORY_MB, DISK_GB from the instances pool; HW_CPU_* traits,
-// HW_CPU_HYPERTHREADING and HW_ARCH_*). The production code of this
-// package does not import placement.
+// This test reads hypervisor/host's recorded FreeBSD hosts, only as a test:
+// it checks that they end up as the Placement inventory and traits
+// compute/node.go's syncRequest would send (VCPU, MEMORY_MB, DISK_GB from
+// the instances pool; HW_CPU_* traits, HW_CPU_HYPERTHREADING and HW_ARCH_*).
+// Neither package's production code imports the other.
 
 import (
 	"os"
@@ -23,7 +22,7 @@ import (
 func recordedHost(t *testing.T, name string) *host.Host {
 	t.Helper()
 	read := func(ext string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", name+"."+ext))
+		b, err := os.ReadFile(filepath.Join("..", "hypervisor", "host", "testdata", name+"."+ext))
 		if err != nil {
 			t.Fatal(err)
 		}
