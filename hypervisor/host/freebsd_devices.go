@@ -85,32 +85,10 @@ func (d PCIDevice) Passthrough() bool { return d.Driver == "ppt" }
 // "device = '...'", "class = ..." and "subclass = ..." lines. Other indented
 // lines (-b's BARs, -c's capabilities) are skipped.
 func ParsePciconf(text string) ([]PCIDevice, error) {
-	var out []PCIDevice
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if len(out) > 0 {
-				pciVerboseLine(&out[len(out)-1], line)
-			}
-			continue
-		}
-		d, err := parsePciconfDevice(line)
-		if err != nil {
-			return nil, &ParseError{Source: fmt.Sprintf("pciconf -lv line %d", n), Value: line, Err: err}
-		}
-		out = append(out, d)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &ParseError{Source: "pciconf -lv", Err: err}
-	}
-	return out, nil
+	return parseRecords(text, "pciconf -lv", nil, parsePciconfDevice, func(d *PCIDevice, line string) error {
+		pciVerboseLine(d, line)
+		return nil
+	})
 }
 
 func parsePciconfDevice(line string) (PCIDevice, error) {
@@ -264,33 +242,11 @@ func (u USBDevice) Name() string { return fmt.Sprintf("ugen%d.%d", u.Bus, u.Addr
 // "idVendor = 0x8087 " style fields. usbconfig's "No device match or lack
 // of permissions." means no devices.
 func ParseUsbconfig(text string) ([]USBDevice, error) {
-	var out []USBDevice
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case trimmed == "" || trimmed == "No device match or lack of permissions.":
-			continue
-		case line[0] == ' ' || line[0] == '\t':
-			if len(out) > 0 {
-				usbDescField(&out[len(out)-1], trimmed)
-			}
-			continue
-		}
-		u, err := parseUsbconfigLine(line)
-		if err != nil {
-			return nil, &ParseError{Source: fmt.Sprintf("usbconfig line %d", n), Value: line, Err: err}
-		}
-		out = append(out, u)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &ParseError{Source: "usbconfig", Err: err}
-	}
-	return out, nil
+	noDevices := func(line string) bool { return line == "No device match or lack of permissions." }
+	return parseRecords(text, "usbconfig", noDevices, parseUsbconfigLine, func(u *USBDevice, line string) error {
+		usbDescField(u, strings.TrimSpace(line))
+		return nil
+	})
 }
 
 func parseUsbconfigLine(line string) (USBDevice, error) {
@@ -529,32 +485,44 @@ func (n NetInterface) HasFlag(flag string) bool {
 // the af_* printers): a "name: flags=HEX<FLAG,...> metric N mtu N" line per
 // interface, then tab-indented detail lines.
 func ParseIfconfig(text string) ([]NetInterface, error) {
-	var out []NetInterface
+	return parseRecords(text, "ifconfig -a", nil, parseIfconfigHeader, func(ifc *NetInterface, line string) error {
+		return ifconfigDetail(ifc, strings.TrimSpace(line))
+	})
+}
+
+// parseRecords reads the outputs whose records are a header line followed by indented detail lines (pciconf
+// -lv, usbconfig, ifconfig -a). Blank lines and lines skip accepts (trimmed) are ignored, and a detail line
+// before any header is dropped. An error names the command and the line.
+func parseRecords[T any](text, source string, skip func(string) bool, header func(string) (T, error),
+	detail func(*T, string) error) ([]T, error) {
+	var out []T
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	n := 0
 	for sc.Scan() {
 		n++
 		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || (skip != nil && skip(trimmed)) {
 			continue
 		}
-		if line[0] == '\t' || line[0] == ' ' {
+		var err error
+		if line[0] == ' ' || line[0] == '\t' {
 			if len(out) > 0 {
-				if err := ifconfigDetail(&out[len(out)-1], strings.TrimSpace(line)); err != nil {
-					return nil, &ParseError{Source: fmt.Sprintf("ifconfig -a line %d", n), Value: line, Err: err}
-				}
+				err = detail(&out[len(out)-1], line)
 			}
-			continue
+		} else {
+			var rec T
+			if rec, err = header(line); err == nil {
+				out = append(out, rec)
+			}
 		}
-		ifc, err := parseIfconfigHeader(line)
 		if err != nil {
-			return nil, &ParseError{Source: fmt.Sprintf("ifconfig -a line %d", n), Value: line, Err: err}
+			return nil, &ParseError{Source: fmt.Sprintf("%s line %d", source, n), Value: line, Err: err}
 		}
-		out = append(out, ifc)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &ParseError{Source: "ifconfig -a", Err: err}
+		return nil, &ParseError{Source: source, Err: err}
 	}
 	return out, nil
 }
