@@ -1,6 +1,7 @@
 package bhyve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -210,4 +211,18 @@ func pollExit(alive func() bool, interval time.Duration) int {
 		time.Sleep(interval)
 	}
 	return -1
+}
+
+// splitArgs splits a process's argument block as the kernel gives it (NUL-separated, NUL-terminated); an empty
+// block, a zombie's, has none.
+func splitArgs(b []byte) []string {
+	b = bytes.TrimSuffix(b, []byte{0})
+	if len(b) == 0 {
+		return nil
+	}
+	var args []string
+	for _, a := range bytes.Split(b, []byte{0}) {
+		args = append(args, string(a))
+	}
+	return args
 }

@@ -1,7 +1,6 @@
 package bhyve
 
 import (
-	"bytes"
 	"errors"
 	"syscall"
 	"time"
@@ -17,15 +16,7 @@ func procArgs(pid int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = bytes.TrimSuffix(b, []byte{0})
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var args []string
-	for _, a := range bytes.Split(b, []byte{0}) {
-		args = append(args, string(a))
-	}
-	return args, nil
+	return splitArgs(b), nil
 }
 
 // waitExit waits for pid, a bhyve this process did not start, to end and

@@ -1,7 +1,6 @@
 package bhyve
 
 import (
-	"bytes"
 	"os"
 	"strconv"
 	"time"
@@ -15,15 +14,7 @@ func procArgs(pid int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = bytes.TrimSuffix(b, []byte{0})
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var args []string
-	for _, a := range bytes.Split(b, []byte{0}) {
-		args = append(args, string(a))
-	}
-	return args, nil
+	return splitArgs(b), nil
 }
 
 // waitExit waits for a process that is not this one's child to end. Linux
