@@ -35,16 +35,22 @@ func netBuildMessage(t *testing.T, inst *vo.Object, retry bool) json.RawMessage 
 // netBuildMessageN is buildMessage with requested_networks asking for n ports on network "net-1".
 func netBuildMessageN(t *testing.T, inst *vo.Object, retry bool, n int) json.RawMessage {
 	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(buildMessage(t, inst, retry), &m); err != nil {
-		t.Fatal(err)
-	}
 	var reqs []*vo.Object
 	for range n {
 		req := vo.New("NetworkRequest", "1.3")
 		req.SetString("network_id", "net-1")
 		req.SetNull("port_id")
 		reqs = append(reqs, req)
+	}
+	return buildMessageWithRequests(t, inst, retry, reqs)
+}
+
+// buildMessageWithRequests is buildMessage with requested_networks made of reqs (NetworkRequest objects).
+func buildMessageWithRequests(t *testing.T, inst *vo.Object, retry bool, reqs []*vo.Object) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(buildMessage(t, inst, retry), &m); err != nil {
+		t.Fatal(err)
 	}
 	list, err := vo.NewList("NetworkRequestList", "1.1", reqs)
 	if err != nil {
@@ -915,20 +921,10 @@ func TestBuildAllocatesWhileTheDisksAreMade(t *testing.T) {
 			uuid := fmt.Sprintf("45454545-0000-4000-8000-%012d", i)
 			inst := instanceFromWire(t, uuid)
 			h.cond.put(inst)
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
-				t.Fatal(err)
-			}
 			req := vo.New("NetworkRequest", "1.3")
 			req.SetNull("network_id")
 			req.SetString("port_id", userPort)
-			list, err := vo.NewList("NetworkRequestList", "1.1", []*vo.Object{req})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m["requested_networks"], _ = json.Marshal(list)
-			msg, _ := json.Marshal(m)
-			h.runBuild(t, context.Background(), msg)
+			h.runBuild(t, context.Background(), buildMessageWithRequests(t, inst, false, []*vo.Object{req}))
 
 			if timedOut.Load() {
 				t.Fatal("the image was not fetched while the ports were being allocated")
