@@ -339,10 +339,23 @@ func waitConsole(t *testing.T, id, what string, timeout time.Duration, ok func(s
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server %s: console does not show %s within %v\n%s", id, what, timeout, tail(c, 30))
+			// The guest's own lines go on the first line of the message, which is what a CI summary keeps.
+			t.Fatalf("server %s: console does not show %s within %v; the guest said %q\n%s", id, what, timeout,
+				guestSaid(c), tail(c, 30))
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// guestSaid is what the tiny guest printed of its own on console c, its heartbeat left out.
+func guestSaid(c string) []string {
+	var said []string
+	for _, l := range tinyimage.Lines([]byte(c), tinyimage.LinePrefix) {
+		if !strings.HasPrefix(l, "alive, ") {
+			said = append(said, l)
+		}
+	}
+	return said
 }
 
 // waitGuestAddr waits until the guest prints addr on a NIC with mac.

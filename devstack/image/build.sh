@@ -356,17 +356,47 @@ while [ $i -lt 30 ]; do
 	i=$((i + 1))
 done
 # busybox-static 1.35's wget crashes with -T (seen: SIGSEGV before connecting): timeout(1) bounds it instead.
-i=0
-while [ $i -lt 120 ]; do
-	if ls /run/net/*.addr >/dev/null 2>&1 &&
-		timeout 10 wget -q -O /run/meta_data.json http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null; then
-		echo "novabsd-tiny: metadata uuid $(uuid_of /run/meta_data.json)"
-		! timeout 10 wget -q -O /run/user_data http://169.254.169.254/openstack/latest/user_data 2>/dev/null ||
-			pings /run/user_data
-		exit 0
+# fetch PATH FILE reads http://169.254.169.254/openstack/latest/PATH into FILE: 0 when read, 1 when the service
+# answered 404 (nothing there), 2 when it did not answer or failed (worth trying again).
+fetch() {
+	rm -f "$2"
+	if timeout 10 wget -q -O "$2" "http://169.254.169.254/openstack/latest/$1" 2>/run/fetch.err; then
+		return 0
 	fi
-	sleep 5
+	grep -q ' 404' /run/fetch.err && return 1
+	return 2
+}
+# Under load the metadata service can be slow or fail a request, so each file is tried every 5 s for up to
+# 10 minutes, and the guest says on its console once a minute that it is still waiting, and why.
+i=0
+while :; do
+	if ls /run/net/*.addr >/dev/null 2>&1 && fetch meta_data.json /run/meta_data.json; then
+		echo "novabsd-tiny: metadata uuid $(uuid_of /run/meta_data.json)"
+		break
+	fi
 	i=$((i + 1))
+	[ $i -lt 120 ] || { echo "novabsd-tiny: metadata service gave no meta_data.json"; exit 0; }
+	[ $((i % 12)) -ne 0 ] || echo "novabsd-tiny: metadata service: still no meta_data.json: $(head -c 120 /run/fetch.err 2>/dev/null | tr -d '\000-\037')"
+	sleep 5
+done
+i=0
+while :; do
+	fetch user_data /run/user_data
+	case $? in
+	0)
+		echo "novabsd-tiny: user-data $(head -n 1 /run/user_data | tr -d '\000-\037\177' | cut -c 1-200)"
+		pings /run/user_data
+		exit 0
+		;;
+	1)
+		echo "novabsd-tiny: user-data none"
+		exit 0
+		;;
+	esac
+	i=$((i + 1))
+	[ $i -lt 120 ] || { echo "novabsd-tiny: metadata service gave no user_data"; exit 0; }
+	[ $((i % 12)) -ne 0 ] || echo "novabsd-tiny: metadata service: still no user_data: $(head -c 120 /run/fetch.err 2>/dev/null | tr -d '\000-\037')"
+	sleep 5
 done
 EOF
 chmod 0755 "$R/init" "$R/bin/netwatch" "$R/etc/udhcpc.script" "$R/bin/cloudmeta" "$R/etc/rc.sysinit" "$R/etc/rc.shutdown" "$R/etc/acpi/PWRF/00000080" "$R/bin/heartbeat"

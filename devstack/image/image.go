@@ -31,14 +31,15 @@ const (
 	LinePrefix = "novabsd-tiny: "
 	// ConfigDriveUUIDPrefix is followed by the uuid in the config drive's openstack/latest/meta_data.json.
 	ConfigDriveUUIDPrefix = LinePrefix + "config-drive uuid "
-	// UserDataPrefix is followed by the first line of the config drive's user_data, or NoUserData.
+	// UserDataPrefix is followed by the first line of the user_data the config drive or the metadata service gave,
+	// or NoUserData.
 	UserDataPrefix = LinePrefix + "user-data "
 	// MetadataUUIDPrefix is followed by the uuid the metadata service at 169.254.169.254 gave (no config drive).
 	MetadataUUIDPrefix = LinePrefix + "metadata uuid "
 	// PingPrefix is followed by "<address> ok" or "<address> failed" for each user data line "ping <address>" (from
 	// the config drive or the metadata service): the guest pings that address once it has one of its own.
 	PingPrefix = LinePrefix + "ping "
-	// NoUserData is what UserDataPrefix is followed by when the drive has no user_data.
+	// NoUserData is what UserDataPrefix is followed by when there is no user_data.
 	NoUserData = "none"
 	// GoneSuffix ends "novabsd-tiny: <nic> gone", printed when a NIC disappears (hot unplug).
 	GoneSuffix = " gone"

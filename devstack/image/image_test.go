@@ -373,20 +373,28 @@ func qmpRun(sock string, commands ...string) error {
 }
 
 // TestBootMetadataService boots with no config drive on a user-mode network moved to 169.254.0.0/16, whose
-// guestfwd answers 169.254.169.254:80 with a canned meta_data.json, and checks the guest asked for
-// openstack/latest/meta_data.json and printed the uuid it got.
+// guestfwd answers 169.254.169.254:80 as the metadata service: a canned meta_data.json, and user_data that fails
+// once (503, as a loaded service can) before it is served. The guest asks for meta_data.json, prints the uuid it
+// got, asks again for the user data after the failure and prints its first line.
 func TestBootMetadataService(t *testing.T) {
 	p := ensure(t)
 	_, err := exec.LookPath("qemu-system-x86_64")
 	needOrSkip(t, "qemu-system-x86_64", err)
 	dir := t.TempDir()
 	const uuid = "abcdef01-2345-4678-9abc-def012345678"
+	const userData = "hello from the metadata service"
 	requests := filepath.Join(dir, "requests")
+	failed := filepath.Join(dir, "failed-once")
 	responder := filepath.Join(dir, "metadata.sh")
 	// QEMU runs the command for each connection, the connection on its stdin and stdout.
 	script := "#!/bin/sh\nread -r request\necho \"$request\" >>" + requests + "\n" +
-		"body='{\"uuid\": \"" + uuid + "\", \"name\": \"tiny\"}'\n" +
-		"printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' \"${#body}\" \"$body\"\n"
+		"reply() { printf 'HTTP/1.0 %s\\r\\nContent-Type: %s\\r\\nContent-Length: %d\\r\\n\\r\\n%s' \"$1\" \"$2\" \"${#3}\" \"$3\"; }\n" +
+		"case \"$request\" in\n" +
+		"*/user_data*)\n" +
+		"\tif [ ! -e " + failed + " ]; then : >" + failed + "; reply '503 Service Unavailable' text/plain busy; exit 0; fi\n" +
+		"\treply '200 OK' text/plain '" + userData + "\n'\n\t;;\n" +
+		"*) reply '200 OK' application/json '{\"uuid\": \"" + uuid + "\", \"name\": \"tiny\"}' ;;\n" +
+		"esac\n"
 	if err := os.WriteFile(responder, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -407,8 +415,10 @@ func TestBootMetadataService(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Kill()
 	}()
-	// The guest looks for a config drive for 15 s first.
-	err = waitFor(serial, "metadata uuid line", func(log []byte) bool { return len(Lines(log, MetadataUUIDPrefix)) > 0 }, 180*time.Second, exited)
+	// The guest looks for a config drive for 15 s first, and waits 5 s after the failed user_data.
+	err = waitFor(serial, "metadata uuid and user-data lines", func(log []byte) bool {
+		return len(Lines(log, MetadataUUIDPrefix)) > 0 && len(Lines(log, UserDataPrefix)) > 0
+	}, 180*time.Second, exited)
 	log, _ := os.ReadFile(serial)
 	if err != nil {
 		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
@@ -422,9 +432,19 @@ func TestBootMetadataService(t *testing.T) {
 	if a := Addresses(log); len(a) != 1 || a[0].NIC != "eth0" || a[0].Prefix.String() != "169.254.2.15/16" {
 		t.Errorf("address lines %+v, want eth0 169.254.2.15/16", a)
 	}
+	if got := Lines(log, UserDataPrefix); len(got) != 1 || got[0] != userData {
+		t.Errorf("user-data lines %q, want [%q]", got, userData)
+	}
 	req, err := os.ReadFile(requests)
-	if err != nil || !strings.HasPrefix(string(req), "GET /openstack/latest/meta_data.json HTTP/1.") {
-		t.Errorf("requests to the metadata service: %q (%v)", req, err)
+	var paths []string
+	for _, l := range strings.Split(strings.TrimSpace(string(req)), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "GET" {
+			paths = append(paths, f[1])
+		}
+	}
+	want := []string{"/openstack/latest/meta_data.json", "/openstack/latest/user_data", "/openstack/latest/user_data"}
+	if err != nil || !slices.Equal(paths, want) {
+		t.Errorf("requests to the metadata service: %q (%v), want GETs of %q", req, err, want)
 	}
 }
 
