@@ -101,9 +101,11 @@ done
 #   e1000 e1000e 8139too 8139cp the other NIC models the QEMU engine offers (hw_vif_model)
 #   ahci ata_piix virtio_scsi   the CD-ROM buses: sata (q35's AHCI, the engine's default), ide (pc's PIIX), scsi
 #   sr_mod isofs virtio_blk     the config drive: a CD-ROM holding ISO 9660 (or an ISO on a virtio disk)
+#   nvme sd_mod                 NVMe disks (the engines' nvme disk bus); sata and scsi disks (sd_mod over ahci,
+#                               virtio_scsi); virtio disks are virtio_blk
 # The generic kernel, not linux-image-cloud-amd64: the cloud kernel has no AHCI (CONFIG_SATA_AHCI unset) and no
 # e1000, so it could not read a config drive on the engine's default bus; the generic vmlinuz is smaller anyway.
-MODULES="button evdev virtio_pci virtio_net e1000 e1000e 8139too 8139cp ahci ata_piix virtio_scsi sr_mod isofs virtio_blk"
+MODULES="button evdev virtio_pci virtio_net e1000 e1000e 8139too 8139cp ahci ata_piix virtio_scsi sr_mod isofs virtio_blk nvme sd_mod"
 KVERSION=$(basename "$MODDIR")
 declare -A MODPATH=()
 while IFS= read -r -d '' f; do
@@ -120,7 +122,7 @@ modinfo_depends() { # the comma-separated depends= of a module file
 declare -A NEED=()
 queue=($MODULES)
 while ((${#queue[@]})); do
-	m=${queue[0]}; queue=("${queue[@]:1}")
+	m=${queue[0]//-/_}; queue=("${queue[@]:1}") # modinfo may say nvme-core for nvme_core.ko
 	[[ -z ${NEED[$m]:-} ]] || continue
 	src=${MODPATH[$m]:-}
 	[[ -n $src ]] || die "kernel module $m missing from $KPKG"
@@ -160,6 +162,7 @@ cat >"$R/etc/inittab" <<'EOF'
 ::respawn:/bin/heartbeat
 ::respawn:/bin/netwatch
 ::once:/bin/cloudmeta
+::once:/bin/disks
 ::askfirst:-/bin/sh
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/etc/rc.shutdown
@@ -195,6 +198,7 @@ until [ \$i -ge 100 ]; do
 	i=\$((i + 1))
 done
 [ \$i -lt 100 ] || echo "novabsd-tiny: acpid did not open \$button; ACPI power off will not work"
+/bin/pcilist
 echo
 echo "$MARKER"
 EOF
@@ -214,6 +218,39 @@ while :; do
 	sleep 5
 	read -r up _ </proc/uptime
 	echo "novabsd-tiny: alive, uptime ${up}s"
+done
+EOF
+# The PCI functions the guest was given, one line each, before the marker: what tests check a server's devices
+# (disk controllers, NICs) against.
+cat >"$R/bin/pcilist" <<'EOF'
+#!/bin/sh
+for d in /sys/bus/pci/devices/*; do
+	[ -e "$d/class" ] || continue
+	echo "novabsd-tiny: pci ${d##*/} $(cat "$d/vendor") $(cat "$d/device") $(cat "$d/class")"
+done
+EOF
+# The disks, once their drivers have found them (AHCI's link reset is slow under TCG): up to 20 s for the first,
+# 3 s more for the others, then one line per disk with the PCI function it hangs from ("-" if none).
+cat >"$R/bin/disks" <<'EOF'
+#!/bin/sh
+disks() {
+	for b in /sys/block/*; do
+		case ${b##*/} in loop* | ram* | sr*) continue ;; esac
+		[ -e "$b/device" ] && echo "${b##*/}"
+	done
+}
+i=0
+while [ $i -lt 40 ] && [ -z "$(disks)" ]; do
+	usleep 500000
+	i=$((i + 1))
+done
+sleep 3
+for n in $(disks); do
+	pci=-
+	for c in $(readlink -f "/sys/block/$n/device" | tr / ' '); do
+		case $c in [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7]) pci=$c ;; esac
+	done
+	echo "novabsd-tiny: disk $n $pci"
 done
 EOF
 # Every ethernet NIC gets DHCP (busybox udhcpc), now and when one is hot-plugged; a NIC that goes is reported.
@@ -399,7 +436,7 @@ while :; do
 	sleep 5
 done
 EOF
-chmod 0755 "$R/init" "$R/bin/netwatch" "$R/etc/udhcpc.script" "$R/bin/cloudmeta" "$R/etc/rc.sysinit" "$R/etc/rc.shutdown" "$R/etc/acpi/PWRF/00000080" "$R/bin/heartbeat"
+chmod 0755 "$R/init" "$R/bin/pcilist" "$R/bin/disks" "$R/bin/netwatch" "$R/etc/udhcpc.script" "$R/bin/cloudmeta" "$R/etc/rc.sysinit" "$R/etc/rc.shutdown" "$R/etc/acpi/PWRF/00000080" "$R/bin/heartbeat"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$R/etc/passwd"
 printf 'root:x:0:\n' >"$R/etc/group"
 

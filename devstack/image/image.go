@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 )
 
@@ -43,7 +44,61 @@ const (
 	NoUserData = "none"
 	// GoneSuffix ends "novabsd-tiny: <nic> gone", printed when a NIC disappears (hot unplug).
 	GoneSuffix = " gone"
+	// PCIPrefix is followed by "<address> <vendor> <device> <class>" for each PCI function, before Marker.
+	PCIPrefix = LinePrefix + "pci "
+	// DiskPrefix is followed by "<name> <PCI address or ->" for each disk once the drivers have found them.
+	DiskPrefix = LinePrefix + "disk "
 )
+
+// PCIFunction is one PCI function the guest was given ("novabsd-tiny: pci ..." line), as sysfs shows it.
+type PCIFunction struct {
+	Address string // "0000:00:04.0"
+	Vendor  uint16 // 0x8086
+	Device  uint16 // 0x100e
+	Class   uint32 // 0x020000: base class, subclass, programming interface
+}
+
+// PCIFunctions returns the PCI lines on the console, in order.
+func PCIFunctions(console []byte) []PCIFunction {
+	var out []PCIFunction
+	for _, rest := range Lines(console, PCIPrefix) {
+		f := strings.Fields(rest)
+		if len(f) != 4 {
+			continue
+		}
+		v, err1 := strconv.ParseUint(f[1], 0, 16)
+		d, err2 := strconv.ParseUint(f[2], 0, 16)
+		c, err3 := strconv.ParseUint(f[3], 0, 32)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		out = append(out, PCIFunction{Address: f[0], Vendor: uint16(v), Device: uint16(d), Class: uint32(c)})
+	}
+	return out
+}
+
+// Disk is one disk the guest found ("novabsd-tiny: disk ..." line).
+type Disk struct {
+	Name string // "vda", "sda", "nvme0n1"
+	PCI  string // address of the PCI function it hangs from; "" if none
+}
+
+// Disks returns the disk lines on the console, in order.
+func Disks(console []byte) []Disk {
+	var out []Disk
+	for _, rest := range Lines(console, DiskPrefix) {
+		f := strings.Fields(rest)
+		if len(f) != 2 {
+			continue
+		}
+		d := Disk{Name: f[0], PCI: f[1]}
+		if d.PCI == "-" {
+			d.PCI = ""
+		}
+		out = append(out, d)
+	}
+	return out
+}
 
 // Lines returns what follows prefix on each console line that holds it, in order.
 func Lines(console []byte, prefix string) []string {

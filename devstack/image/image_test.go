@@ -503,3 +503,94 @@ func TestConfigDriveOtherBuses(t *testing.T) {
 		})
 	}
 }
+
+// TestDevicesListed boots with a disk on each of the buses the engines offer (NVMe, q35's AHCI for sata,
+// virtio-blk) and an e1000 NIC, and checks the guest lists each PCI function with its vendor, device and class,
+// and each disk with the function it hangs from: what the e2e suite checks a server's devices against.
+func TestDevicesListed(t *testing.T) {
+	p := ensure(t)
+	_, err := exec.LookPath("qemu-system-x86_64")
+	needOrSkip(t, "qemu-system-x86_64", err)
+	dir := t.TempDir()
+	serial := filepath.Join(dir, "serial.log")
+	var drives []string
+	for _, n := range []string{"d0", "d1", "d2"} {
+		f := filepath.Join(dir, n+".raw")
+		if err := os.WriteFile(f, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		drives = append(drives, "-drive", "if=none,id="+n+",format=raw,file="+f)
+	}
+	args := append([]string{"-accel", "tcg", "-m", "256", "-machine", "q35", "-nodefaults", "-display", "none",
+		"-no-reboot", "-kernel", p.Kernel, "-initrd", p.Initrd, "-append", KernelCmdline,
+		"-device", "nvme,drive=d0,serial=novabsd0,addr=0x4",
+		"-device", "ide-hd,drive=d1,bus=ide.0",
+		"-device", "virtio-blk-pci,drive=d2,addr=0x5",
+		"-netdev", "user,id=n0", "-device", "e1000,netdev=n0,addr=0x6",
+		"-serial", "file:" + serial}, drives...)
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+	}()
+	err = waitFor(serial, "three disk lines", func(log []byte) bool { return len(Disks(log)) >= 3 }, 120*time.Second, exited)
+	log, _ := os.ReadFile(serial)
+	if err != nil {
+		t.Fatalf("%v\nqemu: %s\nserial:\n%s", err, out, log)
+	}
+	fns := map[string]PCIFunction{}
+	for _, f := range PCIFunctions(log) {
+		fns[f.Address] = f
+	}
+	for _, want := range []struct {
+		addr, what     string
+		vendor, device uint16
+		class          uint32
+	}{
+		{"0000:00:04.0", "NVMe controller", 0x1b36, 0x0010, 0x010802},
+		{"0000:00:1f.2", "ICH9 AHCI controller", 0x8086, 0x2922, 0x010601},
+		{"0000:00:06.0", "e1000 NIC", 0x8086, 0x100e, 0x020000},
+	} {
+		if got, ok := fns[want.addr]; !ok || got.Vendor != want.vendor || got.Device != want.device || got.Class != want.class {
+			t.Errorf("%s at %s: got %+v, want vendor %#04x device %#04x class %#06x", want.what, want.addr, got,
+				want.vendor, want.device, want.class)
+		}
+	}
+	// virtio-blk is transitional (0x1001) on q35's root bus, modern (0x1042) behind a PCIe port.
+	if v := fns["0000:00:05.0"]; v.Vendor != 0x1af4 || (v.Device != 0x1001 && v.Device != 0x1042) || v.Class>>8 != 0x0100 {
+		t.Errorf("virtio-blk at 0000:00:05.0: got %+v, want vendor 0x1af4, device 0x1001 or 0x1042, class 0x0100xx", v)
+	}
+	disks := map[string]string{}
+	for _, d := range Disks(log) {
+		disks[d.Name] = d.PCI
+	}
+	for name, pci := range map[string]string{"nvme0n1": "0000:00:04.0", "sda": "0000:00:1f.2", "vda": "0000:00:05.0"} {
+		if got, ok := disks[name]; !ok || got != pci {
+			t.Errorf("disk %s on %q (listed: %v), want on %s", name, got, disks, pci)
+		}
+	}
+}
+
+func TestParseDeviceLines(t *testing.T) {
+	console := []byte("Please press Enter to activate this console. novabsd-tiny: pci 0000:00:04.0 0x1b36 0x0010 0x010802\r\n" +
+		"novabsd-tiny: pci 0000:00:05.0 0x1af4 nonsense 0x010000\n" +
+		"novabsd-tiny: disk nvme0n1 0000:00:04.0\n" +
+		"novabsd-tiny: disk vdb -\n" +
+		"novabsd-tiny: disk too many fields\n" +
+		"novabsd-tiny: eth0 52:54:00:12:34:56 10.0.2.15/24\n")
+	if got, want := PCIFunctions(console), []PCIFunction{{"0000:00:04.0", 0x1b36, 0x0010, 0x010802}}; !slices.Equal(got, want) {
+		t.Errorf("PCIFunctions = %+v, want %+v", got, want)
+	}
+	if got, want := Disks(console), []Disk{{"nvme0n1", "0000:00:04.0"}, {"vdb", ""}}; !slices.Equal(got, want) {
+		t.Errorf("Disks = %+v, want %+v", got, want)
+	}
+	if got := Addresses(console); len(got) != 1 || got[0].NIC != "eth0" {
+		t.Errorf("Addresses = %+v, want only eth0's (device lines are not addresses)", got)
+	}
+}
