@@ -38,7 +38,7 @@ type Options struct {
 	// AllowThreads lets the topology use more than one thread per core.
 	AllowThreads bool
 
-	DefaultDiskBus    string // hw_disk_bus when unset
+	DefaultDiskBus    string // disk bus when novabsd_disk_bus and hw_disk_bus are unset
 	DefaultCDROMBus   string // hw_cdrom_bus when unset
 	DefaultVIFModel   string // hw_vif_model when unset
 	DefaultVideoModel string // hw_video_model when unset and VNC is on

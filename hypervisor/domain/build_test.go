@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/novabsd/novabsd/hypervisor"
@@ -122,6 +123,90 @@ func TestDiskDriverName(t *testing.T) {
 		}
 		if got := dom.Devices.Disks[0].Driver.Name; got != tt.driver {
 			t.Errorf("type %s, DiskDriver %q: disk driver name %q", tt.typ, tt.driver, got)
+		}
+	}
+}
+
+// TestNovabsdDiskBus: novabsd_disk_bus puts the root, ephemeral and swap disks on its bus over hw_disk_bus, takes
+// exactly the driver's disk buses (nvme included, which Nova's hw_disk_bus cannot name), and leaves alone a disk
+// with its own bus and the CD-ROMs.
+func TestNovabsdDiskBus(t *testing.T) {
+	o := qemuLike()
+	o.Supported.DiskBus = append(o.Supported.DiskBus, "nvme")
+	spec := hypervisor.Spec{UUID: "u", Name: "n", Dir: "/d", VCPUs: 1, MemoryMB: 64,
+		Disks: []hypervisor.Disk{
+			{Role: hypervisor.RoleRoot, Path: "/d/disk"},
+			{Role: hypervisor.RoleEphemeral, Path: "/d/disk.eph0"},
+			{Role: hypervisor.RoleEphemeral, Path: "/d/disk.eph1", Bus: "sata"},
+			{Role: hypervisor.RoleSwap, Path: "/d/disk.swap"},
+			{Role: hypervisor.RoleConfigDrive, Path: "/d/disk.config", CDROM: true},
+		}}
+	tests := []struct {
+		name  string
+		image map[string]string
+		want  []string // target dev/bus per disk
+		prop  string   // refused property
+	}{
+		{"nvme over hw_disk_bus", map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "scsi"},
+			[]string{"nvme0n1/nvme", "nvme1n1/nvme", "sda/sata", "nvme2n1/nvme", "hda/ide"}, ""},
+		{"a Nova bus too", map[string]string{"novabsd_disk_bus": "sata", "hw_disk_bus": "virtio"},
+			[]string{"sda/sata", "sdb/sata", "sdc/sata", "sdd/sata", "hda/ide"}, ""},
+		{"empty is unset", map[string]string{"novabsd_disk_bus": "", "hw_disk_bus": "scsi"},
+			[]string{"sda/scsi", "sdb/scsi", "sdc/sata", "sdd/scsi", "hda/ide"}, ""},
+		{"hw_disk_bus alone", map[string]string{"hw_disk_bus": "nvme"},
+			[]string{"nvme0n1/nvme", "nvme1n1/nvme", "sda/sata", "nvme2n1/nvme", "hda/ide"}, ""},
+		{"a bus the driver lacks", map[string]string{"novabsd_disk_bus": "usb"}, nil, "novabsd_disk_bus"},
+		{"a CD-ROM bus is no disk bus", map[string]string{"novabsd_disk_bus": "fdc", "hw_disk_bus": "virtio"}, nil,
+			"novabsd_disk_bus"},
+		{"not a bus", map[string]string{"novabsd_disk_bus": "nvme,serial=x"}, nil, "novabsd_disk_bus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dom, err := Build(spec, Props{Image: tt.image}, o)
+			if tt.prop != "" {
+				var pe *hypervisor.PropertyError
+				if !errors.As(err, &pe) || pe.Property != tt.prop || pe.Value != tt.image[tt.prop] {
+					t.Fatalf("got %v; want a PropertyError on %s", err, tt.prop)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range dom.Devices.Disks {
+				got = append(got, d.Target.Dev+"/"+d.Target.Bus)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("disks %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDiskBusNamesTheProperty: DiskBus, which compute/ uses for the iso and rescue decisions, reports the
+// property that set the bus.
+func TestDiskBusNamesTheProperty(t *testing.T) {
+	o := qemuLike()
+	tests := []struct {
+		image     map[string]string
+		prop, bus string
+		err       bool
+	}{
+		{nil, "hw_disk_bus", "", false},
+		{map[string]string{"hw_disk_bus": "scsi"}, "hw_disk_bus", "scsi", false},
+		{map[string]string{"hw_disk_bus": "nvme"}, "hw_disk_bus", "", true},
+		{map[string]string{"novabsd_disk_bus": "sata", "hw_disk_bus": "scsi"}, "novabsd_disk_bus", "sata", false},
+		{map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "scsi"}, "novabsd_disk_bus", "", true},
+	}
+	for _, tt := range tests {
+		prop, bus, err := DiskBus(tt.image, o)
+		if prop != tt.prop || bus != tt.bus || (err != nil) != tt.err {
+			t.Errorf("DiskBus(%v) = %q, %q, %v; want %q, %q, error %v", tt.image, prop, bus, err, tt.prop, tt.bus, tt.err)
+		}
+		var pe *hypervisor.PropertyError
+		if err != nil && (!errors.As(err, &pe) || pe.Property != tt.prop) {
+			t.Errorf("DiskBus(%v) error %v does not name %s", tt.image, err, tt.prop)
 		}
 	}
 }
