@@ -516,6 +516,7 @@ func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
 		{name: "disk bus", props: map[string]any{"hw_disk_bus": "floppy"}, wantFault: "hw_disk_bus"},
 		{name: "novabsd disk bus", props: map[string]any{"novabsd_disk_bus": "xen", "hw_disk_bus": "virtio"},
 			wantFault: `invalid value "xen" for novabsd_disk_bus`},
+		{name: "TPM", props: map[string]any{"hw_tpm_version": "2.0"}, wantFault: `invalid value "2.0" for hw_tpm_version`},
 		{name: "engine lacks the machine type",
 			checkErr:  &hypervisor.PropertyError{Property: "hw_machine_type", Value: "pc-q35-0.1", Allowed: []string{"pc", "q35"}, Driver: "qemu"},
 			wantFault: "aborted: Guest definition refused by the hypervisor: invalid value \"pc-q35-0.1\" for hw_machine_type"},

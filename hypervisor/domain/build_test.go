@@ -127,6 +127,72 @@ func TestDiskDriverName(t *testing.T) {
 	}
 }
 
+// TestUnsupportedRefused: every image property or extra spec asking for a device no engine gives fails the build
+// with a PropertyError naming the property Nova takes the value from; values asking for nothing pass.
+func TestUnsupportedRefused(t *testing.T) {
+	type kv = map[string]string
+	tests := []struct {
+		name         string
+		image, extra kv
+		prop         string // "" passes
+	}{
+		{"secure boot required by image", kv{"os_secure_boot": "required"}, nil, "os_secure_boot"},
+		{"secure boot required by flavor", nil, kv{"os:secure_boot": "required"}, "os:secure_boot"},
+		{"secure boot optional", kv{"os_secure_boot": "optional"}, kv{"os:secure_boot": "optional"}, ""},
+		{"secure boot disabled", kv{"os_secure_boot": "disabled"}, kv{"os:secure_boot": "disabled"}, ""},
+		{"secure boot required by image beside a disabled flavor", kv{"os_secure_boot": "required"},
+			kv{"os:secure_boot": "disabled"}, "os_secure_boot"},
+		{"secure boot unknown policy", kv{"os_secure_boot": "maybe"}, nil, "os_secure_boot"},
+		{"tpm version by image", kv{"hw_tpm_version": "2.0"}, nil, "hw_tpm_version"},
+		{"tpm version by flavor wins", kv{"hw_tpm_version": "2.0"}, kv{"hw:tpm_version": "2.0"}, "hw:tpm_version"},
+		{"tpm model by image", kv{"hw_tpm_model": "tpm-crb"}, nil, "hw_tpm_model"},
+		{"tpm model by flavor", nil, kv{"hw:tpm_model": "tpm-tis"}, "hw:tpm_model"},
+		{"sound by image", kv{"hw_sound_model": "ich9"}, nil, "hw_sound_model"},
+		{"sound by flavor", nil, kv{"hw:sound_model": "virtio"}, "hw:sound_model"},
+		{"memory encryption by image", kv{"hw_mem_encryption": "True"}, nil, "hw_mem_encryption"},
+		{"memory encryption by flavor", nil, kv{"hw:mem_encryption": "yes"}, "hw:mem_encryption"},
+		{"memory encryption off", kv{"hw_mem_encryption": "false"}, kv{"hw:mem_encryption": "no"}, ""},
+		{"viommu by image", kv{"hw_viommu_model": "auto"}, nil, "hw_viommu_model"},
+		{"viommu by flavor", nil, kv{"hw:viommu_model": "intel"}, "hw:viommu_model"},
+		{"two serial ports by image", kv{"hw_serial_port_count": "2"}, nil, "hw_serial_port_count"},
+		{"two serial ports by flavor", nil, kv{"hw:serial_port_count": "2"}, "hw:serial_port_count"},
+		{"image lowers the flavor's serial ports to one", kv{"hw_serial_port_count": "1"},
+			kv{"hw:serial_port_count": "4"}, ""},
+		{"image serial ports above the flavor's", kv{"hw_serial_port_count": "3"}, kv{"hw:serial_port_count": "2"},
+			"hw_serial_port_count"},
+		{"one serial port", kv{"hw_serial_port_count": "1"}, kv{"hw:serial_port_count": "1"}, ""},
+		{"serial port count not a number", nil, kv{"hw:serial_port_count": "two"}, "hw:serial_port_count"},
+		{"negative serial port count", kv{"hw_serial_port_count": "-1"}, nil, "hw_serial_port_count"},
+		{"watchdog by image", kv{"hw_watchdog_action": "reset"}, nil, "hw_watchdog_action"},
+		{"watchdog by flavor", nil, kv{"hw:watchdog_action": "poweroff"}, "hw:watchdog_action"},
+		{"image disables the flavor's watchdog", kv{"hw_watchdog_action": "disabled"},
+			kv{"hw:watchdog_action": "reset"}, ""},
+		{"image watchdog wins over a disabled flavor", kv{"hw_watchdog_action": "pause"},
+			kv{"hw:watchdog_action": "disabled"}, "hw_watchdog_action"},
+		{"watchdog disabled", nil, kv{"hw:watchdog_action": "disabled"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := hypervisor.Spec{UUID: "u", Name: "n", Dir: "/d", VCPUs: 1, MemoryMB: 64,
+				Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: "/d/disk"}}}
+			dom, err := Build(s, Props{Image: tt.image, Extra: tt.extra}, qemuLike())
+			if tt.prop == "" {
+				if err != nil || dom == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var pe *hypervisor.PropertyError
+			if !errors.As(err, &pe) || pe.Property != tt.prop || pe.Driver != "test" {
+				t.Fatalf("got %v; want a PropertyError of driver test on %s", err, tt.prop)
+			}
+			if want := firstSet(tt.extra[tt.prop], tt.image[tt.prop]); pe.Value != want {
+				t.Errorf("refused value %q, want %q", pe.Value, want)
+			}
+		})
+	}
+}
+
 // TestNovabsdDiskBus: novabsd_disk_bus puts the root, ephemeral and swap disks on its bus over hw_disk_bus, takes
 // exactly the driver's disk buses (nvme included, which Nova's hw_disk_bus cannot name), and leaves alone a disk
 // with its own bus and the CD-ROMs.
