@@ -606,10 +606,14 @@ func guestSpec(inst *vo.Object, f flavor, g hypervisor.Guest, disks []hypervisor
 // property aborts the build (every host of this engine would refuse it).
 func buildDomain(ctx context.Context, eng *engine, spec hypervisor.Spec, img imageMeta, f flavor) (*libvirtxml.Domain, error) {
 	props := domain.Props{Image: img.imageProps(), Extra: f.ExtraSpecs}
-	if props.Image["hw_disk_bus"] == "" && img.DiskFormat == "iso" && len(spec.Disks) > 0 {
+	o := eng.domainOptions(ctx)
+	// An iso image is a CD-ROM unless the image asks for a disk bus (hw_disk_bus, or novabsd_disk_bus over it).
+	if _, bus, err := domain.DiskBus(props.Image, o); err != nil {
+		return nil, abort(err, "Image or flavor property unacceptable")
+	} else if bus == "" && img.DiskFormat == "iso" && len(spec.Disks) > 0 {
 		spec.Disks[0].Role = hypervisor.RoleCDROM
 	}
-	dom, err := domain.Build(spec, props, eng.domainOptions(ctx))
+	dom, err := domain.Build(spec, props, o)
 	if err != nil {
 		return nil, abort(err, "Image or flavor property unacceptable")
 	}

@@ -204,6 +204,20 @@ func capabilityTraits(c hypervisor.Capabilities) placement.Capabilities {
 	return placement.Capabilities{ImageTypes: imageTypes(c), MigrateToSameHost: false, AttachInterface: c.NICHotplug}
 }
 
+// deviceTraits are the device traits the engine earns from the values it accepts (never from its name): a
+// COMPUTE_STORAGE_BUS_* per disk or CD-ROM bus, COMPUTE_NET_VIF_MODEL_* per NIC model, COMPUTE_GRAPHICS_MODEL_* per
+// video model, and novabsd's own NVMe trait; the rest of each family is false, and so are the sound, TPM and vIOMMU
+// families, which hypervisor/domain refuses for every engine. COMPUTE_SECURITY_UEFI_SECURE_BOOT stays false through
+// capabilityTraits, for the same reason.
+func deviceTraits(c hypervisor.Capabilities) map[string]bool {
+	v := c.Values
+	return placement.DeviceTraits(placement.DeviceModels{
+		StorageBuses: slices.Concat(v.DiskBus, v.CDROMBus),
+		VIFModels:    v.VIFModel,
+		VideoModels:  v.VideoModel,
+	})
+}
+
 // imageTypes are the Glance disk formats this host boots (COMPUTE_IMAGE_TYPE_*), from what the engine opens: every
 // disk the storage backend makes is storage.DiskFormat, imported from any of storage.ImageFormats, so an engine that
 // opens that format boots all of them; an iso image is attached as a CD-ROM, so it needs a CD-ROM bus too.

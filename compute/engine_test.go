@@ -143,3 +143,88 @@ func TestNodeReportsEngineHypervisorType(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceTraits checks the device traits each engine's values earn: the buses, NIC and video models it offers
+// are true, every other trait of those families false (so Placement drops stale ones), the sound, TPM and vIOMMU
+// families all false, and NVMe as novabsd's own trait. Only the values decide, never the engine's name.
+func TestDeviceTraits(t *testing.T) {
+	tests := []struct {
+		name   string
+		values hypervisor.Supported
+		want   []string // the true ones
+	}{
+		{"qemu", qemu.Supported(), []string{
+			"COMPUTE_GRAPHICS_MODEL_CIRRUS", "COMPUTE_GRAPHICS_MODEL_NONE", "COMPUTE_GRAPHICS_MODEL_VGA",
+			"COMPUTE_GRAPHICS_MODEL_VIRTIO",
+			"COMPUTE_NET_VIF_MODEL_E1000", "COMPUTE_NET_VIF_MODEL_E1000E", "COMPUTE_NET_VIF_MODEL_NE2K_PCI",
+			"COMPUTE_NET_VIF_MODEL_RTL8139", "COMPUTE_NET_VIF_MODEL_VIRTIO",
+			"COMPUTE_STORAGE_BUS_IDE", "COMPUTE_STORAGE_BUS_SATA", "COMPUTE_STORAGE_BUS_SCSI",
+			"COMPUTE_STORAGE_BUS_VIRTIO", placement.TraitStorageBusNVMe}},
+		{"bhyve amd64", bhyve.Supported("x86_64"), []string{
+			"COMPUTE_GRAPHICS_MODEL_GOP", "COMPUTE_GRAPHICS_MODEL_NONE",
+			"COMPUTE_NET_VIF_MODEL_E1000", "COMPUTE_NET_VIF_MODEL_VIRTIO",
+			"COMPUTE_STORAGE_BUS_SATA", "COMPUTE_STORAGE_BUS_VIRTIO", placement.TraitStorageBusNVMe}},
+		{"bhyve arm64", bhyve.Supported("aarch64"), []string{
+			"COMPUTE_GRAPHICS_MODEL_GOP", "COMPUTE_GRAPHICS_MODEL_NONE", "COMPUTE_NET_VIF_MODEL_VIRTIO",
+			"COMPUTE_STORAGE_BUS_SATA", "COMPUTE_STORAGE_BUS_VIRTIO", placement.TraitStorageBusNVMe}},
+		{"a CD-ROM bus alone earns its trait; no NVMe", hypervisor.Supported{DiskBus: []string{"virtio"},
+			CDROMBus: []string{"ide"}}, []string{"COMPUTE_STORAGE_BUS_IDE", "COMPUTE_STORAGE_BUS_VIRTIO"}},
+		{"nothing", hypervisor.Supported{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			traits := deviceTraits(hypervisor.Capabilities{HypervisorType: "other", Values: tt.values})
+			var got []string
+			for trait, on := range traits {
+				if on {
+					got = append(got, trait)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("true traits %q,\nwant %q", got, want)
+			}
+			// Owned and false: what the libvirt driver also reports false on such a host.
+			for _, off := range []string{"COMPUTE_STORAGE_BUS_USB", "COMPUTE_NET_VIF_MODEL_SPAPR_VLAN",
+				"COMPUTE_GRAPHICS_MODEL_QXL", "COMPUTE_SOUND_MODEL_ICH9", "COMPUTE_SECURITY_TPM_2_0",
+				"COMPUTE_SECURITY_TPM_1_2", "COMPUTE_SECURITY_TPM_TIS", "COMPUTE_SECURITY_TPM_CRB",
+				"COMPUTE_VIOMMU_MODEL_AUTO", "COMPUTE_VIOMMU_MODEL_INTEL"} {
+				if on, owned := traits[off]; !owned || on {
+					t.Errorf("%s: owned %v, on %v; want owned and off", off, owned, on)
+				}
+			}
+		})
+	}
+}
+
+// TestSyncRequestCarriesDeviceTraits: the audit's request to Placement carries the engine's device traits, and the
+// set Sync computes from it adds them and removes the stale ones a former engine (or Nova's libvirt driver) left.
+func TestSyncRequestCarriesDeviceTraits(t *testing.T) {
+	s, _, err := newTestService(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.nodeUUID = testNodeUUID
+	s.release, _ = ReleaseByName("2026.1")
+	s.lc = newLifecycle(&engine{driver: capsDriver{caps: hypervisor.Capabilities{Values: bhyve.Supported("x86_64")}}}, 1)
+	res := &resources{host: &host.Host{Arch: "x86_64", VCPUs: 4, MemoryMB: 8192}, disk: host.Disk{TotalBytes: 100 << 30}}
+	req := s.syncRequest(s.cfg.Load(), res, nil)
+	if !req.Traits.DriverTraits[placement.TraitStorageBusNVMe] || !req.Traits.DriverTraits["COMPUTE_GRAPHICS_MODEL_GOP"] {
+		t.Fatalf("request's driver traits %v lack the bhyve engine's", req.Traits.DriverTraits)
+	}
+	ti := req.Traits
+	ti.Current = []string{"COMPUTE_STORAGE_BUS_SCSI", "COMPUTE_GRAPHICS_MODEL_QXL", "CUSTOM_RACK_A"}
+	traits := placement.ComputeTraits(ti)
+	for _, want := range []string{"COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_STORAGE_BUS_SATA", placement.TraitStorageBusNVMe,
+		"COMPUTE_NET_VIF_MODEL_E1000", "COMPUTE_GRAPHICS_MODEL_GOP", "CUSTOM_RACK_A"} {
+		if !slices.Contains(traits, want) {
+			t.Errorf("traits %q lack %s", traits, want)
+		}
+	}
+	for _, stale := range []string{"COMPUTE_STORAGE_BUS_SCSI", "COMPUTE_GRAPHICS_MODEL_QXL"} {
+		if slices.Contains(traits, stale) {
+			t.Errorf("traits %q keep the stale %s", traits, stale)
+		}
+	}
+}

@@ -30,7 +30,7 @@ type localDisk struct {
 	// guestFormat is the mapping's guest_format for an ephemeral; "" lets default_ephemeral_format or the
 	// os_type decide.
 	guestFormat string
-	bus         string // the mapping's disk_bus; "" is the root disk's bus (hw_disk_bus or the engine's default)
+	bus         string // the mapping's disk_bus; "" is the root disk's bus (novabsd_disk_bus, hw_disk_bus or the engine's default)
 	device      string // the mapping's device_name, for messages
 }
 

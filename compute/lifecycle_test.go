@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -445,6 +447,61 @@ func TestConsoles(t *testing.T) {
 	}
 }
 
+// buildMessageWithImage is a build message for inst whose image dict edit changes.
+func buildMessageWithImage(t *testing.T, inst *vo.Object, edit func(img map[string]any)) json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
+		t.Fatal(err)
+	}
+	var img map[string]any
+	if err := json.Unmarshal(m["image"], &img); err != nil {
+		t.Fatal(err)
+	}
+	if img["properties"] == nil {
+		img["properties"] = map[string]any{}
+	}
+	edit(img)
+	m["image"], _ = json.Marshal(img)
+	msg, _ := json.Marshal(m)
+	return msg
+}
+
+// TestBuildDiskBusFromImage: the image's novabsd_disk_bus, which Nova passes through in the image dict, puts the
+// root disk on its bus over hw_disk_bus, and makes an iso image a disk as hw_disk_bus does.
+func TestBuildDiskBusFromImage(t *testing.T) {
+	tests := []struct {
+		name   string
+		format string
+		props  map[string]any
+		want   string // the first disk: device bus dev
+	}{
+		{"nvme over hw_disk_bus", "qcow2", map[string]any{"novabsd_disk_bus": "nvme", "hw_disk_bus": "virtio"}, "disk nvme nvme0n1"},
+		{"hw_disk_bus alone", "qcow2", map[string]any{"hw_disk_bus": "sata"}, "disk sata sda"},
+		{"iso is a CD-ROM", "iso", nil, "cdrom sata sda"},
+		{"iso on novabsd_disk_bus is a disk", "iso", map[string]any{"novabsd_disk_bus": "nvme"}, "disk nvme nvme0n1"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			uuid := "33333333-0000-4000-8000-0000000001" + fmt.Sprintf("%02d", i)
+			inst := instanceFromWire(t, uuid)
+			h.cond.put(inst)
+			h.runBuild(t, context.Background(), buildMessageWithImage(t, inst, func(img map[string]any) {
+				img["disk_format"] = tt.format
+				maps.Copy(img["properties"].(map[string]any), tt.props)
+			}))
+			if v := fieldString(h.cond.object(uuid), "vm_state"); v != vmActive {
+				t.Fatalf("vm_state = %q (faults %q), want active", v, h.cond.faults[uuid])
+			}
+			d := h.drv.lastSpawn.Devices.Disks[0]
+			if got := d.Device + " " + d.Target.Bus + " " + d.Target.Dev; got != tt.want {
+				t.Errorf("first disk %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestBuildRefusesBeforeMakingAnything: an image property or an engine refusal fails the build before the image
 // is fetched or a disk made, with a fault naming what was refused; a missing engine piece reschedules.
 func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
@@ -457,6 +514,9 @@ func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
 		{name: "machine type with kernel and initrd", props: map[string]any{"hw_machine_type": "q35,kernel=/vmlinuz,initrd=/etc/shadow"},
 			wantFault: `aborted: Image or flavor property unacceptable: invalid value "q35,kernel=/vmlinuz,initrd=/etc/shadow" for hw_machine_type`},
 		{name: "disk bus", props: map[string]any{"hw_disk_bus": "floppy"}, wantFault: "hw_disk_bus"},
+		{name: "novabsd disk bus", props: map[string]any{"novabsd_disk_bus": "xen", "hw_disk_bus": "virtio"},
+			wantFault: `invalid value "xen" for novabsd_disk_bus`},
+		{name: "TPM", props: map[string]any{"hw_tpm_version": "2.0"}, wantFault: `invalid value "2.0" for hw_tpm_version`},
 		{name: "engine lacks the machine type",
 			checkErr:  &hypervisor.PropertyError{Property: "hw_machine_type", Value: "pc-q35-0.1", Allowed: []string{"pc", "q35"}, Driver: "qemu"},
 			wantFault: "aborted: Guest definition refused by the hypervisor: invalid value \"pc-q35-0.1\" for hw_machine_type"},
@@ -470,25 +530,9 @@ func TestBuildRefusesBeforeMakingAnything(t *testing.T) {
 			uuid := "33333333-0000-4000-8000-00000000000" + string(rune('1'+i))
 			inst := instanceFromWire(t, uuid)
 			h.cond.put(inst)
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(buildMessage(t, inst, false), &m); err != nil {
-				t.Fatal(err)
-			}
-			var img map[string]any
-			if err := json.Unmarshal(m["image"], &img); err != nil {
-				t.Fatal(err)
-			}
-			props, _ := img["properties"].(map[string]any)
-			if props == nil {
-				props = map[string]any{}
-			}
-			for k, v := range tt.props {
-				props[k] = v
-			}
-			img["properties"] = props
-			m["image"], _ = json.Marshal(img)
-			msg, _ := json.Marshal(m)
-			h.runBuild(t, context.Background(), msg)
+			h.runBuild(t, context.Background(), buildMessageWithImage(t, inst, func(img map[string]any) {
+				maps.Copy(img["properties"].(map[string]any), tt.props)
+			}))
 			got := h.cond.object(uuid)
 			if v := fieldString(got, "vm_state"); v != vmError {
 				t.Errorf("vm_state = %q, want %q", v, vmError)

@@ -492,14 +492,15 @@ func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *reso
 // OWNER_NOVA where the release wants it.
 func (s *Service) syncRequest(cfg *conf.Config, res *resources, disabled *bool) placement.SyncRequest {
 	h := res.host
+	caps := s.engineCaps()
 	return placement.SyncRequest{
 		UUID: s.nodeUUID, Name: hypervisorHostname(cfg),
 		Resources: placement.HostResources{VCPUs: int64(h.VCPUs), MemoryMB: h.MemoryMB, DiskGB: int64(res.disk.TotalGB())},
 		Config:    resourceConfig(cfg),
 		Traits: placement.TraitInputs{
-			Capabilities: capabilityTraits(s.engineCaps()), ImageTypeExcludeList: cfg.Compute.ImageTypeExcludeList,
+			Capabilities: capabilityTraits(caps), ImageTypeExcludeList: cfg.Compute.ImageTypeExcludeList,
 			Arch: h.Arch, CPUFeatures: h.CPU.Features, Hyperthreading: h.CPU.Topology.Threads > 1,
-			ServiceDisabled: disabled, OwnerNova: s.release.OwnerNovaTrait,
+			DriverTraits: deviceTraits(caps), ServiceDisabled: disabled, OwnerNova: s.release.OwnerNovaTrait,
 		},
 		ProviderConfigs: s.providerConfigs,
 	}

@@ -295,8 +295,8 @@ var rescueDevices = []string{"disk", "cdrom"}
 // rescueDomain is the guest's domain orig booting from the rescue disk at rescuePath, as the libvirt driver's
 // rescue lays it out:
 //   - legacy rescue (the rescue image sets neither hw_rescue_device nor hw_rescue_bus): the rescue disk first,
-//     on the rescue image's hw_disk_bus, the original root disk second, and the config drive if the guest has
-//     one.
+//     on the rescue image's disk bus (novabsd_disk_bus, else hw_disk_bus), the original root disk second, and
+//     the config drive if the guest has one.
 //   - stable device rescue (either property set): every original disk where it was, the rescue device appended
 //     as hw_rescue_device (disk or cdrom) on hw_rescue_bus, booted first.
 //
@@ -326,8 +326,12 @@ func rescueDomain(orig *libvirtxml.Domain, dir, rescuePath, configDrive string, 
 		return nil, &hypervisor.PropertyError{Property: "hw_rescue_bus", Value: bus, Allowed: allowed, Driver: o.Driver}
 	}
 	if bus == "" && !stable {
-		// Legacy rescue: the rescue image's own bus for its disk, as get_disk_info with the rescue image's meta.
-		bus = props["hw_disk_bus"]
+		// Legacy rescue: the rescue image's own bus for its disk, as get_disk_info with the rescue image's meta
+		// (novabsd_disk_bus over hw_disk_bus, as for a build).
+		var err error
+		if _, bus, err = domain.DiskBus(props, o); err != nil {
+			return nil, err
+		}
 	}
 	rescue := hypervisor.Disk{Role: hypervisor.RoleRoot, Path: rescuePath, Format: "raw", Bus: bus, CDROM: cdrom,
 		ReadOnly: cdrom, Boot: true}

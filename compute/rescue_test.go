@@ -178,6 +178,8 @@ func TestRescueRefusals(t *testing.T) {
 	}{
 		{"rescue bus the engine lacks", map[string]any{"hw_rescue_bus": "xen"}, nil, vmActive, "hw_rescue_bus"},
 		{"rescue device floppy", map[string]any{"hw_rescue_device": "floppy"}, nil, vmActive, "hw_rescue_device"},
+		{"rescue image's novabsd_disk_bus the engine lacks", map[string]any{"novabsd_disk_bus": "xen"}, nil, vmActive,
+			`invalid value "xen" for novabsd_disk_bus`},
 		{"image download fails", nil, func(h *harness) { h.fetchErr = images.ErrNotFound }, vmActive, "could not be found"},
 		{"engine refuses", nil, func(h *harness) { h.drv.checkErr = &hypervisor.UnsupportedError{Driver: "fake", Op: "x"} }, vmActive, "cannot be rescued"},
 		{"rescue domain fails to start", nil, func(h *harness) {
@@ -332,6 +334,15 @@ func TestRescueDomainBhyveGolden(t *testing.T) {
 				t.Errorf("argv differs from %s:\n got: %s\nwant: %s", path, got, want)
 			}
 		})
+	}
+	// Legacy rescue: the rescue image's novabsd_disk_bus puts the rescue disk on its bus over hw_disk_bus.
+	dom, err := rescueDomain(orig, dir, dir+".rescue/disk", "", imageMeta{Properties: map[string]any{
+		"novabsd_disk_bus": "nvme", "hw_disk_bus": "sata"}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dom.Devices.Disks[0]; d.Target.Bus != "nvme" || d.Boot == nil {
+		t.Errorf("rescue disk on %s (boot %v), want nvme, booted", d.Target.Bus, d.Boot)
 	}
 	// bhyve has no scsi: a rescue bus it lacks is refused by name.
 	if _, err := rescueDomain(orig, dir, dir+".rescue/disk", "", imageMeta{Properties: map[string]any{"hw_rescue_bus": "scsi"}}, opts); !errors.Is(err, hypervisor.ErrInvalidProperty) || !strings.Contains(err.Error(), "hw_rescue_bus") {

@@ -57,8 +57,9 @@ type Disk struct {
 	Role   DiskRole
 	Path   string // host file or device (zvol) path
 	Format string // "raw" or "qcow2"
-	// Bus overrides the bus derived from hw_disk_bus/hw_cdrom_bus
-	// ("virtio", "nvme", "sata", "scsi", "ide"); empty derives it.
+	// Bus overrides the bus derived from novabsd_disk_bus, hw_disk_bus or
+	// hw_cdrom_bus ("virtio", "nvme", "sata", "scsi", "ide"); empty
+	// derives it.
 	Bus string
 	// CDROM presents the disk as a cdrom; RoleCDROM and a non-vfat
 	// RoleConfigDrive imply it.

@@ -74,6 +74,11 @@ func newFakeCloud(t *testing.T) *fakeCloud {
 	for t := range CapabilityTraits(Capabilities{}, nil) {
 		f.traits[t] = true
 	}
+	for t := range DeviceTraits(DeviceModels{}) {
+		if !isCustom(t) {
+			f.traits[t] = true
+		}
+	}
 	for _, t := range []string{TraitComputeNode, TraitStatusDisabled, TraitOwnerNova, TraitHyperthreading,
 		"HW_NIC_SRIOV", "COMPUTE_STORAGE_BUS_VIRTIO", "COMPUTE_NET_VIF_MODEL_VIRTIO"} {
 		f.traits[t] = true

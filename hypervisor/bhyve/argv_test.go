@@ -151,6 +151,18 @@ func specCases() []specCase {
 			{Role: hypervisor.RoleEphemeral, Path: z + "disk.eph1", Format: "raw", Bus: "nvme"},
 			{Role: hypervisor.RoleSwap, Path: z + "disk.swap", Format: "raw"}}
 	})
+	// novabsd_disk_bus=nvme over hw_disk_bus=virtio: the root, ephemeral and swap zvols on NVMe, the config drive
+	// on its CD-ROM bus.
+	add("novabsd-disk-bus-nvme", amd64Config(), map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "virtio"}, nil,
+		func(s *hypervisor.Spec) {
+			z := "/dev/zvol/tank/novabsd/instances/" + uuid + "/"
+			s.Disks = []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: z + "disk", Format: "raw"},
+				{Role: hypervisor.RoleEphemeral, Path: z + "disk.eph0", Format: "raw"},
+				{Role: hypervisor.RoleSwap, Path: z + "disk.swap", Format: "raw"},
+				{Role: hypervisor.RoleConfigDrive, Path: "/var/lib/novabsd/instances/" + uuid + "/disk.config",
+					CDROM: true, ReadOnly: true}}
+			s.NICs = []hypervisor.NIC{nic(0, "")}
+		})
 	// [serial_console] enabled: the argv keeps com1 on the nmdm pair (the console log); the TCP console is the
 	// driver's bridge (TestConsolePlanTCP checks the plan).
 	add("serial-console-tcp", amd64Config(), nil, nil, func(s *hypervisor.Spec) {

@@ -38,7 +38,7 @@ type Options struct {
 	// AllowThreads lets the topology use more than one thread per core.
 	AllowThreads bool
 
-	DefaultDiskBus    string // hw_disk_bus when unset
+	DefaultDiskBus    string // disk bus when novabsd_disk_bus and hw_disk_bus are unset
 	DefaultCDROMBus   string // hw_cdrom_bus when unset
 	DefaultVIFModel   string // hw_vif_model when unset
 	DefaultVideoModel string // hw_video_model when unset and VNC is on
@@ -80,7 +80,7 @@ func Build(spec hypervisor.Spec, p Props, o Options) (*libvirtxml.Domain, error)
 		return nil, &hypervisor.PropertyError{Property: "vcpus", Value: fmt.Sprint(spec.VCPUs), Driver: o.Driver, Reason: fmt.Sprintf("at most %d", max)}
 	}
 	b := &builder{spec: spec, p: p, o: o}
-	steps := []func() error{b.base, b.cpu, b.firmware, b.disks, b.nics, b.console, b.graphics, b.rng, b.passthrough}
+	steps := []func() error{b.base, b.unsupported, b.cpu, b.firmware, b.disks, b.nics, b.console, b.graphics, b.rng, b.passthrough}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return nil, err

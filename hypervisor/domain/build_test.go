@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/novabsd/novabsd/hypervisor"
@@ -122,6 +123,156 @@ func TestDiskDriverName(t *testing.T) {
 		}
 		if got := dom.Devices.Disks[0].Driver.Name; got != tt.driver {
 			t.Errorf("type %s, DiskDriver %q: disk driver name %q", tt.typ, tt.driver, got)
+		}
+	}
+}
+
+// TestUnsupportedRefused: every image property or extra spec asking for a device no engine gives fails the build
+// with a PropertyError naming the property Nova takes the value from; values asking for nothing pass.
+func TestUnsupportedRefused(t *testing.T) {
+	type kv = map[string]string
+	tests := []struct {
+		name         string
+		image, extra kv
+		prop         string // "" passes
+	}{
+		{"secure boot required by image", kv{"os_secure_boot": "required"}, nil, "os_secure_boot"},
+		{"secure boot required by flavor", nil, kv{"os:secure_boot": "required"}, "os:secure_boot"},
+		{"secure boot optional", kv{"os_secure_boot": "optional"}, kv{"os:secure_boot": "optional"}, ""},
+		{"secure boot disabled", kv{"os_secure_boot": "disabled"}, kv{"os:secure_boot": "disabled"}, ""},
+		{"secure boot required by image beside a disabled flavor", kv{"os_secure_boot": "required"},
+			kv{"os:secure_boot": "disabled"}, "os_secure_boot"},
+		{"secure boot unknown policy", kv{"os_secure_boot": "maybe"}, nil, "os_secure_boot"},
+		{"tpm version by image", kv{"hw_tpm_version": "2.0"}, nil, "hw_tpm_version"},
+		{"tpm version by flavor wins", kv{"hw_tpm_version": "2.0"}, kv{"hw:tpm_version": "2.0"}, "hw:tpm_version"},
+		{"tpm model by image", kv{"hw_tpm_model": "tpm-crb"}, nil, "hw_tpm_model"},
+		{"tpm model by flavor", nil, kv{"hw:tpm_model": "tpm-tis"}, "hw:tpm_model"},
+		{"sound by image", kv{"hw_sound_model": "ich9"}, nil, "hw_sound_model"},
+		{"sound by flavor", nil, kv{"hw:sound_model": "virtio"}, "hw:sound_model"},
+		{"memory encryption by image", kv{"hw_mem_encryption": "True"}, nil, "hw_mem_encryption"},
+		{"memory encryption by flavor", nil, kv{"hw:mem_encryption": "yes"}, "hw:mem_encryption"},
+		{"memory encryption off", kv{"hw_mem_encryption": "false"}, kv{"hw:mem_encryption": "no"}, ""},
+		{"viommu by image", kv{"hw_viommu_model": "auto"}, nil, "hw_viommu_model"},
+		{"viommu by flavor", nil, kv{"hw:viommu_model": "intel"}, "hw:viommu_model"},
+		{"two serial ports by image", kv{"hw_serial_port_count": "2"}, nil, "hw_serial_port_count"},
+		{"two serial ports by flavor", nil, kv{"hw:serial_port_count": "2"}, "hw:serial_port_count"},
+		{"image lowers the flavor's serial ports to one", kv{"hw_serial_port_count": "1"},
+			kv{"hw:serial_port_count": "4"}, ""},
+		{"image serial ports above the flavor's", kv{"hw_serial_port_count": "3"}, kv{"hw:serial_port_count": "2"},
+			"hw_serial_port_count"},
+		{"one serial port", kv{"hw_serial_port_count": "1"}, kv{"hw:serial_port_count": "1"}, ""},
+		{"serial port count not a number", nil, kv{"hw:serial_port_count": "two"}, "hw:serial_port_count"},
+		{"negative serial port count", kv{"hw_serial_port_count": "-1"}, nil, "hw_serial_port_count"},
+		{"watchdog by image", kv{"hw_watchdog_action": "reset"}, nil, "hw_watchdog_action"},
+		{"watchdog by flavor", nil, kv{"hw:watchdog_action": "poweroff"}, "hw:watchdog_action"},
+		{"image disables the flavor's watchdog", kv{"hw_watchdog_action": "disabled"},
+			kv{"hw:watchdog_action": "reset"}, ""},
+		{"image watchdog wins over a disabled flavor", kv{"hw_watchdog_action": "pause"},
+			kv{"hw:watchdog_action": "disabled"}, "hw_watchdog_action"},
+		{"watchdog disabled", nil, kv{"hw:watchdog_action": "disabled"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := hypervisor.Spec{UUID: "u", Name: "n", Dir: "/d", VCPUs: 1, MemoryMB: 64,
+				Disks: []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: "/d/disk"}}}
+			dom, err := Build(s, Props{Image: tt.image, Extra: tt.extra}, qemuLike())
+			if tt.prop == "" {
+				if err != nil || dom == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var pe *hypervisor.PropertyError
+			if !errors.As(err, &pe) || pe.Property != tt.prop || pe.Driver != "test" {
+				t.Fatalf("got %v; want a PropertyError of driver test on %s", err, tt.prop)
+			}
+			if want := firstSet(tt.extra[tt.prop], tt.image[tt.prop]); pe.Value != want {
+				t.Errorf("refused value %q, want %q", pe.Value, want)
+			}
+		})
+	}
+}
+
+// TestNovabsdDiskBus: novabsd_disk_bus puts the root, ephemeral and swap disks on its bus over hw_disk_bus, takes
+// exactly the driver's disk buses (nvme included, which Nova's hw_disk_bus cannot name), and leaves alone a disk
+// with its own bus and the CD-ROMs.
+func TestNovabsdDiskBus(t *testing.T) {
+	o := qemuLike()
+	o.Supported.DiskBus = append(o.Supported.DiskBus, "nvme")
+	spec := hypervisor.Spec{UUID: "u", Name: "n", Dir: "/d", VCPUs: 1, MemoryMB: 64,
+		Disks: []hypervisor.Disk{
+			{Role: hypervisor.RoleRoot, Path: "/d/disk"},
+			{Role: hypervisor.RoleEphemeral, Path: "/d/disk.eph0"},
+			{Role: hypervisor.RoleEphemeral, Path: "/d/disk.eph1", Bus: "sata"},
+			{Role: hypervisor.RoleSwap, Path: "/d/disk.swap"},
+			{Role: hypervisor.RoleConfigDrive, Path: "/d/disk.config", CDROM: true},
+		}}
+	tests := []struct {
+		name  string
+		image map[string]string
+		want  []string // target dev/bus per disk
+		prop  string   // refused property
+	}{
+		{"nvme over hw_disk_bus", map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "scsi"},
+			[]string{"nvme0n1/nvme", "nvme1n1/nvme", "sda/sata", "nvme2n1/nvme", "hda/ide"}, ""},
+		{"a Nova bus too", map[string]string{"novabsd_disk_bus": "sata", "hw_disk_bus": "virtio"},
+			[]string{"sda/sata", "sdb/sata", "sdc/sata", "sdd/sata", "hda/ide"}, ""},
+		{"empty is unset", map[string]string{"novabsd_disk_bus": "", "hw_disk_bus": "scsi"},
+			[]string{"sda/scsi", "sdb/scsi", "sdc/sata", "sdd/scsi", "hda/ide"}, ""},
+		{"hw_disk_bus alone", map[string]string{"hw_disk_bus": "nvme"},
+			[]string{"nvme0n1/nvme", "nvme1n1/nvme", "sda/sata", "nvme2n1/nvme", "hda/ide"}, ""},
+		{"a bus the driver lacks", map[string]string{"novabsd_disk_bus": "usb"}, nil, "novabsd_disk_bus"},
+		{"a CD-ROM bus is no disk bus", map[string]string{"novabsd_disk_bus": "fdc", "hw_disk_bus": "virtio"}, nil,
+			"novabsd_disk_bus"},
+		{"not a bus", map[string]string{"novabsd_disk_bus": "nvme,serial=x"}, nil, "novabsd_disk_bus"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dom, err := Build(spec, Props{Image: tt.image}, o)
+			if tt.prop != "" {
+				var pe *hypervisor.PropertyError
+				if !errors.As(err, &pe) || pe.Property != tt.prop || pe.Value != tt.image[tt.prop] {
+					t.Fatalf("got %v; want a PropertyError on %s", err, tt.prop)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range dom.Devices.Disks {
+				got = append(got, d.Target.Dev+"/"+d.Target.Bus)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("disks %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDiskBusNamesTheProperty: DiskBus, which compute/ uses for the iso and rescue decisions, reports the
+// property that set the bus.
+func TestDiskBusNamesTheProperty(t *testing.T) {
+	o := qemuLike()
+	tests := []struct {
+		image     map[string]string
+		prop, bus string
+		err       bool
+	}{
+		{nil, "hw_disk_bus", "", false},
+		{map[string]string{"hw_disk_bus": "scsi"}, "hw_disk_bus", "scsi", false},
+		{map[string]string{"hw_disk_bus": "nvme"}, "hw_disk_bus", "", true},
+		{map[string]string{"novabsd_disk_bus": "sata", "hw_disk_bus": "scsi"}, "novabsd_disk_bus", "sata", false},
+		{map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "scsi"}, "novabsd_disk_bus", "", true},
+	}
+	for _, tt := range tests {
+		prop, bus, err := DiskBus(tt.image, o)
+		if prop != tt.prop || bus != tt.bus || (err != nil) != tt.err {
+			t.Errorf("DiskBus(%v) = %q, %q, %v; want %q, %q, error %v", tt.image, prop, bus, err, tt.prop, tt.bus, tt.err)
+		}
+		var pe *hypervisor.PropertyError
+		if err != nil && (!errors.As(err, &pe) || pe.Property != tt.prop) {
+			t.Errorf("DiskBus(%v) error %v does not name %s", tt.image, err, tt.prop)
 		}
 	}
 }

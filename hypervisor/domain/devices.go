@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,33 @@ func diskName(prefix string, n int) string {
 	return prefix + s
 }
 
+// NovabsdDiskBus is novabsd's image property for the bus of the instance's disks. It takes precedence over
+// hw_disk_bus and takes every bus the engine offers, including those Nova's API has no name for and refuses in
+// hw_disk_bus (nvme).
+const NovabsdDiskBus = "novabsd_disk_bus"
+
+// DiskBus is the bus the image asks for the instance's disks (root, ephemeral, swap) and the property that asks:
+// novabsd_disk_bus when the image sets it, else hw_disk_bus; "" when neither. The bus is checked against o's
+// disk buses, and a refusal names the property.
+func DiskBus(image map[string]string, o Options) (prop, bus string, err error) {
+	if v := image[NovabsdDiskBus]; v != "" {
+		// Strict even when the driver lists nothing: this property exists for buses Nova never checks.
+		if !slices.Contains(o.Supported.DiskBus, v) {
+			return NovabsdDiskBus, "", &hypervisor.PropertyError{Property: NovabsdDiskBus, Value: v,
+				Allowed: o.Supported.DiskBus, Driver: o.Driver}
+		}
+		return NovabsdDiskBus, v, nil
+	}
+	b := &builder{o: o}
+	bus, err = b.choose("hw_disk_bus", image["hw_disk_bus"], "", o.Supported.DiskBus)
+	return "hw_disk_bus", bus, err
+}
+
 func (b *builder) disks() error {
+	diskBusProp, diskBus, err := DiskBus(b.p.Image, b.o)
+	if err != nil {
+		return err
+	}
 	bootIdx := -1
 	for i, d := range b.spec.Disks {
 		if d.Boot {
@@ -65,7 +92,11 @@ func (b *builder) disks() error {
 		if cdrom {
 			bus, err = b.choose("hw_cdrom_bus", firstSet(d.Bus, b.p.Image["hw_cdrom_bus"]), b.o.DefaultCDROMBus, b.o.Supported.CDROMBus)
 		} else {
-			bus, err = b.choose("hw_disk_bus", firstSet(d.Bus, b.p.Image["hw_disk_bus"]), b.o.DefaultDiskBus, b.o.Supported.DiskBus)
+			prop := diskBusProp
+			if d.Bus != "" {
+				prop = "hw_disk_bus" // the disk's own bus: a block device mapping's disk_bus
+			}
+			bus, err = b.choose(prop, firstSet(d.Bus, diskBus), b.o.DefaultDiskBus, b.o.Supported.DiskBus)
 		}
 		if err != nil {
 			return err

@@ -91,6 +91,18 @@ var argvCases = []argvCase{
 			}),
 		)
 	}},
+	// novabsd_disk_bus=nvme over hw_disk_bus=virtio: the root, ephemeral and swap disks on NVMe controllers, the
+	// config drive on its CD-ROM bus.
+	{name: "novabsd-disk-bus-nvme", spec: func(dir string) hypervisor.Spec {
+		return baseSpec(dir,
+			disk(dir, "disk", "", root),
+			disk(dir, "disk.eph0", ""),
+			disk(dir, "disk.swap", "", func(d *hypervisor.Disk) { d.Role = hypervisor.RoleSwap }),
+			disk(dir, "disk.config", "", func(d *hypervisor.Disk) {
+				d.Role, d.CDROM, d.ReadOnly = hypervisor.RoleConfigDrive, true, true
+			}),
+		)
+	}, props: domain.Props{Image: map[string]string{"novabsd_disk_bus": "nvme", "hw_disk_bus": "virtio"}}},
 	// [serial_console] enabled: the console log stays the chardev's logfile, the chardev a TCP listener.
 	{name: "serial-tcp", spec: func(dir string) hypervisor.Spec {
 		s := baseSpec(dir, disk(dir, "disk", "", root))
