@@ -59,12 +59,11 @@ func (b *builder) secureBoot() error {
 	return nil
 }
 
-// tpm: any TPM version or model asks for an emulated TPM, which no engine gives.
+// tpm: a TPM version asks for an emulated TPM, which no engine gives. A model alone asks for nothing: Nova adds a
+// TPM only when a version is set, so an image that names just the model boots without one on stock Nova too.
 func (b *builder) tpm() error {
-	for _, k := range []string{"tpm_version", "tpm_model"} {
-		if name, v := b.flavorOrImage("hw:"+k, "hw_"+k); name != "" {
-			return b.refuse(name, v, "no emulated TPM is available")
-		}
+	if name, v := b.flavorOrImage("hw:tpm_version", "hw_tpm_version"); name != "" {
+		return b.refuse(name, v, "no emulated TPM is available")
 	}
 	return nil
 }
