@@ -80,8 +80,11 @@ func newEngine(cfg *conf.Config, log *slog.Logger) (*engine, error) {
 	switch es.name {
 	case "bhyve":
 		b := cfg.Bhyve
+		if err := checkVMMDir(cfg); err != nil {
+			return nil, err
+		}
 		bc := bhyve.Config{Bhyve: b.BhyvePath, Bhyvectl: b.BhyvectlPath, Bhyveload: b.BhyveloadPath,
-			UEFIFirmware: b.UEFIFirmware, UEFIVarsTemplate: b.UEFIVarsTemplate, FwCfgQEMU: true}
+			VMMDir: b.VMMDir, UEFIFirmware: b.UEFIFirmware, UEFIVarsTemplate: b.UEFIVarsTemplate, FwCfgQEMU: true}
 		e.driver = bhyve.New(bc)
 		opts := bhyve.DomainOptions(bc)
 		e.domainOptions = func(context.Context) domain.Options { return opts }
@@ -252,6 +255,18 @@ func qemuAccel(cfg *conf.Config) (string, error) {
 	}
 	return "", &conf.Error{File: loc.File, Line: loc.Line, Group: "libvirt", Option: "virt_type",
 		Reason: fmt.Sprintf("%q has no QEMU accelerator: use kvm or qemu, or set [qemu] accel", cfg.Libvirt.VirtType)}
+}
+
+// checkVMMDir refuses a [bhyve] vmm_dir that is not absolute: the driver joins VM names to it to find and destroy
+// kernel VMs, and a relative one would name a directory under whatever the service's working directory is.
+func checkVMMDir(cfg *conf.Config) error {
+	dir := cfg.Bhyve.VMMDir
+	if filepath.IsAbs(dir) {
+		return nil
+	}
+	loc, _ := cfg.Where("bhyve", "vmm_dir")
+	return &conf.Error{File: loc.File, Line: loc.Line, Group: "bhyve", Option: "vmm_dir",
+		Reason: fmt.Sprintf("%q is not an absolute path", dir)}
 }
 
 func globalRequestID(rc *rpc.RequestContext) string {

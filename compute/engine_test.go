@@ -1,7 +1,12 @@
 package compute
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -106,6 +111,46 @@ func TestEngineConfig(t *testing.T) {
 			}
 			if got := (&Service{}).zfsPool(c); got != tt.want.zfsPool {
 				t.Errorf("zfsPool = %q, want %q", got, tt.want.zfsPool)
+			}
+		})
+	}
+}
+
+// TestBhyveVMMDir: [bhyve] vmm_dir is where the bhyve engine looks for kernel VMs (what List reports besides the
+// guests it supervises), and a vmm_dir that is not absolute stops the engine with a conf.Error naming file, line and
+// option.
+func TestBhyveVMMDir(t *testing.T) {
+	vmm := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vmm, "instance-0000002a"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, value string
+		wantList    []string // nil: newEngine must refuse the value
+	}{
+		{"absolute directory", vmm, []string{"instance-0000002a"}},
+		{"relative directory", "dev/vmm", nil},
+		{"empty", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, path := loadConf(t, "[DEFAULT]\ncompute_driver = bhyve\ninstances_path = "+t.TempDir()+
+				"\n[bhyve]\nstorage_backend = file\nvmm_dir = "+tt.value+"\n")
+			e, err := newEngine(cfg, slog.Default())
+			if tt.wantList == nil {
+				var ce *conf.Error
+				if !errors.As(err, &ce) || ce.File != path || ce.Line != 6 || ce.Group != "bhyve" ||
+					ce.Option != "vmm_dir" || !strings.Contains(err.Error(), "not an absolute path") {
+					t.Fatalf("newEngine error %v, want a conf.Error for %s:6 [bhyve] vmm_dir", err, path)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("newEngine: %v", err)
+			}
+			got, err := e.driver.List(context.Background())
+			if err != nil || !slices.Equal(got, tt.wantList) {
+				t.Fatalf("List = %v, %v; want the VMs of vmm_dir %v", got, err, tt.wantList)
 			}
 		})
 	}

@@ -317,6 +317,7 @@ type BhyveGroup struct {
 	BhyvePath        string `opt:"bhyve_path"`
 	BhyvectlPath     string `opt:"bhyvectl_path"`
 	BhyveloadPath    string `opt:"bhyveload_path"`
+	VMMDir           string `opt:"vmm_dir"`
 	UEFIFirmware     string `opt:"uefi_firmware"`
 	UEFIVarsTemplate string `opt:"uefi_vars_template"`
 	StorageBackend   string `opt:"storage_backend"`

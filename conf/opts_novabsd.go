@@ -9,6 +9,10 @@ func bhyveOpts() []*Option {
 		{Name: "bhyvectl_path", Kind: KindString, Default: "/usr/sbin/bhyvectl", Help: "The bhyvectl(8) executable."},
 		{Name: "bhyveload_path", Kind: KindString, Default: "/usr/sbin/bhyveload",
 			Help: "The bhyveload(8) executable, for guests that boot a FreeBSD kernel without UEFI."},
+		{Name: "vmm_dir", Kind: KindString, Default: "/dev/vmm",
+			Help: "Absolute path of the directory in which the kernel lists its VMs, one node per VM (vmm(4): " +
+				"/dev/vmm). A VM listed here whose bhyve has ended is destroyed with bhyvectl --destroy. Only the " +
+				"test stand-ins of bhyve(8) and bhyvectl(8), on hosts without vmm(4), need another directory."},
 		{Name: "uefi_firmware", Kind: KindString, Default: "/usr/local/share/uefi-firmware/BHYVE_UEFI.fd",
 			Help: "UEFI firmware image (sysutils/bhyve-firmware)."},
 		{Name: "uefi_vars_template", Kind: KindString, Default: "/usr/local/share/uefi-firmware/BHYVE_UEFI_VARS.fd",

@@ -179,6 +179,31 @@ func TestSpawnConsolePowerOff(t *testing.T) {
 	}
 }
 
+// TestStandInLeavesAbsentConsoleAlone: a domain whose nmdm pair does not exist (a Linux host, which has no nmdm(4))
+// runs on the stand-in without a file appearing where the device would be: the end-to-end tests run the bhyve
+// engine on the stand-ins with the /dev/nmdm<uuid>A that compute/ writes into every domain.
+func TestStandInLeavesAbsentConsoleAlone(t *testing.T) {
+	r := newRig(t, nil)
+	master, slave := filepath.Join(r.state, "nmdm7A"), filepath.Join(r.state, "nmdm7B")
+	src := &libvirtxml.DomainChardevSource{NMDM: &libvirtxml.DomainChardevSourceNMDM{Master: master, Slave: slave}}
+	r.dom.Devices.Serials[0].Source = src
+	r.dom.Devices.Consoles[0].Source = src
+	r.spawn()
+	if st := r.state_(); st != hypervisor.Running {
+		t.Fatalf("state after spawn = %s, want running without a console device", st)
+	}
+	// The stand-in writes its boot line right after recording its pid; give it a second to do so.
+	r.eventually("the stand-in's pid file", func() bool { return len(r.lines("pid."+r.g.Name)) == 1 })
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Lstat(master); err == nil {
+			t.Fatalf("the stand-in created %s where the nmdm device would be", master)
+		}
+	}
+	if err := r.drv.PowerOff(context.Background(), r.g, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPowerOffForcesIgnoringGuest(t *testing.T) {
 	r := newRig(t, nil)
 	os.WriteFile(filepath.Join(r.state, "ignore-term."+r.g.Name), nil, 0o644)
