@@ -16,8 +16,9 @@ import (
 // Client talks to Placement as the compute node's service user. It is safe
 // for concurrent use.
 type Client struct {
-	sc     *gophercloud.ServiceClient
-	traits traitCatalog
+	sc       *gophercloud.ServiceClient
+	traits   traitCatalog
+	children childCache
 }
 
 // New authenticates to Keystone v3 (the token is reused and renewed on 401)

@@ -35,6 +35,7 @@ type fakeCloud struct {
 
 type fakeRP struct {
 	UUID, Name string
+	Parent     string // "" for a root
 	Gen        int64
 	Inv        Inventories
 	Traits     []string
@@ -268,15 +269,32 @@ func (f *fakeCloud) route(w http.ResponseWriter, r *http.Request, p []string, mi
 		var list []map[string]any
 		q := r.URL.Query()
 		for _, rp := range f.sortedProviders() {
-			if (q.Has("in_tree") && rp.UUID != q.Get("in_tree")) || (q.Has("name") && rp.Name != q.Get("name")) {
+			// in_tree: every provider with the same root as the one named; none if it does not exist.
+			if q.Has("in_tree") {
+				if other, ok := f.providers[q.Get("in_tree")]; !ok || f.root(other) != f.root(rp) {
+					continue
+				}
+			}
+			if q.Has("name") && rp.Name != q.Get("name") {
 				continue
 			}
-			list = append(list, rpJSON(rp))
+			list = append(list, f.rpJSON(rp))
 		}
 		writeJSON(w, 200, map[string]any{"resource_providers": list})
 	case len(p) == 1 && p[0] == "resource_providers" && r.Method == http.MethodPost:
-		var b struct{ UUID, Name string }
+		var b struct {
+			UUID, Name string
+			Parent     string `json:"parent_provider_uuid"`
+		}
 		_ = json.NewDecoder(r.Body).Decode(&b)
+		if b.Parent != "" && minor < 14 {
+			placementError(w, 400, "placement.undefined_code", "parent_provider_uuid needs microversion 1.14")
+			return
+		}
+		if _, ok := f.providers[b.Parent]; b.Parent != "" && !ok {
+			placementError(w, 400, "placement.undefined_code", "parent provider "+b.Parent+" does not exist")
+			return
+		}
 		if _, ok := f.providers[b.UUID]; ok {
 			placementError(w, 409, "placement.duplicate_uuid", "Conflicting resource provider uuid: "+b.UUID+" already exists.")
 			return
@@ -287,14 +305,14 @@ func (f *fakeCloud) route(w http.ResponseWriter, r *http.Request, p []string, mi
 				return
 			}
 		}
-		rp := &fakeRP{UUID: b.UUID, Name: b.Name, Inv: Inventories{}}
+		rp := &fakeRP{UUID: b.UUID, Name: b.Name, Parent: b.Parent, Inv: Inventories{}}
 		f.providers[b.UUID] = rp
 		w.Header().Set("Location", "/resource_providers/"+b.UUID)
 		if minor < 20 {
 			w.WriteHeader(201) // before 1.20 there is no body
 			return
 		}
-		writeJSON(w, 200, rpJSON(rp))
+		writeJSON(w, 200, f.rpJSON(rp))
 	case len(p) >= 2 && p[0] == "resource_providers":
 		rp, ok := f.providers[p[1]]
 		if !ok {
@@ -342,9 +360,31 @@ func (f *fakeCloud) route(w http.ResponseWriter, r *http.Request, p []string, mi
 	}
 }
 
-func rpJSON(rp *fakeRP) map[string]any {
+func (f *fakeCloud) rpJSON(rp *fakeRP) map[string]any {
+	var parent any
+	if rp.Parent != "" {
+		parent = rp.Parent
+	}
 	return map[string]any{"uuid": rp.UUID, "name": rp.Name, "generation": rp.Gen,
-		"parent_provider_uuid": nil, "root_provider_uuid": rp.UUID}
+		"parent_provider_uuid": parent, "root_provider_uuid": f.root(rp)}
+}
+
+// root is the uuid of the root of rp's tree.
+func (f *fakeCloud) root(rp *fakeRP) string {
+	for rp.Parent != "" {
+		rp = f.providers[rp.Parent]
+	}
+	return rp.UUID
+}
+
+// hasAllocations says whether any consumer holds resources of the provider.
+func (f *fakeCloud) hasAllocations(rpUUID string) bool {
+	for _, c := range f.consumers {
+		if len(c.Allocs[rpUUID]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *fakeCloud) sortedProviders() []*fakeRP {
@@ -368,10 +408,36 @@ func (f *fakeCloud) provider(w http.ResponseWriter, r *http.Request, rp *fakeRP,
 	sub := strings.Join(rest, "/")
 	switch {
 	case sub == "" && r.Method == http.MethodGet:
-		writeJSON(w, 200, rpJSON(rp))
+		writeJSON(w, 200, f.rpJSON(rp))
 	case sub == "" && r.Method == http.MethodDelete:
+		if f.hasAllocations(rp.UUID) {
+			placementError(w, 409, "placement.resource_provider.inuse", "Unable to delete resource provider "+
+				rp.UUID+": Resource provider has allocations.")
+			return
+		}
+		for _, other := range f.providers {
+			if other.Parent == rp.UUID {
+				placementError(w, 409, "placement.resource_provider.cannot_delete_parent",
+					"Unable to delete parent resource provider "+rp.UUID+": It has child resource providers.")
+				return
+			}
+		}
 		delete(f.providers, rp.UUID)
 		w.WriteHeader(204)
+	case sub == "" && r.Method == http.MethodPut:
+		var b struct{ Name string }
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.Name == "" {
+			placementError(w, 400, "placement.undefined_code", "name is required")
+			return
+		}
+		for _, other := range f.providers {
+			if other.Name == b.Name && other != rp {
+				placementError(w, 409, "placement.duplicate_name", "Conflicting resource provider name: "+b.Name+" already exists.")
+				return
+			}
+		}
+		rp.Name = b.Name
+		writeJSON(w, 200, f.rpJSON(rp))
 	case sub == "inventories" && r.Method == http.MethodGet:
 		writeJSON(w, 200, map[string]any{"resource_provider_generation": rp.Gen, "inventories": rp.Inv})
 	case sub == "inventories" && r.Method == http.MethodPut:

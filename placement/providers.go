@@ -77,25 +77,32 @@ const nameConflictMarker = "Conflicting resource provider name:"
 // Nova does; a provider with the same name but another UUID is a
 // *ProviderNameConflictError.
 func (c *Client) CreateProvider(ctx context.Context, uuid, name, parent string) (*ResourceProvider, error) {
+	rp, _, err := c.createProvider(ctx, uuid, name, parent)
+	return rp, err
+}
+
+// createProvider is CreateProvider also saying whether this call created the provider (false: it existed).
+func (c *Client) createProvider(ctx context.Context, uuid, name, parent string) (*ResourceProvider, bool, error) {
 	if uuid == "" || name == "" {
-		return nil, fmt.Errorf("placement: create resource provider: uuid %q and name %q must both be set", uuid, name)
+		return nil, false, fmt.Errorf("placement: create resource provider: uuid %q and name %q must both be set", uuid, name)
 	}
 	rp, err := resourceproviders.Create(ctx, c.service(ctx, mvProviderCreate),
 		resourceproviders.CreateOpts{UUID: uuid, Name: name, ParentProviderUUID: parent}).Extract()
 	if err == nil {
 		out := fromGophercloud(*rp)
-		return &out, nil
+		return &out, true, nil
 	}
 	err = classify("create resource provider "+uuid, err)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
 		if ae.Code == codeDuplicateName || strings.Contains(ae.Detail, nameConflictMarker) {
-			return nil, &ProviderNameConflictError{UUID: uuid, Name: name, Detail: ae.Detail}
+			return nil, false, &ProviderNameConflictError{UUID: uuid, Name: name, Detail: ae.Detail}
 		}
 		// Someone (another thread, a previous run) created this UUID.
-		return c.GetProvider(ctx, uuid)
+		existing, err := c.GetProvider(ctx, uuid)
+		return existing, false, err
 	}
-	return nil, err
+	return nil, false, err
 }
 
 // EnsureProvider returns the root provider uuid, creating it with name
@@ -103,14 +110,38 @@ func (c *Client) CreateProvider(ctx context.Context, uuid, name, parent string) 
 // compute node (uuid = ComputeNode.uuid, name = hypervisor_hostname, which
 // nova-api relies on to mirror host aggregates).
 func (c *Client) EnsureProvider(ctx context.Context, uuid, name string) (*ResourceProvider, error) {
+	rp, _, err := c.ensureProvider(ctx, uuid, name)
+	return rp, err
+}
+
+// ensureProvider is EnsureProvider also saying whether this call created the provider (then it can have no
+// children yet, which spares Sync reading its tree).
+func (c *Client) ensureProvider(ctx context.Context, uuid, name string) (*ResourceProvider, bool, error) {
 	rp, err := c.GetProvider(ctx, uuid)
 	if err == nil {
-		return rp, nil
+		return rp, false, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return nil, false, err
 	}
-	return c.CreateProvider(ctx, uuid, name, "")
+	return c.createProvider(ctx, uuid, name, "")
+}
+
+// RenameProvider gives a provider a new name (PUT /resource_providers/{uuid}); a name another provider holds
+// is a *ProviderNameConflictError.
+func (c *Client) RenameProvider(ctx context.Context, uuid, name string) (*ResourceProvider, error) {
+	rp, err := resourceproviders.Update(ctx, c.service(ctx, mvProviderGet), uuid,
+		resourceproviders.UpdateOpts{Name: &name}).Extract()
+	if err == nil {
+		out := fromGophercloud(*rp)
+		return &out, nil
+	}
+	err = classify("rename resource provider "+uuid, err)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		return nil, &ProviderNameConflictError{UUID: uuid, Name: name, Detail: ae.Detail}
+	}
+	return nil, err
 }
 
 // DeleteProvider deletes a provider (after its allocations are gone); a

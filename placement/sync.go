@@ -21,6 +21,9 @@ type SyncRequest struct {
 	Traits TraitInputs
 	// ProviderConfigs are the operator's additions (nil = none).
 	ProviderConfigs *ProviderConfigs
+	// Children are the host devices offered for passthrough, one provider each under the root (nil = none:
+	// owned children left from before are then removed).
+	Children []ChildProvider
 }
 
 // SyncResult is the provider as Sync left it.
@@ -35,6 +38,13 @@ type SyncResult struct {
 	UnknownTraits []string
 	// Attempts counts tries, more than 1 after generation conflicts.
 	Attempts int
+	// Children are the wanted child providers as left, in the order of SyncRequest.Children.
+	Children []ChildState
+	// DeletedChildren are owned children no longer wanted that this sync deleted.
+	DeletedChildren []ResourceProvider
+	// RetiredInUse are owned children no longer wanted that Placement would not delete (allocations still
+	// hold them): kept with reserved = total so nothing new lands on them; the next sync tries again.
+	RetiredInUse []ChildState
 }
 
 // MaxSyncAttempts matches Nova's @retrying(stop_max_attempt_number=4) on
@@ -46,10 +56,16 @@ const MaxSyncAttempts = 4
 // inventory and traits, compute the new ones (ComputeInventory,
 // ComputeTraits, provider configs) and write only what changed. A
 // generation conflict (someone else wrote the provider) re-reads and
-// retries, MaxSyncAttempts times in all.
+// retries, MaxSyncAttempts times in all. Then the root's child providers
+// follow req.Children (see ChildProvider): missing ones created, changed
+// ones rewritten, owned ones no longer wanted deleted or, while in use,
+// retired.
 func (c *Client) Sync(ctx context.Context, req SyncRequest) (*SyncResult, error) {
 	if req.UUID == "" || req.Name == "" {
 		return nil, fmt.Errorf("placement: sync: provider uuid %q and name %q must both be set", req.UUID, req.Name)
+	}
+	if err := validateChildren(req); err != nil {
+		return nil, err
 	}
 	var lastErr error
 	for attempt := 1; attempt <= MaxSyncAttempts; attempt++ {
@@ -68,7 +84,7 @@ func (c *Client) Sync(ctx context.Context, req SyncRequest) (*SyncResult, error)
 }
 
 func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, error) {
-	rp, err := c.EnsureProvider(ctx, req.UUID, req.Name)
+	rp, created, err := c.ensureProvider(ctx, req.UUID, req.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -122,5 +138,8 @@ func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, er
 		res.TraitsChanged = true
 	}
 	res.Provider.Generation = gen
+	if err := c.syncChildren(ctx, req, rp, created, res); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
