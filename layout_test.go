@@ -28,6 +28,7 @@ func TestLayout(t *testing.T) {
 			[]string{"images/qcow2"}},
 		{"images", []string{"compute"}, nil},
 		{"placement", []string{"compute"}, nil},
+		{"passthrough", []string{"compute"}, nil},
 		{"rpc", []string{"compute"}, nil},
 		{"network", []string{"compute", "hypervisor"}, nil},
 		{"configdrive", []string{"compute", "hypervisor"}, nil},

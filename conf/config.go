@@ -21,6 +21,7 @@ type Config struct {
 	Libvirt           LibvirtGroup           `group:"libvirt"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
 	Qemu              QemuGroup              `group:"qemu"`
+	NovaBSD           NovaBSDGroup           `group:"novabsd"`
 	Neutron           NeutronGroup           `group:"neutron"`
 	OSVIFOVS          OSVIFOVSGroup          `group:"os_vif_ovs"`
 
@@ -344,4 +345,11 @@ type QemuGroup struct {
 	StorageBackend   string `opt:"storage_backend"`
 	ZFSPool          string `opt:"zfs_pool"`
 	ZFSDatasetPrefix string `opt:"zfs_dataset_prefix"`
+}
+
+// NovaBSDGroup is [novabsd], novabsd's own group for host options both engines share: the host devices offered to
+// guests.
+type NovaBSDGroup struct {
+	USBDeviceSpec []string `opt:"usb_device_spec"`
+	SysfsRoot     string   `opt:"sysfs_root"`
 }

@@ -148,6 +148,8 @@ func TestFullConfig(t *testing.T) {
 			Physnets: []string{"physnet1", "physnet2"}, HTTPRetries: 5, ServiceMetadataProxy: true,
 			MetadataProxySharedSecret: "m3ta",
 		}},
+		"NovaBSD": {cfg.NovaBSD, NovaBSDGroup{USBDeviceSpec: []string{"0781:5581@1-1.2", "046D:c31c"},
+			SysfsRoot: "/var/tmp/sysfs-fixture"}},
 		"OSVIFOVS": {cfg.OSVIFOVS, OSVIFOVSGroup{OVSVsctlTimeout: 30,
 			OVSDBConnection: "unix:/run/openvswitch/db.sock"}},
 	}
@@ -214,6 +216,8 @@ func TestDefaults(t *testing.T) {
 		{"neutron valid_interfaces", cfg.Neutron.ValidInterfaces, []string{"internal", "public"}},
 		{"ovsdb_connection", cfg.OSVIFOVS.OVSDBConnection, "tcp:127.0.0.1:6640"},
 		{"ovs_vsctl_timeout", cfg.OSVIFOVS.OVSVsctlTimeout, 120},
+		{"usb_device_spec", cfg.NovaBSD.USBDeviceSpec, []string{}},
+		{"sysfs_root", cfg.NovaBSD.SysfsRoot, "/sys"},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

@@ -37,6 +37,22 @@ func bhyveOpts() []*Option {
 	})
 }
 
+// novabsdOpts are the engine-independent host options: which host devices guests may be given.
+func novabsdOpts() []*Option {
+	return inGroup("novabsd", []*Option{
+		{Name: "usb_device_spec", Kind: KindMulti, Default: []string{},
+			Help: "A host USB device offered to guests, as VVVV:PPPP (vendor and product id, four hexadecimal digits " +
+				"each: every device with these ids) or VVVV:PPPP@BUS-PORTPATH (only the device at that port, as Linux " +
+				"names it in /sys/bus/usb/devices, e.g. 0781:5581@1-1.2). Repeat the line for several devices. Each " +
+				"device found becomes a child resource provider of the compute node with one unit of resource class " +
+				"CUSTOM_USB_<VID>_<PID>; an entry matching no device is logged. FreeBSD's usbconfig gives no port " +
+				"paths, so there only the VVVV:PPPP form matches. A malformed entry stops the service."},
+		{Name: "sysfs_root", Kind: KindString, Default: "/sys",
+			Help: "Absolute path of the sysfs tree Linux hosts list their USB devices under (bus/usb/devices). Only " +
+				"changed for tests presenting fixture devices; not read on FreeBSD."},
+	})
+}
+
 func qemuOpts() []*Option {
 	return inGroup("qemu", []*Option{
 		{Name: "qemu_path", Kind: KindString, Default: "qemu-system-x86_64",

@@ -6,7 +6,8 @@ import "sync"
 var registry = sync.OnceValue(func() []*Option {
 	return concat(defaultOpts(), placementOpts(), glanceOpts(), serviceUserOpts(), keystoneAuthtokenOpts(),
 		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), serialConsoleOpts(), imageCacheOpts(),
-		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), neutronOpts(), osVIFOVSOpts())
+		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), novabsdOpts(), neutronOpts(),
+		osVIFOVSOpts())
 })
 
 // index maps every name an option can be written under (current and deprecated) to the option.

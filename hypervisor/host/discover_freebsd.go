@@ -140,3 +140,15 @@ func runDeviceTool(path string, args ...string) (string, error) {
 	}
 	return string(out), nil
 }
+
+// DiscoverUSB lists the host's USB devices from `usbconfig
+// dump_device_desc` (the list lines and the descriptors that carry the
+// vendor and product ids), root hubs left out. sysfsRoot is Linux's and
+// is not used here. usbconfig gives no port paths, so Port is "".
+func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) {
+	out, err := runDeviceTool("/usr/sbin/usbconfig", "dump_device_desc")
+	if err != nil {
+		return nil, fmt.Errorf("usb discovery: %w", err)
+	}
+	return usbconfigDevices(out)
+}

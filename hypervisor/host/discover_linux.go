@@ -145,3 +145,8 @@ func qemuVersion(arch string) (int, error) {
 	}
 	return ParseQEMUVersion(string(out))
 }
+
+// DiscoverUSB lists the host's USB devices from sysfsRoot/bus/usb/devices
+// (sysfsRoot "" is /sys; tests present fixture trees through it), root
+// hubs and interfaces left out, ordered by bus and port path.
+func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) { return readSysfsUSB(sysfsRoot) }

@@ -82,3 +82,12 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestDiscoverUSBLinux: on Linux DiscoverUSB reads the sysfs tree it is
+// given.
+func TestDiscoverUSBLinux(t *testing.T) {
+	got, err := DiscoverUSB(fixtureRoot(t, "debian12"))
+	if err != nil || len(got) != len(debian12USB) || got[1].Port != "1.2" {
+		t.Errorf("got %+v, %v; want the fixture's %d devices", got, err, len(debian12USB))
+	}
+}

@@ -15,3 +15,6 @@ func ReadLoad() (Load, error) { return Load{}, ErrUnsupported }
 
 // Refresh is not implemented on this operating system.
 func Refresh(*Host) error { return ErrUnsupported }
+
+// DiscoverUSB is not implemented on this operating system.
+func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) { return nil, ErrUnsupported }

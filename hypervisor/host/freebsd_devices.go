@@ -207,13 +207,21 @@ func pciVerboseLine(d *PCIDevice, line string) {
 	}
 }
 
-// USBDevice is one device on a USB bus as usbconfig(8) lists it.
+// USBDevice is one device on a USB bus as usbconfig(8) lists it on
+// FreeBSD or as Linux's sysfs shows it (ParseSysfsUSBDevice).
 type USBDevice struct {
 	// Bus and Address are the ugenB.A coordinates (usbusB, device address
-	// A on it).
+	// A on it); on Linux busnum and devnum. The address is given at
+	// enumeration and changes when the device is plugged in again.
 	Bus, Address int
+	// Port is the device's port path from its bus's root hub, "1.2" for
+	// port 2 of the hub on root port 1: unlike Address it stays the same
+	// across replugs. Linux gives it (devpath); usbconfig does not, so it
+	// is "" on FreeBSD.
+	Port string
 	// Description is what the list line shows between < and >: libusb's
-	// product and vendor strings.
+	// product and vendor strings. On Linux it is made the same way from
+	// the product and manufacturer strings.
 	Description string
 	// Config is the active configuration index (255: unconfigured).
 	Config int
@@ -229,6 +237,8 @@ type USBDevice struct {
 	Class               uint8
 	Manufacturer        string
 	Product             string
+	// Serial is the iSerialNumber string, "" when the device has none.
+	Serial string
 }
 
 // Name is the device's ugen(4) name, "ugen0.2".
@@ -350,6 +360,8 @@ func usbDescField(u *USBDevice, line string) {
 		u.Manufacturer = usbString(text)
 	case "iProduct":
 		u.Product = usbString(text)
+	case "iSerialNumber":
+		u.Serial = usbString(text)
 	}
 }
 

@@ -65,7 +65,8 @@ func TestFreeBSDHostInventory(t *testing.T) {
 				{Bus: 0, Address: 2, Description: "Dell USB Entry Keyboard DELL", Mode: "HOST", Speed: "LOW", Power: "ON",
 					PowerMA: 100, VendorID: 0x413c, ProductID: 0x2107, Manufacturer: "DELL", Product: "Dell USB Entry Keyboard"},
 				{Bus: 0, Address: 3, Description: "DataTraveler 3.0 Kingston", Mode: "HOST", Speed: "SUPER", Power: "ON",
-					PowerMA: 144, VendorID: 0x0951, ProductID: 0x1666, Manufacturer: "Kingston", Product: "DataTraveler 3.0"},
+					PowerMA: 144, VendorID: 0x0951, ProductID: 0x1666, Manufacturer: "Kingston", Product: "DataTraveler 3.0",
+					Serial: "E0D55EA57438F3B0B8690A2A"},
 			},
 			ifaces: []iface{
 				{"ixl0", "3c:fd:fe:a1:b2:c0", true, []string{"192.0.2.21/24"}},
