@@ -1,5 +1,11 @@
 package hypervisor
 
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // Spec is the neutral description of a guest that compute/ fills from Nova's
 // instance and flavor, and that hypervisor/domain turns into a libvirt domain
 // together with the image properties and flavor extra specs (passed as plain
@@ -103,9 +109,21 @@ type PCIDevice struct {
 	Address string
 }
 
-// USBDevice is a host USB device selected by vendor and product id.
+// USBDevice is a host USB device passed to a guest. Vendor and Product
+// always select it; Bus and Port, when set, also pin it to one place on the
+// host, so that two identical devices (same vendor and product) go to
+// different guests. The engine waits for a device that is absent when the
+// guest starts and attaches it once it appears (QEMU's usb-host does).
 type USBDevice struct {
 	Vendor, Product uint16
+	// Bus is the host USB bus number (Linux's busnum, FreeBSD's ugenB.D
+	// bus); 0 selects by vendor and product only. Device numbers are not
+	// used: they change each time a device is plugged in again.
+	Bus int
+	// Port is the port path on Bus from the root hub, digits separated by
+	// dots ("1" or "1.2" for port 2 of the hub on root port 1); empty
+	// selects by vendor and product on any port. A port needs a bus.
+	Port string
 }
 
 // Instance file names, relative to the instance directory.
@@ -116,3 +134,50 @@ const (
 	StateFile      = "state"       // running state saved by Suspend (drivers may add suffixes)
 	CheckpointDir  = "checkpoints" // one subdirectory per checkpoint
 )
+
+// Limits of a USB device's host location: bus numbers are one byte on
+// Linux and FreeBSD, a hub has at most 255 ports, and USB allows five hub
+// tiers below the root hub (at most seven numbers with the root port).
+const (
+	maxUSBBus       = 255
+	maxUSBPortDepth = 7
+	maxUSBHubPort   = 255
+)
+
+// Check refuses a USB device whose location could not be a host's (and so
+// must not reach an engine's command line): a bus outside 1-255, a port
+// without a bus, a port path that is not dot-separated numbers 1-255.
+func (u USBDevice) Check() error {
+	where := fmt.Sprintf("usb device %04x:%04x", u.Vendor, u.Product)
+	if u.Bus < 0 || u.Bus > maxUSBBus {
+		return &PropertyError{Property: where + " bus", Value: strconv.Itoa(u.Bus), Reason: fmt.Sprintf("a host USB bus number is 1 to %d (0: any bus)", maxUSBBus)}
+	}
+	if u.Port == "" {
+		return nil
+	}
+	if u.Bus == 0 {
+		return &PropertyError{Property: where + " port", Value: u.Port, Reason: "a port path needs the bus it is on"}
+	}
+	if !ValidUSBPort(u.Port) {
+		return &PropertyError{Property: where + " port", Value: u.Port, Reason: fmt.Sprintf("a port path is up to %d port numbers (1-%d) separated by dots, e.g. 1.2", maxUSBPortDepth, maxUSBHubPort)}
+	}
+	return nil
+}
+
+// ValidUSBPort reports whether port is a USB port path: one to seven port
+// numbers from 1 to 255, separated by dots, with nothing else ("1", "1.2").
+func ValidUSBPort(port string) bool {
+	parts := strings.Split(port, ".")
+	if len(parts) > maxUSBPortDepth {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || strings.TrimLeft(p, "0123456789") != "" || p[0] == '0' {
+			return false
+		}
+		if n, _ := strconv.Atoi(p); n > maxUSBHubPort {
+			return false
+		}
+	}
+	return true
+}

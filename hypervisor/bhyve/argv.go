@@ -14,7 +14,10 @@ import (
 
 func init() {
 	hypervisor.RegisterArgvBuilder("bhyve", func(dom *libvirtxml.Domain) ([][]string, error) {
-		p, err := BuildPlan(dom, DefaultConfig())
+		cfg := DefaultConfig()
+		// Read from the binary, not run: a builder touches nothing.
+		cfg.USBPassthru = DetectUSBPassthru(cfg.Bhyve) == nil
+		p, err := BuildPlan(dom, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -102,6 +105,17 @@ func BuildPlan(dom *libvirtxml.Domain, cfg Config) (*Plan, error) {
 	return b.plan, nil
 }
 
+// pciHostdevs reports whether the domain passes a host PCI device, whose DMA needs the guest's memory wired
+// (-S); a USB device is driven through libusb in bhyve's own process and needs none.
+func pciHostdevs(d *libvirtxml.DomainDeviceList) bool {
+	for _, h := range d.Hostdevs {
+		if h.SubsysUSB == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // checkName refuses VM names bhyve or /dev/vmm cannot hold, and any name
 // that could be read as a path or an option.
 func checkName(name string) error {
@@ -182,7 +196,7 @@ func (b *argvBuilder) global() error {
 	}
 	b.memMiB = mem
 	b.flags = append(b.flags, "-m", strconv.FormatUint(mem, 10))
-	if (d.MemoryBacking != nil && d.MemoryBacking.MemoryLocked != nil) || len(d.Devices.Hostdevs) > 0 {
+	if (d.MemoryBacking != nil && d.MemoryBacking.MemoryLocked != nil) || pciHostdevs(d.Devices) {
 		b.flags = append(b.flags, "-S")
 	}
 	if b.x86() {

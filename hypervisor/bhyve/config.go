@@ -51,6 +51,11 @@ type Config struct {
 	FwCfgQEMU bool
 	// ACPIFlag passes -A (needed by 13.x; a no-op accepted by 14 and 15).
 	ACPIFlag bool
+	// USBPassthru says the host's bhyve has the libusb-based xhci USB
+	// passthrough (out of tree; see usb.go). New sets it from the binary
+	// (DetectUSBPassthru) when it is false; without it a host USB device is
+	// refused with RuleUSBPassthru.
+	USBPassthru bool
 	// MaxVCPUs is the host's hw.vmm.maxcpu (vCPUs per guest, by default
 	// the host's CPU count); 0: only the kernel's hard cap (1024) applies.
 	MaxVCPUs int

@@ -217,7 +217,7 @@ func (b *argvBuilder) controllers() error {
 			return err
 		}
 	}
-	return b.tablet()
+	return b.usb()
 }
 
 func busFromDev(dev string) string {
@@ -232,7 +232,9 @@ func busFromDev(dev string) string {
 	return dev
 }
 
-func (b *argvBuilder) tablet() error {
+// usb emits bhyve's single xhci controller when a tablet or a host USB device needs it: the tablet in slot 1
+// (bhyve's legacy xhci,tablet), each host device in the next slot through the configuration tree (see usb.go).
+func (b *argvBuilder) usb() error {
 	d := b.dom.Devices
 	tablets := 0
 	for _, in := range d.Inputs {
@@ -244,14 +246,25 @@ func (b *argvBuilder) tablet() error {
 			return refuseAs(RuleUnsupportedBus, "input", in.Type+"/"+in.Bus, "", "tablet/usb")
 		}
 	}
-	if tablets == 0 {
-		return nil
-	}
 	if tablets > 1 {
 		return unsupported("usb tablets", strconv.Itoa(tablets), "1")
 	}
-	if !b.x86() || !b.bootrom {
+	if tablets == 1 && (!b.x86() || !b.bootrom) {
 		return refuseAs(archOrUEFI(b.x86()), "input tablet", "usb", "xhci tablet needs amd64 and a UEFI bootrom")
+	}
+	var passthru [][2]string // vendor, product per host device
+	for i, h := range d.Hostdevs {
+		if h.SubsysUSB == nil {
+			continue
+		}
+		vp, err := b.usbHostdev(i, h.SubsysUSB.Source)
+		if err != nil {
+			return err
+		}
+		passthru = append(passthru, vp)
+	}
+	if tablets == 0 && len(passthru) == 0 {
+		return nil
 	}
 	var addr *libvirtxml.DomainAddress
 	for _, c := range d.Controllers {
@@ -262,7 +275,52 @@ func (b *argvBuilder) tablet() error {
 			addr = c.Address
 		}
 	}
-	return b.add("controller usb 0", addr, "xhci,tablet")
+	spec := "xhci"
+	if tablets == 1 {
+		spec = "xhci,tablet"
+	}
+	slot, fn, err := b.slotFor("controller usb 0", addr)
+	if err != nil {
+		return err
+	}
+	b.devs = append(b.devs, pciDev{slot: slot, fn: fn, spec: spec})
+	for k, vp := range passthru {
+		node := fmt.Sprintf("pci.0.%d.%d.slot.%d.", slot, fn, tablets+1+k)
+		b.opts = append(b.opts, "-o", node+"device="+usbPassthruDevice,
+			"-o", node+usbPassthruVendor+"="+vp[0], "-o", node+usbPassthruProd+"="+vp[1])
+	}
+	if len(passthru) > 0 {
+		b.nonCheckpointable() // a host device's state is not the guest's to save
+	}
+	return nil
+}
+
+// usbHostdev checks host USB device i against what this host's bhyve can pass and returns its vendor and
+// product as the passthrough takes them (0x and four hex digits).
+func (b *argvBuilder) usbHostdev(i int, src *libvirtxml.DomainHostdevSubsysUSBSource) ([2]string, error) {
+	dev := fmt.Sprintf("hostdev %d usb", i)
+	if src == nil || src.Vendor == nil || src.Product == nil {
+		return [2]string{}, refuse(RuleUSBPassthru, dev, "", "a host USB device is selected by its vendor and product ids")
+	}
+	var ids [2]string
+	for k, id := range []string{src.Vendor.ID, src.Product.ID} {
+		n, err := strconv.ParseUint(strings.TrimPrefix(id, "0x"), 16, 16)
+		if err != nil || !strings.HasPrefix(id, "0x") {
+			return [2]string{}, refuse(RuleUSBPassthru, dev+[]string{" vendor", " product"}[k], id, "must be 0x and up to four hex digits")
+		}
+		ids[k] = fmt.Sprintf("0x%04x", n)
+	}
+	dev += " " + strings.TrimPrefix(ids[0], "0x") + ":" + strings.TrimPrefix(ids[1], "0x")
+	if !b.cfg.USBPassthru {
+		return ids, refuse(RuleUSBPassthru, dev, "", "USB passthrough needs a bhyve with the libusb-based xhci passthrough (out of tree); this host's bhyve does not have it")
+	}
+	if !b.x86() {
+		return ids, refuse(RuleAMD64Only, dev, "", "bhyve's xhci controller is amd64-only")
+	}
+	if a := src.Address; a != nil && (a.Bus != nil || a.Device != nil || a.Port != "") {
+		return ids, refuse(RuleUSBPassthru, dev+" address", "", "bhyve's libusb passthrough selects a device by vendor and product only, not by bus, device or port")
+	}
+	return ids, nil
 }
 
 var nicEmu = map[string]string{"": "virtio-net", "virtio": "virtio-net", "e1000": "e1000"}
@@ -486,9 +544,9 @@ func (b *argvBuilder) hostdevs() error {
 				return err
 			}
 		case h.SubsysUSB != nil:
-			return refuseAs(RuleUnsupportedBus, "hostdev usb", "", "upstream bhyve has no USB passthrough")
+			// On the xhci controller: usb() checked and placed it.
 		default:
-			return refuseAs(RuleUnsupportedBus, "hostdev type", "", "", "pci")
+			return refuseAs(RuleUnsupportedBus, "hostdev type", "", "", "pci", "usb")
 		}
 	}
 	return nil

@@ -40,6 +40,9 @@ func New(cfg Config) *Driver {
 	if cfg.MaxVCPUs == 0 {
 		cfg.MaxVCPUs = hostMaxVCPUs()
 	}
+	if !cfg.USBPassthru {
+		cfg.USBPassthru = DetectUSBPassthru(cfg.Bhyve) == nil
+	}
 	return &Driver{cfg: cfg, vms: map[string]*vm{}}
 }
 
@@ -57,7 +60,8 @@ func (d *Driver) Capabilities() hypervisor.Capabilities {
 		Suspend:        d.snapshots() == nil,
 		SoftReboot:     true,
 		PCIPassthru:    d.cfg.Arch == "x86_64",
-		NMI:            d.cfg.Arch == "x86_64", // bhyvectl's --inject-nmi is amd64's
+		USBPassthru:    d.cfg.Arch == "x86_64" && d.cfg.USBPassthru, // xhci is amd64's; the passthrough is out of tree
+		NMI:            d.cfg.Arch == "x86_64",                      // bhyvectl's --inject-nmi is amd64's
 		Diagnostics:    true,
 		SerialTCP:      true, // the console's nmdm B side bridged to TCP (Plan.ConsoleTCP)
 		Values:         d.supported(),

@@ -45,6 +45,9 @@ import (
 //	                       e1000 on arm64                                    (e1000: kept from the earlier builder, not confirmed in the arm64 sources)
 //	mac                    MAC zero, multicast, or used twice                net_utils.c net_parsemac (zero and multicast refused); duplicates: novabsd
 //	hostdev-memory         PCI passthrough without <memoryBacking><locked/>  bhyve(8) passthru (wired memory, -S); libvirt bhyveDomainDefValidate
+//	usb-passthrough        host USB device on a bhyve without the libusb-based  out-of-tree libusb xhci passthrough (see usb.go): base bhyve(8)
+//	                       xhci passthrough, without vendor and product, or  xhci has only the tablet; the passthrough selects by vendor and
+//	                       pinned to a bus, device or port                   product only
 //	vnc                    fixed VNC port outside 5900-65535, resolution     libvirt bhyveBuildGraphicsArgStr (fixed port 5900-65535);
 //	                       below 640x480 or above 1920x1200                  bhyve(8) fbuf w/h (14.x maximum 1920x1200)
 //	unsupported-bus        disk, input, controller or hostdev bus bhyve      bhyve(8) PCI EMULATION list; libvirt bhyveBuildDiskArgStr,
@@ -80,6 +83,7 @@ const (
 	RuleAMD64Only      Rule = "amd64-only"
 	RuleMAC            Rule = "mac"
 	RuleHostdevMemory  Rule = "hostdev-memory"
+	RuleUSBPassthru    Rule = "usb-passthrough"
 	RuleVNC            Rule = "vnc"
 	RuleUnsupportedBus Rule = "unsupported-bus"
 )

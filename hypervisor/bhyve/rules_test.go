@@ -189,7 +189,13 @@ func TestStrictRules(t *testing.T) {
 		{"scsi disk", strictDomain{devices: "<disk type='file' device='disk'><source file='/vm/strict/sdb'/><target dev='sdb' bus='scsi'/></disk>"}, nil, RuleUnsupportedBus, "disk bus"},
 		{"scsi controller", strictDomain{devices: "<controller type='scsi' index='0' model='virtio-scsi'/>"}, nil, RuleUnsupportedBus, "controller type"},
 		{"virtio input", strictDomain{devices: "<input type='keyboard' bus='virtio'/>"}, nil, RuleUnsupportedBus, "input"},
-		{"usb hostdev", strictDomain{devices: "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0x0001'/></source></hostdev>"}, nil, RuleUnsupportedBus, "hostdev usb"},
+		// Host USB devices: base bhyve has no passthrough; the libusb one selects by vendor and product only.
+		{"usb hostdev on base bhyve", strictDomain{devices: usbdev("")}, nil, RuleUSBPassthru, "hostdev 0 usb 1234:0001"},
+		{"usb hostdev pinned to a port", strictDomain{devices: usbdev("<address bus='1' port='2'/>")}, withUSB, RuleUSBPassthru, "hostdev 0 usb 1234:0001 address"},
+		{"usb hostdev without vendor", strictDomain{devices: "<hostdev mode='subsystem' type='usb'><source><product id='0x0001'/></source></hostdev>"}, withUSB, RuleUSBPassthru, "hostdev 0 usb"},
+		{"usb hostdev vendor not hex", strictDomain{devices: "<hostdev mode='subsystem' type='usb'><source><vendor id='0x12,x'/><product id='0x0001'/></source></hostdev>"}, withUSB, RuleUSBPassthru, "hostdev 0 usb vendor"},
+		{"usb hostdev on arm64", strictDomain{arch: "aarch64", devices: usbdev("")}, withUSB, RuleAMD64Only, "hostdev 0 usb 1234:0001"},
+		{"scsi hostdev", strictDomain{devices: "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>"}, nil, RuleUnsupportedBus, "hostdev type"},
 		{"rtl8139", strictDomain{devices: "<interface type='ethernet'><mac address='52:54:00:00:00:01'/><target dev='tap0'/><model type='rtl8139'/></interface>"}, nil, RuleUnsupportedBus, "interface 0 model"},
 	}
 	seen := map[Rule]bool{}
@@ -234,12 +240,20 @@ func TestStrictRules(t *testing.T) {
 	}
 }
 
+// usbdev is a host USB device 1234:0001 with extra source elements.
+func usbdev(extra string) string {
+	return "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0x0001'/>" + extra + "</source></hostdev>"
+}
+
+// withUSB is a host whose bhyve has the libusb-based xhci passthrough.
+func withUSB(c *Config) { c.USBPassthru = true }
+
 // allRules is every Rule constant; TestStrictRules fails for one without
 // a case.
 var allRules = []Rule{RulePCIBus, RulePCIDomain, RulePCISlotRange, RulePCIFuncRange, RulePCISlot0, RulePCIClash,
 	RulePCIFunc0, RulePCISlotsFull, RuleController, RuleSATAPort, RuleNVMeName, RuleNVMePerCtrl, RuleNVMeSerial,
 	RuleNVMeEUI64, RuleDiskOption, RuleVCPUTopology, RuleVCPUMax, RuleVCPUPin, RuleNUMA, RuleSerial, RuleNMDMName,
-	RuleUEFIOnly, RuleAMD64Only, RuleMAC, RuleHostdevMemory, RuleVNC, RuleUnsupportedBus}
+	RuleUEFIOnly, RuleAMD64Only, RuleMAC, RuleHostdevMemory, RuleUSBPassthru, RuleVNC, RuleUnsupportedBus}
 
 // TestStrictRulesEdges: the values at each limit are accepted and reach
 // the argv as bhyve takes them, so the rules are not stricter than bhyve.

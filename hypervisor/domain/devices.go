@@ -262,12 +262,21 @@ func (b *builder) passthrough() error {
 		})
 	}
 	for _, u := range b.spec.USB {
-		d.Hostdevs = append(d.Hostdevs, libvirtxml.DomainHostdev{
-			SubsysUSB: &libvirtxml.DomainHostdevSubsysUSB{Source: &libvirtxml.DomainHostdevSubsysUSBSource{
-				Vendor:  &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Vendor)},
-				Product: &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Product)},
-			}},
-		})
+		if err := u.Check(); err != nil {
+			return err
+		}
+		src := &libvirtxml.DomainHostdevSubsysUSBSource{
+			Vendor:  &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Vendor)},
+			Product: &libvirtxml.DomainHostDevProductVendorID{ID: fmt.Sprintf("0x%04x", u.Product)},
+		}
+		if u.Bus > 0 {
+			// libvirt's source address names the bus and, for a pinned device, the device number; the device
+			// number changes at every replug, so the place is written as the port path (the attribute libvirt's
+			// USB addresses spell port=), next to vendor and product, which still select the device.
+			bus := uint(u.Bus)
+			src.Address = &libvirtxml.DomainAddressUSB{Bus: &bus, Port: u.Port}
+		}
+		d.Hostdevs = append(d.Hostdevs, libvirtxml.DomainHostdev{SubsysUSB: &libvirtxml.DomainHostdevSubsysUSB{Source: src}})
 	}
 	if len(b.spec.PCI) > 0 {
 		// Passthrough DMA needs guest memory wired (bhyve -S).

@@ -155,6 +155,7 @@ func BuildArgv(dom *libvirtxml.Domain, c Config, accel string, rt Runtime) ([]st
 		a.graphics(dom.Devices)
 		a.rng(dom.Devices.RNGs)
 		a.inputs(dom.Devices)
+		a.hostdevs(dom.Devices)
 	}
 	if dom.Devices == nil || len(dom.Devices.Graphics) == 0 {
 		a.add("-display", "none")
@@ -722,25 +723,42 @@ func (a *argvBuilder) rng(rngs []libvirtxml.DomainRNG) {
 	}
 }
 
-func (a *argvBuilder) inputs(devs *libvirtxml.DomainDeviceList) {
-	var usb string
+// usbController returns the QEMU device of the domain's USB controller ("" for none given, which means
+// qemu-xhci), failing on a model QEMU has no xHCI for.
+func (a *argvBuilder) usbController(devs *libvirtxml.DomainDeviceList) string {
+	usb := ""
 	for _, c := range devs.Controllers {
 		if c.Type == "usb" && c.Model != "none" {
 			usb = c.Model
 		}
 	}
-	if len(devs.Inputs) == 0 {
-		return
-	}
 	switch usb {
 	case "", "qemu-xhci":
-		usb = "qemu-xhci"
+		return "qemu-xhci"
 	case "nec-xhci":
-	default:
-		a.fail("controller[@type=usb]/@model", usb, "", "qemu-xhci", "nec-xhci")
-		return
+		return usb
 	}
-	added := false
+	a.fail("controller[@type=usb]/@model", usb, "", "qemu-xhci", "nec-xhci")
+	return ""
+}
+
+// needsUSB reports whether a device of the domain sits on the guest's USB bus: a tablet or a host USB device.
+func needsUSB(devs *libvirtxml.DomainDeviceList) bool {
+	for _, in := range devs.Inputs {
+		if in.Bus == "usb" {
+			return true
+		}
+	}
+	for _, h := range devs.Hostdevs {
+		if h.SubsysUSB != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// inputs adds the one xHCI controller (id "usb") when a tablet or a host USB device needs it, then the tablets.
+func (a *argvBuilder) inputs(devs *libvirtxml.DomainDeviceList) {
 	for _, in := range devs.Inputs {
 		if in.Bus == "ps2" && (in.Type == "mouse" || in.Type == "keyboard") {
 			continue // the machine's own PS/2 devices
@@ -749,11 +767,19 @@ func (a *argvBuilder) inputs(devs *libvirtxml.DomainDeviceList) {
 			a.fail("input/@type", in.Type+"/"+in.Bus, "", "tablet/usb")
 			return
 		}
-		if !added {
-			a.add("-device", usb+",id=usb")
-			added = true
+	}
+	if !needsUSB(devs) {
+		return
+	}
+	usb := a.usbController(devs)
+	if usb == "" {
+		return
+	}
+	a.add("-device", usb+",id=usb")
+	for _, in := range devs.Inputs {
+		if in.Type == "tablet" && in.Bus == "usb" {
+			a.add("-device", "usb-tablet,id=input0,bus=usb.0")
 		}
-		a.add("-device", "usb-tablet,id=input0,bus=usb.0")
 	}
 }
 

@@ -19,6 +19,9 @@ type argvCase struct {
 	name  string
 	spec  func(dir string) hypervisor.Spec
 	props domain.Props
+	// hostOnly marks a case that needs a device of the host (a PCI function bound to vfio-pci): its golden is
+	// checked, but TestArgvAcceptedByQEMU cannot start it here (TestCheckVFIO covers its host check).
+	hostOnly bool
 }
 
 func baseSpec(dir string, disks ...hypervisor.Disk) hypervisor.Spec {
@@ -109,6 +112,24 @@ var argvCases = []argvCase{
 		s.SerialTCP = &hypervisor.SerialTCP{Listen: "127.0.0.1", Port: 47831}
 		return s
 	}},
+	// Host USB devices on the xHCI controller the tablet would share: one by vendor and product, one pinned to
+	// bus 3, port 1.2. Neither is on the test host: QEMU starts and waits for them to appear.
+	{name: "usb-host-vendor-product", spec: func(dir string) hypervisor.Spec {
+		s := baseSpec(dir, disk(dir, "disk", "", root))
+		s.USB = []hypervisor.USBDevice{{Vendor: 0x0dea, Product: 0x7e57}}
+		return s
+	}},
+	{name: "usb-host-bus-port-tablet", spec: func(dir string) hypervisor.Spec {
+		s := baseSpec(dir, disk(dir, "disk", "", root))
+		s.VNC = &hypervisor.VNC{Listen: "127.0.0.1"}
+		s.USB = []hypervisor.USBDevice{{Vendor: 0x0dea, Product: 0x7e57, Bus: 3, Port: "1.2"}, {Vendor: 0x0dea, Product: 0x7e58}}
+		return s
+	}, props: domain.Props{Image: map[string]string{"hw_pointer_model": "usbtablet"}}},
+	{name: "pci-vfio", hostOnly: true, spec: func(dir string) hypervisor.Spec {
+		s := baseSpec(dir, disk(dir, "disk", "", root))
+		s.PCI = []hypervisor.PCIDevice{{Address: "0000:03:00.0"}, {Address: "04:00.1"}}
+		return s
+	}},
 	{name: "sata-default-qcow2-windows", spec: func(dir string) hypervisor.Spec {
 		d := disk(dir, "disk", "", root)
 		d.Format = "qcow2"
@@ -161,6 +182,9 @@ func TestArgvAcceptedByQEMU(t *testing.T) {
 	needQEMU(t)
 	d := tcgDriver(t)
 	for _, tc := range argvCases {
+		if tc.hostOnly {
+			continue // needs a host device: see argvCase.hostOnly
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			dir := guestDir(t)
 			dom := buildCase(t, tc, dir)

@@ -28,6 +28,10 @@ type Binary struct {
 	// Sandbox reports that the binary was built with seccomp and accepts
 	// the -sandbox options the driver passes.
 	Sandbox bool
+	// USBHost and VFIO report that the binary has the usb-host device
+	// (host USB passthrough, built with libusb) and the vfio-pci device
+	// (host PCI passthrough), as -device help lists them.
+	USBHost, VFIO bool
 }
 
 // RunWith reports whether the binary has -run-with user= (QEMU 9.1+, where
@@ -92,6 +96,12 @@ func ProbeBinary(ctx context.Context, path string) (*Binary, error) {
 	// exits after the options are parsed, before anything is applied.
 	sandbox := exec.CommandContext(ctx, bin, "-sandbox", sandboxOpts, "-version").Run() == nil
 	b := &Binary{Path: bin, Version: v, Machines: machines, Sandbox: sandbox}
+	// -device help lists each device as `name "usb-host", bus usb-bus`; a binary that cannot answer passes
+	// nothing through.
+	if out, err := exec.CommandContext(ctx, bin, "-device", "help").Output(); err == nil {
+		b.USBHost = strings.Contains(string(out), `name "usb-host"`)
+		b.VFIO = strings.Contains(string(out), `name "vfio-pci"`)
+	}
 	if binaries.m == nil {
 		binaries.m = map[binaryKey]*Binary{}
 	}

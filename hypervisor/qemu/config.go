@@ -41,6 +41,10 @@ type Config struct {
 	// Sandbox turns on QEMU's seccomp filter (-sandbox); a binary built
 	// without it is refused unless Sandbox is false ([qemu] sandbox).
 	Sandbox bool
+	// Sysfs is where the host's sysfs is mounted ("/sys"; tests give a
+	// fixture tree): a PCI device is passed through only when
+	// Sysfs/bus/pci/devices/ADDR/driver says vfio-pci.
+	Sysfs string
 }
 
 // DefaultUser is the dedicated account QEMU runs as unless [qemu] user says
@@ -62,6 +66,7 @@ func DefaultConfig() Config {
 		RunDir:   "/run/novabsd/qemu",
 		User:     DefaultUser,
 		Sandbox:  true,
+		Sysfs:    "/sys",
 	}
 }
 

@@ -50,10 +50,17 @@ func (d *Driver) Name() string { return "qemu" }
 // hypervisorType is libvirt's name for its QEMU driver, whatever the accelerator, as Nova reports it.
 const hypervisorType = "QEMU"
 
-// Capabilities reports pause, suspend, soft reboot and NIC hot-plug.
+// Capabilities reports pause, suspend, soft reboot and NIC hot-plug, and host device passthrough as far as this
+// host can do it: USB when the binary has usb-host, PCI when it has vfio-pci and the kernel has the vfio-pci
+// driver (the binary is probed once and cached; a binary that cannot be probed passes nothing through).
 func (d *Driver) Capabilities() hypervisor.Capabilities {
-	return hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
+	c := hypervisor.Capabilities{HypervisorType: hypervisorType, Pause: true, Suspend: true, SoftReboot: true,
 		NICHotplug: true, NMI: true, Diagnostics: true, SerialTCP: true, StartPaused: true, Values: Supported()}
+	if bin, err := ProbeBinary(context.Background(), d.cfg.Binary); err == nil {
+		c.USBPassthru = bin.USBHost
+		c.PCIPassthru = bin.VFIO && vfioAvailable(d.cfg.Sysfs)
+	}
+	return c
 }
 
 // CheckDomain refuses, without touching the host, a domain this host's QEMU

@@ -45,11 +45,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// introspection reports whether args only ask the binary about itself (-version, -machine help, -sandbox with
-// -version): ProbeBinary's questions, which start no guest.
+// introspection reports whether args only ask the binary about itself (-version, -machine help, -device help,
+// -sandbox with -version): ProbeBinary's questions, which start no guest.
 func introspection(args []string) bool {
 	for i, a := range args {
-		if a == "-version" || (a == "-machine" && i+1 < len(args) && args[i+1] == "help") {
+		if a == "-version" || ((a == "-machine" || a == "-device") && i+1 < len(args) && args[i+1] == "help") {
 			return true
 		}
 	}

@@ -145,7 +145,7 @@ func (d *Driver) checkHost(bin *Binary, dom *libvirtxml.Domain) error {
 	if _, _, err := d.qemuUser(); err != nil {
 		return err
 	}
-	return nil
+	return checkPassthrough(bin, d.cfg.Sysfs, dom)
 }
 
 // qemuUser returns the uid and gid QEMU drops to; -1, -1 when it keeps
