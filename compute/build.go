@@ -496,6 +496,9 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		return err
 	}
 	spec.NICs = sn.nics
+	if spec.USB, err = s.usbForInstance(ctx, g.UUID); err != nil {
+		return reschedule(err, "Cannot give the instance its USB devices")
+	}
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
 		es := engineConfig(cfg)
@@ -651,6 +654,11 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 		return err
 	}
 	spec.NICs = sn.nics
+	// The devices the allocation holds, so that an engine without USB passthrough refuses here, before anything
+	// is made.
+	if spec.USB, err = s.usbForInstance(ctx, g.UUID); err != nil {
+		return reschedule(err, "Cannot give the instance its USB devices")
+	}
 	if sn.pending != nil {
 		spec.NICs = sn.pending.placeholderNICs()
 	}

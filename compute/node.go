@@ -139,6 +139,7 @@ func hypervisorHostname(cfg *conf.Config) string { return cfg.Default.Host }
 type resources struct {
 	host *host.Host
 	disk host.Disk
+	usb  []host.USBDevice // read only when [novabsd] usb_device_spec offers some (usb.go)
 }
 
 // discoverHost is the whole host discovery (CPU, topology, the hypervisor's version: files, sysctls and a
@@ -168,7 +169,11 @@ func (s *Service) discover(cfg *conf.Config) (*resources, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &resources{host: h, disk: d}, nil
+	usb, err := s.usbDevices(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &resources{host: h, disk: d, usb: usb}, nil
 }
 
 // auditCache is what the audit keeps between runs, under auditMu.
@@ -473,10 +478,14 @@ func (s *Service) syncPlacement(ctx context.Context, cfg *conf.Config, res *reso
 	if err != nil {
 		return err
 	}
-	r, err := pc.Sync(ctx, s.syncRequest(cfg, res, disabled))
+	req := s.syncRequest(cfg, res, disabled)
+	children, usb := s.usbChildren(req.Name, res.usb)
+	req.Children = children
+	r, err := pc.Sync(ctx, req)
 	if err != nil {
 		return fmt.Errorf("syncing the node's resource provider: %w", err)
 	}
+	s.offerUSB(usb, r)
 	if u := strings.Join(r.UnknownTraits, ","); u != s.unknownTraits {
 		s.unknownTraits = u
 		if u != "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/novabsd/novabsd/conf"
+	"github.com/novabsd/novabsd/passthrough"
 	"github.com/novabsd/novabsd/placement"
 	"github.com/novabsd/novabsd/rpc"
 	"github.com/novabsd/novabsd/rpc/vo"
@@ -63,6 +64,10 @@ type Service struct {
 
 	// providerConfigs are [compute] provider_config_location's files, read once by New (nil: none).
 	providerConfigs *placement.ProviderConfigs
+
+	// usbSpecs are [novabsd] usb_device_spec, read once by New; usb is what the last audit offered (usb.go).
+	usbSpecs []passthrough.USBSpec
+	usb      usbOffer
 }
 
 // StartupError is a reason the service refuses to start (Nova's InvalidConfiguration and friends).
@@ -100,7 +105,11 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, log: opts.Logger, providerConfigs: pcs}
+	usbSpecs, err := passthrough.ParseUSBSpecs(cfg.NovaBSD.USBDeviceSpec)
+	if err != nil {
+		return nil, &StartupError{"[novabsd] " + err.Error()}
+	}
+	s := &Service{opts: opts, log: opts.Logger, providerConfigs: pcs, usbSpecs: usbSpecs}
 	s.cfg.Store(cfg)
 	return s, nil
 }
