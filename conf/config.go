@@ -17,6 +17,7 @@ type Config struct {
 	SerialConsole     SerialConsoleGroup     `group:"serial_console"`
 	ImageCache        ImageCacheGroup        `group:"image_cache"`
 	FilterScheduler   FilterSchedulerGroup   `group:"filter_scheduler"`
+	PCI               PCIGroup               `group:"pci"`
 	UpgradeLevels     UpgradeLevelsGroup     `group:"upgrade_levels"`
 	Libvirt           LibvirtGroup           `group:"libvirt"`
 	Bhyve             BhyveGroup             `group:"bhyve"`
@@ -300,6 +301,13 @@ type ImageCacheGroup struct {
 // to keep the schedulers informed of their instances.
 type FilterSchedulerGroup struct {
 	TrackInstanceChanges bool `opt:"track_instance_changes"`
+}
+
+// PCIGroup is [pci]: the host PCI devices offered to guests and the aliases flavors ask for them by.
+type PCIGroup struct {
+	DeviceSpec        []string `opt:"device_spec"`
+	Alias             []string `opt:"alias"`
+	ReportInPlacement bool     `opt:"report_in_placement"`
 }
 
 // UpgradeLevelsGroup is [upgrade_levels]: the RPC version pins of a rolling upgrade.

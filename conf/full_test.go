@@ -120,8 +120,11 @@ func TestFullConfig(t *testing.T) {
 			RemoveUnusedBaseImages: false, RemoveUnusedOriginalMinimumAgeSeconds: 3600,
 			RemoveUnusedResizedMinimumAgeSeconds: 600, PrecacheConcurrency: 4}},
 		"FilterScheduler": {cfg.FilterScheduler, FilterSchedulerGroup{TrackInstanceChanges: false}},
-		"UpgradeLevels":   {cfg.UpgradeLevels, UpgradeLevelsGroup{Compute: "epoxy", Scheduler: "kilo"}},
-		"Libvirt":         {cfg.Libvirt, LibvirtGroup{VirtType: "qemu"}},
+		"PCI": {cfg.PCI, PCIGroup{DeviceSpec: []string{`{"vendor_id": "10de", "product_id": "1eb8"}`,
+			`[{"address": "*:3b:02.*"}, {"address": {"bus": "af", "function": "[0-3]"}, "resource_class": "qat"}]`},
+			Alias: []string{`{"name": "t4", "vendor_id": "10de", "product_id": "1eb8"}`}, ReportInPlacement: true}},
+		"UpgradeLevels": {cfg.UpgradeLevels, UpgradeLevelsGroup{Compute: "epoxy", Scheduler: "kilo"}},
+		"Libvirt":       {cfg.Libvirt, LibvirtGroup{VirtType: "qemu"}},
 		"Bhyve": {cfg.Bhyve, BhyveGroup{BhyvePath: "/usr/sbin/bhyve.test", BhyvectlPath: "/usr/sbin/bhyvectl.test",
 			BhyveloadPath: "/usr/sbin/bhyveload.test", VMMDir: "/var/run/vmm.test",
 			UEFIFirmware: "/usr/local/share/uefi-firmware/BHYVE_UEFI_CSM.fd", StorageBackend: "file",
@@ -218,6 +221,9 @@ func TestDefaults(t *testing.T) {
 		{"ovs_vsctl_timeout", cfg.OSVIFOVS.OVSVsctlTimeout, 120},
 		{"usb_device_spec", cfg.NovaBSD.USBDeviceSpec, []string{}},
 		{"sysfs_root", cfg.NovaBSD.SysfsRoot, "/sys"},
+		{"pci device_spec", cfg.PCI.DeviceSpec, []string{}},
+		{"pci alias", cfg.PCI.Alias, []string{}},
+		{"pci report_in_placement", cfg.PCI.ReportInPlacement, false},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

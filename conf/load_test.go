@@ -122,6 +122,12 @@ func TestDeprecatedNames(t *testing.T) {
 			func(c *Config) any { return c.Placement.Username }, "nova", 1},
 		{"glance [ssl] ca_file", "[ssl]\nca_file = /ca.pem\n",
 			func(c *Config) any { return c.Glance.CAFile }, "/ca.pem", 1},
+		{"pci passthrough_whitelist", "[pci]\npassthrough_whitelist = {\"vendor_id\": \"10de\"}\n",
+			func(c *Config) any { return c.PCI.DeviceSpec }, []string{`{"vendor_id": "10de"}`}, 1},
+		{"DEFAULT pci_passthrough_whitelist", "[DEFAULT]\npci_passthrough_whitelist = {}\n",
+			func(c *Config) any { return c.PCI.DeviceSpec }, []string{"{}"}, 1},
+		{"DEFAULT pci_alias", "[DEFAULT]\npci_alias = {\"name\": \"a\"}\n",
+			func(c *Config) any { return c.PCI.Alias }, []string{`{"name": "a"}`}, 1},
 		{"current name", "[vnc]\nenabled = false\n", func(c *Config) any { return c.VNC.Enabled }, false, 0},
 	}
 	for _, tt := range tests {

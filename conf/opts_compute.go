@@ -95,6 +95,26 @@ func filterSchedulerOpts() []*Option {
 	})
 }
 
+// pciOpts are the [pci] options from nova/conf/pci.py.
+func pciOpts() []*Option {
+	return inGroup("pci", []*Option{
+		{Name: "device_spec", Kind: KindMulti, Default: []string{},
+			Deprecated: []Name{{Name: "passthrough_whitelist"}, {Group: "DEFAULT", Name: "pci_passthrough_whitelist"}},
+			Help: "Host PCI devices offered to guests, as Nova's JSON: an object (or a list of objects) with " +
+				"vendor_id, product_id, address (glob \"*:0a:00.*\" or an object of domain, bus, slot and function " +
+				"regular expressions), resource_class, traits and managed. Repeat the line for several. Only devices " +
+				"bound to vfio-pci (Linux) or ppt (FreeBSD) are offered. devname, physical_network, remote_managed " +
+				"and trusted (SR-IOV ports for Neutron), and live_migratable or one_time_use true, are refused."},
+		{Name: "alias", Kind: KindMulti, Default: []string{}, Deprecated: []Name{{Group: "DEFAULT", Name: "pci_alias"}},
+			Help: "A PCI alias flavors name in pci_passthrough:alias, as Nova's JSON object: name and vendor_id, " +
+				"product_id, device_type, numa_policy, resource_class, traits. Aliases sharing a name are alternatives."},
+		{Name: "report_in_placement", Kind: KindBool, Default: false,
+			Help: "Report the PCI devices of device_spec to Placement, one child provider per device (a physical " +
+				"function's VFs share one) with resource class CUSTOM_PCI_<VENDOR>_<PRODUCT> or the spec's " +
+				"resource_class. Once enabled it cannot be disabled."},
+	})
+}
+
 // upgradeLevelsOpts are the [upgrade_levels] options novabsd reads (nova/conf/upgrade_levels.py). novabsd reads
 // "compute" as the Nova release it serves: a release name or number picks that release's service version and
 // compute RPC version; "auto" or unset reads the release from the control plane's own services.

@@ -6,7 +6,7 @@ import "sync"
 var registry = sync.OnceValue(func() []*Option {
 	return concat(defaultOpts(), placementOpts(), glanceOpts(), serviceUserOpts(), keystoneAuthtokenOpts(),
 		rabbitOpts(), notificationOpts(), concurrencyOpts(), computeOpts(), vncOpts(), serialConsoleOpts(), imageCacheOpts(),
-		filterSchedulerOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), novabsdOpts(), neutronOpts(),
+		filterSchedulerOpts(), pciOpts(), upgradeLevelsOpts(), libvirtOpts(), bhyveOpts(), qemuOpts(), novabsdOpts(), neutronOpts(),
 		osVIFOVSOpts())
 })
 

@@ -1,7 +1,9 @@
 // Package passthrough chooses the host devices this compute node offers to
-// guests: the operator names them in [novabsd] usb_device_spec, and each
-// one found becomes a Device, reported to Placement as a child provider of
-// the node with its own resource class. It knows the host's devices
+// guests: the operator names USB devices in [novabsd] usb_device_spec and
+// PCI devices in Nova's [pci] device_spec, and each one found becomes a
+// Device or PCIPassDevice, reported to Placement as a child provider of the
+// node with its own resource class. Flavors ask for PCI devices through
+// [pci] alias names (FlavorPCIRequests). It knows the host's devices
 // (hypervisor/host) and nothing of Nova's RPC or the engines.
 package passthrough
 

@@ -152,3 +152,15 @@ func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) {
 	}
 	return usbconfigDevices(out)
 }
+
+// DiscoverPCI lists the host's PCI devices from `pciconf -lv`, ordered by
+// address; a device reserved for guests has Driver "ppt". sysfsRoot is
+// Linux's and is not used here. pciconf tells neither NUMA nodes nor
+// SR-IOV roles: NUMANode is -1, PhysFn "" and TotalVFs 0.
+func DiscoverPCI(sysfsRoot string) ([]PCIDevice, error) {
+	out, err := runDeviceTool("/usr/sbin/pciconf", "-lv")
+	if err != nil {
+		return nil, fmt.Errorf("pci discovery: %w", err)
+	}
+	return pciconfDevices(out)
+}

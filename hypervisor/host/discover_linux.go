@@ -150,3 +150,8 @@ func qemuVersion(arch string) (int, error) {
 // (sysfsRoot "" is /sys; tests present fixture trees through it), root
 // hubs and interfaces left out, ordered by bus and port path.
 func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) { return readSysfsUSB(sysfsRoot) }
+
+// DiscoverPCI lists the host's PCI devices from sysfsRoot/bus/pci/devices
+// (sysfsRoot "" is /sys), ordered by address, each with its bound driver
+// (vfio-pci for a device reserved for guests), NUMA node and SR-IOV role.
+func DiscoverPCI(sysfsRoot string) ([]PCIDevice, error) { return readSysfsPCI(sysfsRoot) }

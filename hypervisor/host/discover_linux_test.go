@@ -5,6 +5,7 @@ package host
 import (
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -89,5 +90,17 @@ func TestDiscoverUSBLinux(t *testing.T) {
 	got, err := DiscoverUSB(fixtureRoot(t, "debian12"))
 	if err != nil || len(got) != len(debian12USB) || got[1].Port != "1.2" {
 		t.Errorf("got %+v, %v; want the fixture's %d devices", got, err, len(debian12USB))
+	}
+}
+
+// TestDiscoverPCILinux: on Linux DiscoverPCI reads the sysfs tree it is
+// given.
+func TestDiscoverPCILinux(t *testing.T) {
+	got, err := DiscoverPCI(pciFixtureRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, debian12PCI) {
+		t.Errorf("got %+v", got)
 	}
 }

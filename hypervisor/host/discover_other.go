@@ -18,3 +18,6 @@ func Refresh(*Host) error { return ErrUnsupported }
 
 // DiscoverUSB is not implemented on this operating system.
 func DiscoverUSB(sysfsRoot string) ([]USBDevice, error) { return nil, ErrUnsupported }
+
+// DiscoverPCI is not implemented on this operating system.
+func DiscoverPCI(sysfsRoot string) ([]PCIDevice, error) { return nil, ErrUnsupported }

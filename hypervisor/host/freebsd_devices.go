@@ -43,10 +43,12 @@ func (h *Host) PassthroughReady() bool {
 	return h.Arch == "x86_64" && h.Virt.Ready && h.Devices.IOMMU.Enabled && h.Devices.IOMMU.Initialized
 }
 
-// PCIDevice is one function on the PCI bus as `pciconf -lv` lists it.
+// PCIDevice is one function on the PCI bus as FreeBSD's `pciconf -lv`
+// lists it or as Linux's sysfs shows it (ParseSysfsPCIDevice).
 type PCIDevice struct {
-	// Driver and Unit name the attached driver instance ("igb", 0); Driver
-	// is "none" when no driver attached.
+	// Driver and Unit name the attached driver instance ("igb", 0). With
+	// no driver attached Driver is "none" on FreeBSD (pciconf's word) and
+	// "" on Linux; Attached tells either. Linux has no units: Unit is 0.
 	Driver string
 	Unit   int
 	// Domain, Bus, Slot and Function are the device's selector.
@@ -60,9 +62,37 @@ type PCIDevice struct {
 	SubVendor uint16
 	SubDevice uint16
 	// VendorName and DeviceName come from the PCI ID database, ClassName
-	// and Subclass from pciconf's class table; each may be empty.
+	// and Subclass from pciconf's class table; each may be empty (always
+	// on Linux, whose sysfs has only the numbers).
 	VendorName, DeviceName, ClassName, Subclass string
+	// NUMANode is the NUMA node the device is attached to, -1 when the
+	// host does not say (FreeBSD's pciconf never does; Linux writes -1
+	// for devices of no node).
+	NUMANode int
+	// PhysFn is, for an SR-IOV virtual function, its physical function's
+	// Address ("0000:3b:00.0"); "" for every other device. Only Linux
+	// tells.
+	PhysFn string
+	// TotalVFs is how many virtual functions the device can have
+	// (sriov_totalvfs); 0 for a device without SR-IOV. Only Linux tells.
+	TotalVFs int
 }
+
+// Address is the device's address as Linux and Nova write it, in
+// hexadecimal: "0000:03:00.0" (domain:bus:slot.function).
+func (d PCIDevice) Address() string {
+	return fmt.Sprintf("%04x:%02x:%02x.%x", d.Domain, d.Bus, d.Slot, d.Function)
+}
+
+// IsVF reports whether the device is an SR-IOV virtual function.
+func (d PCIDevice) IsVF() bool { return d.PhysFn != "" }
+
+// IsPF reports whether the device is an SR-IOV physical function: one
+// that can have virtual functions.
+func (d PCIDevice) IsPF() bool { return d.TotalVFs > 0 }
+
+// Attached reports whether a driver holds the device.
+func (d PCIDevice) Attached() bool { return d.Driver != "" && d.Driver != "none" }
 
 // Selector is the device's address as bhyve's passthru option and
 // pciconf take it: "pci0:3:0:0" (domain:bus:slot:function).
@@ -74,9 +104,10 @@ func (d PCIDevice) Selector() string {
 // takes; bhyve only reaches domain 0.
 func (d PCIDevice) BhyveSlot() string { return fmt.Sprintf("%d/%d/%d", d.Bus, d.Slot, d.Function) }
 
-// Passthrough reports whether the device is held by ppt(4), i.e. reserved
-// for guests through pptdevs in loader.conf.
-func (d PCIDevice) Passthrough() bool { return d.Driver == "ppt" }
+// Passthrough reports whether the device is held by the driver that
+// reserves it for guests: ppt(4) on FreeBSD (pptdevs in loader.conf),
+// vfio-pci on Linux. novabsd never rebinds a device: the operator does.
+func (d PCIDevice) Passthrough() bool { return d.Driver == "ppt" || d.Driver == "vfio-pci" }
 
 // ParsePciconf reads `pciconf -lv` output (usr.sbin/pciconf/pciconf.c,
 // list_devs and list_verbose): for each device a line
@@ -92,7 +123,7 @@ func ParsePciconf(text string) ([]PCIDevice, error) {
 }
 
 func parsePciconfDevice(line string) (PCIDevice, error) {
-	var d PCIDevice
+	d := PCIDevice{NUMANode: -1}
 	sel, rest, ok := strings.Cut(line, "@pci")
 	if !ok {
 		return d, fmt.Errorf("no @pci selector")

@@ -187,8 +187,8 @@ func TestFreeBSDHostIntelDetails(t *testing.T) {
 	}
 	gpu := PCIDevice{Driver: "ppt", Unit: 1, Bus: 94, Class: 0x030200, Revision: 0xa1, Vendor: 0x10de, Device: 0x1eb8,
 		SubVendor: 0x10de, SubDevice: 0x12a2, VendorName: "NVIDIA Corporation", DeviceName: "TU104GL [Tesla T4]",
-		ClassName: "display", Subclass: "3D"}
-	if got := h.Devices.PCI[9]; got != gpu || got.Selector() != "pci0:94:0:0" {
+		ClassName: "display", Subclass: "3D", NUMANode: -1}
+	if got := h.Devices.PCI[9]; got != gpu || got.Selector() != "pci0:94:0:0" || got.Address() != "0000:5e:00.0" {
 		t.Errorf("PCI[9] = %+v (%s), want %+v", got, got.Selector(), gpu)
 	}
 	if mei := h.Devices.PCI[2]; mei.Driver != "none" || mei.Subclass != "" || mei.ClassName != "simple comms" {
