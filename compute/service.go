@@ -70,6 +70,25 @@ type Service struct {
 	usb      usbOffer
 }
 
+// checkPCIConfig reads [pci] device_spec and alias as Nova would, so a wrong entry stops the service with its
+// name rather than surfacing later. novabsd does not yet keep Nova's PCI device records (the pools the
+// scheduler's PciPassthroughFilter reads), so no PCI device is offered: a flavor with pci_passthrough:alias is
+// never scheduled here. An operator's device_spec is said to be unused, once, at start.
+func checkPCIConfig(cfg *conf.Config, log *slog.Logger) error {
+	specs, err := passthrough.ParsePCIDeviceSpecs(cfg.PCI.DeviceSpec)
+	if err != nil {
+		return &StartupError{"[pci] " + err.Error()}
+	}
+	if _, err := passthrough.ParsePCIAliases(cfg.PCI.Alias); err != nil {
+		return &StartupError{"[pci] " + err.Error()}
+	}
+	if len(specs) > 0 || cfg.PCI.ReportInPlacement {
+		log.Warn("PCI passthrough is not offered by novabsd yet: [pci] device_spec and report_in_placement are " +
+			"checked but no device is reported, so flavors asking for PCI aliases are not scheduled onto this host")
+	}
+	return nil
+}
+
 // StartupError is a reason the service refuses to start (Nova's InvalidConfiguration and friends).
 type StartupError struct{ Reason string }
 
@@ -108,6 +127,9 @@ func New(cfg *conf.Config, opts Options) (*Service, error) {
 	usbSpecs, err := passthrough.ParseUSBSpecs(cfg.NovaBSD.USBDeviceSpec)
 	if err != nil {
 		return nil, &StartupError{"[novabsd] " + err.Error()}
+	}
+	if err := checkPCIConfig(cfg, opts.Logger); err != nil {
+		return nil, err
 	}
 	s := &Service{opts: opts, log: opts.Logger, providerConfigs: pcs, usbSpecs: usbSpecs}
 	s.cfg.Store(cfg)

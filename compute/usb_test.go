@@ -213,3 +213,44 @@ func TestUSBDiscoveryFromSysfs(t *testing.T) {
 		t.Errorf("selected %+v, want the drive at 1-1.2", sel)
 	}
 }
+
+func TestNewChecksPCIConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		spec     []string
+		alias    []string
+		wantErr  string // "" to start
+		wantWarn bool
+	}{
+		{name: "none"},
+		{name: "a device spec is read and said unused", spec: []string{`{"vendor_id": "8086", "product_id": "1563"}`},
+			wantWarn: true},
+		{name: "a broken device spec stops the start", spec: []string{`{"vendor_id": "8086"`}, wantErr: "[pci] device_spec"},
+		{name: "a broken alias stops the start", alias: []string{`{"name": "a", "vendor_id": "zz"}`},
+			wantErr: "[pci] alias"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &conf.Config{}
+			cfg.Default.Host = testHost
+			cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
+			cfg.Compute.MaxDiskDevicesToAttach = -1
+			cfg.PCI.DeviceSpec, cfg.PCI.Alias = tt.spec, tt.alias
+			var logs bytes.Buffer
+			_, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			var se *StartupError
+			if tt.wantErr != "" {
+				if !errors.As(err, &se) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("New: %v, want a StartupError naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logs.String(), "PCI passthrough is not offered"); got != tt.wantWarn {
+				t.Errorf("warned %v, want %v: %q", got, tt.wantWarn, logs.String())
+			}
+		})
+	}
+}
