@@ -160,22 +160,9 @@ func checkDriverName(s string) error {
 // entry removed while being read (hot unplug, VFs being destroyed) is
 // left out.
 func readSysfsPCI(root string) ([]PCIDevice, error) {
-	if root == "" {
-		root = DefaultSysfsRoot
-	}
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("pci discovery: sysfs root %q is not an absolute path", root)
-	}
-	if _, err := os.Stat(root); err != nil {
-		return nil, fmt.Errorf("pci discovery: sysfs root: %w", err)
-	}
-	dir := filepath.Join(filepath.Clean(root), "bus", "pci", "devices")
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("pci discovery: %w", err)
+	dir, entries, err := sysfsBusDevices(root, "pci")
+	if err != nil || len(entries) == 0 {
+		return nil, err
 	}
 	var out []PCIDevice
 	for _, e := range entries {

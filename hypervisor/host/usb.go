@@ -190,22 +190,9 @@ func deviceString(s string) string {
 // passed through. A host without USB (no bus/usb directory) has none. An
 // entry that vanishes while being read was unplugged and is left out.
 func readSysfsUSB(root string) ([]USBDevice, error) {
-	if root == "" {
-		root = DefaultSysfsRoot
-	}
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("usb discovery: sysfs root %q is not an absolute path", root)
-	}
-	if _, err := os.Stat(root); err != nil {
-		return nil, fmt.Errorf("usb discovery: sysfs root: %w", err)
-	}
-	dir := filepath.Join(filepath.Clean(root), "bus", "usb", "devices")
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("usb discovery: %w", err)
+	dir, entries, err := sysfsBusDevices(root, "usb")
+	if err != nil || len(entries) == 0 {
+		return nil, err
 	}
 	var out []USBDevice
 	for _, e := range entries {
@@ -310,4 +297,27 @@ func usbconfigDevices(text string) ([]USBDevice, error) {
 	}
 	sortUSB(out)
 	return out, nil
+}
+
+// sysfsBusDevices reads the entries of root/bus/BUS/devices (root "" is DefaultSysfsRoot; it must be absolute).
+// A host without that bus has none; the errors name the bus.
+func sysfsBusDevices(root, bus string) (string, []os.DirEntry, error) {
+	if root == "" {
+		root = DefaultSysfsRoot
+	}
+	if !filepath.IsAbs(root) {
+		return "", nil, fmt.Errorf("%s discovery: sysfs root %q is not an absolute path", bus, root)
+	}
+	if _, err := os.Stat(root); err != nil {
+		return "", nil, fmt.Errorf("%s discovery: sysfs root: %w", bus, err)
+	}
+	dir := filepath.Join(filepath.Clean(root), "bus", bus, "devices")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return dir, nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("%s discovery: %w", bus, err)
+	}
+	return dir, entries, nil
 }
