@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,12 +180,7 @@ func parseDeviceSpec(o map[string]json.RawMessage) (PCIDeviceSpec, string, strin
 	entry, _ := json.Marshal(o)
 	s := PCIDeviceSpec{Vendor: anyID, Product: anyID, addr: pciAddressMatcher{glob: [4]int{anyID, anyID, anyID, anyID}},
 		Entry: string(entry)}
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(o)) {
 		raw := o[k]
 		var reason string
 		switch k {

@@ -3,6 +3,8 @@ package passthrough
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,12 +74,7 @@ func parseAlias(o map[string]json.RawMessage) (PCIAlias, string, string) {
 	if _, ok := o["name"]; !ok {
 		return a, "name", "missing"
 	}
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(o)) {
 		raw := o[k]
 		var reason string
 		switch k {

@@ -288,15 +288,7 @@ func (c *Client) syncChild(ctx context.Context, ch ChildProvider, root *Resource
 		return nil, err
 	}
 	if !inv.Equal(curInv) {
-		rcs := make([]string, 0, len(inv))
-		for rc := range inv {
-			rcs = append(rcs, rc)
-		}
-		sort.Strings(rcs)
-		if err := c.EnsureResourceClasses(ctx, rcs); err != nil {
-			return nil, err
-		}
-		if gen, err = c.SetInventories(ctx, p.UUID, gen, inv); err != nil {
+		if gen, err = c.setInventoriesWithClasses(ctx, p.UUID, gen, inv); err != nil {
 			return nil, fmt.Errorf("placement: child provider %q: %w", ch.Name, err)
 		}
 		st.InventoryChanged = true

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // SyncRequest is what the compute node knows about its root provider.
@@ -118,15 +119,7 @@ func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, er
 
 	res := &SyncResult{Provider: *rp, Inventories: inv, Traits: traits, UnknownTraits: unknown}
 	if !inv.Equal(curInv) {
-		rcs := make([]string, 0, len(inv))
-		for rc := range inv {
-			rcs = append(rcs, rc)
-		}
-		sort.Strings(rcs)
-		if err := c.EnsureResourceClasses(ctx, rcs); err != nil {
-			return nil, err
-		}
-		if gen, err = c.SetInventories(ctx, rp.UUID, gen, inv); err != nil {
+		if gen, err = c.setInventoriesWithClasses(ctx, rp.UUID, gen, inv); err != nil {
 			return nil, err
 		}
 		res.InventoryChanged = true
@@ -142,4 +135,13 @@ func (c *Client) syncOnce(ctx context.Context, req SyncRequest) (*SyncResult, er
 		return nil, err
 	}
 	return res, nil
+}
+
+// setInventoriesWithClasses creates the custom resource classes inv names that Placement lacks, then sets the
+// provider's inventories (SetInventories).
+func (c *Client) setInventoriesWithClasses(ctx context.Context, uuid string, gen int64, inv Inventories) (int64, error) {
+	if err := c.EnsureResourceClasses(ctx, slices.Sorted(maps.Keys(inv))); err != nil {
+		return gen, err
+	}
+	return c.SetInventories(ctx, uuid, gen, inv)
 }
