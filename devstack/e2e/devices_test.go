@@ -88,7 +88,7 @@ func TestDeviceBuses(t *testing.T) {
 			disk: "nvme0n1", fnWhat: "an NVMe controller",
 			fn: func(f tinyimage.PCIFunction) bool { return f.Class == classNVMe }},
 	}
-	// Booted side by side, checked one by one.
+	// Every server of the test is asked for first, so they are built side by side; each is checked after.
 	for i := range cases {
 		c := &cases[i]
 		img := deviceImage(t, fmt.Sprintf("e2e-bus-%s-%d", c.name, stamp), c.props...)
@@ -97,6 +97,34 @@ func TestDeviceBuses(t *testing.T) {
 		id := field(openstackJSON1(t, append(args, fmt.Sprintf("e2e-bus-%s-%d", c.name, stamp))...), "id")
 		t.Cleanup(func() { deleteServer(t, id) })
 		c.servers = id
+	}
+	var e1000 string
+	if hasNetworks() {
+		img := deviceImage(t, fmt.Sprintf("e2e-vif-e1000-%d", stamp), "hw_vif_model=e1000")
+		e1000 = field(openstackJSON1(t, "server", "create", "--flavor", "tiny", "--image", img, "--availability-zone",
+			"nova:"+host, "--network", privateNet, fmt.Sprintf("e2e-vif-e1000-%d", stamp)), "id")
+		t.Cleanup(func() { deleteServer(t, e1000) })
+	}
+	// hw_video_model and hw_watchdog_action become no trait the scheduler asks for: the build reaches this host,
+	// which refuses it naming the property. A TPM does become one (COMPUTE_SECURITY_TPM_2_0), which this host
+	// reports false, so the scheduler never sends the build here at all.
+	refusals := []struct {
+		prop, value string
+		fault       string // what the fault must say
+		id          string
+	}{
+		{prop: "hw_video_model", value: "qxl", fault: "hw_video_model"},
+		{prop: "hw_watchdog_action", value: "reset", fault: "hw_watchdog_action"},
+		{prop: "hw_tpm_version", value: "2.0", fault: "No valid host was found"},
+	}
+	for i := range refusals {
+		c := &refusals[i]
+		name := fmt.Sprintf("e2e-refused-%s-%d", strings.ReplaceAll(c.prop, "_", "-"), stamp)
+		img := deviceImage(t, name, c.prop+"="+c.value)
+		args := append([]string{"server", "create", "--flavor", "tiny", "--image", img, "--availability-zone",
+			"nova:" + host}, netArgs()...)
+		c.id = field(openstackJSON1(t, append(args, name)...), "id")
+		t.Cleanup(func() { deleteServer(t, c.id) })
 	}
 	for _, c := range cases {
 		t.Run("root disk on "+c.name, func(t *testing.T) {
@@ -123,56 +151,37 @@ func TestDeviceBuses(t *testing.T) {
 
 	t.Run("e1000 NIC", func(t *testing.T) {
 		requireNetworks(t)
-		img := deviceImage(t, fmt.Sprintf("e2e-vif-e1000-%d", stamp), "hw_vif_model=e1000")
-		id := field(openstackJSON1(t, "server", "create", "--flavor", "tiny", "--image", img, "--availability-zone",
-			"nova:"+host, "--network", privateNet, fmt.Sprintf("e2e-vif-e1000-%d", stamp)), "id")
-		t.Cleanup(func() { deleteServer(t, id) })
+		id := e1000
 		waitServer(t, id, "ACTIVE", 4*time.Minute)
 		p := waitServerPort(t, id, time.Minute)
 		addr := oneIPv4(t, p)
 		waitGuestAddr(t, id, p.MAC, addr, 3*time.Minute)
-		var e1000 []tinyimage.PCIFunction
+		var eth []tinyimage.PCIFunction
 		for _, f := range tinyimage.PCIFunctions([]byte(consoleLog(t, id))) {
 			if f.Class == classEthernet {
-				e1000 = append(e1000, f)
+				eth = append(eth, f)
 			}
 		}
-		if len(e1000) != 1 || e1000[0].Vendor != 0x8086 || e1000[0].Device != 0x100e {
-			t.Errorf("the guest's Ethernet functions %+v, want one Intel 82540EM (e1000, 8086:100e)", e1000)
+		if len(eth) != 1 || eth[0].Vendor != 0x8086 || eth[0].Device != 0x100e {
+			t.Errorf("the guest's Ethernet functions %+v, want one Intel 82540EM (e1000, 8086:100e)", eth)
 		}
 	})
 
 	t.Run("what the engine cannot do is refused", func(t *testing.T) {
-		// hw_video_model and hw_watchdog_action become no trait the scheduler asks for: the build reaches this
-		// host, which refuses it naming the property. A TPM does become one (COMPUTE_SECURITY_TPM_2_0), which this
-		// host reports false, so the scheduler never sends the build here at all.
-		for _, c := range []struct {
-			prop, value string
-			fault       string // what the fault must say
-		}{
-			{"hw_video_model", "qxl", "hw_video_model"},
-			{"hw_watchdog_action", "reset", "hw_watchdog_action"},
-			{"hw_tpm_version", "2.0", "No valid host was found"},
-		} {
-			name := fmt.Sprintf("e2e-refused-%s-%d", strings.ReplaceAll(c.prop, "_", "-"), stamp)
-			img := deviceImage(t, name, c.prop+"="+c.value)
-			args := append([]string{"server", "create", "--flavor", "tiny", "--image", img, "--availability-zone",
-				"nova:" + host}, netArgs()...)
-			id := field(openstackJSON1(t, append(args, name)...), "id")
-			t.Cleanup(func() { deleteServer(t, id) })
-			s := waitServer(t, id, "ERROR", 3*time.Minute)
+		for _, c := range refusals {
+			s := waitServer(t, c.id, "ERROR", 3*time.Minute)
 			if fault, _ := s["fault"].(map[string]any); fault == nil || !strings.Contains(fmt.Sprint(fault["message"]), c.fault) {
 				t.Errorf("%s=%s: fault message %q, want one saying %q", c.prop, c.value, fault["message"], c.fault)
 			}
-			if _, err := os.Stat(instanceDir(host, id)); !os.IsNotExist(err) {
+			if _, err := os.Stat(instanceDir(host, c.id)); !os.IsNotExist(err) {
 				t.Errorf("%s=%s: the refused build left its instance directory (%v)", c.prop, c.value, err)
 			}
 			if hasNetworks() {
-				if left := openstackJSON(t, "port", "list", "--device-id", id); len(left) != 0 {
+				if left := openstackJSON(t, "port", "list", "--device-id", c.id); len(left) != 0 {
 					t.Errorf("%s=%s: ports left for the refused server: %v", c.prop, c.value, left)
 				}
 			}
-			if rps := allocationProviders(t, id); len(rps) != 0 {
+			if rps := allocationProviders(t, c.id); len(rps) != 0 {
 				t.Errorf("%s=%s: allocations left for the refused server on %v", c.prop, c.value, rps)
 			}
 		}

@@ -46,6 +46,8 @@ func childProvider(t *testing.T, root, name string) map[string]any {
 // allocation back, and a device unplugged from the host loses its provider at the next audit.
 func TestUSBPassthrough(t *testing.T) {
 	requireRig(t)
+	// Its own host (no network: it is not the OVN chassis), so it runs beside the shared host's tests.
+	t.Parallel()
 	sysfs := t.TempDir()
 	drive := writeUSBDevice(t, sysfs, 1, "1.2", "0781", "5581")
 	writeUSBDevice(t, sysfs, 1, "3", "046d", "c31c") // present, but no spec names it

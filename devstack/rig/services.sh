@@ -420,9 +420,14 @@ rig_info() {
 		"PUBLIC_HOST_IP=$PUBLIC_HOST_IP" "PUBLIC_BRIDGE=$BR_EX"
 }
 
+# One discovery at a time: two at once can both map the same new host, and the second fails on the duplicate
+# (e2e tests that start hosts side by side each ask for one).
 rig_discover() {
 	local log=$LOGDIR/nova-manage.log
 	mounted "$ROOT/proc" || die "the rig is not running: run rig.sh start"
+	exec 9>"$STATE/discover.lock"
+	flock 9
 	in_root_as nova nova-manage cell_v2 discover_hosts --verbose 2>>"$log" | tee -a "$log" ||
 		fail nova-manage "$log" "cell_v2 discover_hosts failed"
+	exec 9>&-
 }
