@@ -187,21 +187,9 @@ func readSysfsPCI(root string) ([]PCIDevice, error) {
 // readPCIEntry reads one entry's attributes and links; gone is true when
 // the entry disappeared meanwhile.
 func readPCIEntry(entry string) (attrs map[string]string, gone bool, err error) {
-	attrs = map[string]string{}
-	for i, a := range SysfsPCIAttrs {
-		text, err := readAttr(filepath.Join(entry, a))
-		if errors.Is(err, fs.ErrNotExist) {
-			if i < sysfsPCIRequiredAttrs {
-				if _, serr := os.Stat(entry); errors.Is(serr, fs.ErrNotExist) {
-					return nil, true, nil
-				}
-			}
-			continue
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		attrs[a] = text
+	attrs, gone, err = readSysfsAttrs(entry, SysfsPCIAttrs, sysfsPCIRequiredAttrs)
+	if err != nil || gone {
+		return nil, gone, err
 	}
 	for _, l := range SysfsPCILinks {
 		target, err := os.Readlink(filepath.Join(entry, l))

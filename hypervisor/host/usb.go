@@ -200,26 +200,9 @@ func readSysfsUSB(root string) ([]USBDevice, error) {
 		if strings.HasPrefix(name, "usb") || strings.Contains(name, ":") {
 			continue
 		}
-		attrs := map[string]string{}
-		gone := false
-		for i, a := range SysfsUSBAttrs {
-			text, err := readAttr(filepath.Join(dir, name, a))
-			if errors.Is(err, fs.ErrNotExist) {
-				if i < sysfsRequiredAttrs {
-					// The device went away between the listing and
-					// here; ParseSysfsUSBDevice would refuse it
-					// otherwise, so check that the entry is gone.
-					if _, serr := os.Stat(filepath.Join(dir, name)); errors.Is(serr, fs.ErrNotExist) {
-						gone = true
-						break
-					}
-				}
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("usb discovery: %w", err)
-			}
-			attrs[a] = text
+		attrs, gone, err := readSysfsAttrs(filepath.Join(dir, name), SysfsUSBAttrs, sysfsRequiredAttrs)
+		if err != nil {
+			return nil, fmt.Errorf("usb discovery: %w", err)
 		}
 		if gone {
 			continue
@@ -320,4 +303,27 @@ func sysfsBusDevices(root, bus string) (string, []os.DirEntry, error) {
 		return "", nil, fmt.Errorf("%s discovery: %w", bus, err)
 	}
 	return dir, entries, nil
+}
+
+// readSysfsAttrs reads the attribute files names of a sysfs entry; the first required must be there. gone is
+// true when the entry itself went between the listing and the read (unplugged, VFs destroyed): the caller leaves
+// it out rather than reading it as a device without its ids.
+func readSysfsAttrs(entry string, names []string, required int) (attrs map[string]string, gone bool, err error) {
+	attrs = map[string]string{}
+	for i, a := range names {
+		text, err := readAttr(filepath.Join(entry, a))
+		if errors.Is(err, fs.ErrNotExist) {
+			if i < required {
+				if _, serr := os.Stat(entry); errors.Is(serr, fs.ErrNotExist) {
+					return nil, true, nil
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		attrs[a] = text
+	}
+	return attrs, false, nil
 }
