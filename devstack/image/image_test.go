@@ -117,16 +117,7 @@ func TestBootMarkerAndPowerdown(t *testing.T) {
 				"-display", "none", "-snapshot", "-no-reboot",
 				"-drive", "file="+tc.path+",format="+tc.format+",if=virtio",
 				"-serial", "file:"+serial, "-qmp", "unix:"+qmp+",server=on,wait=off")
-			out := &strings.Builder{}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			defer func() {
-				_ = cmd.Process.Kill()
-			}()
+			out, exited := startQEMU(t, cmd)
 
 			start := time.Now()
 			if err := waitForLine(serial, Marker, 90*time.Second, exited); err != nil {
@@ -260,16 +251,7 @@ func TestBootNetworkAndConfigDrive(t *testing.T) {
 		"-drive", "if=none,id=drive-sda,format=raw,file="+iso+",readonly=on",
 		"-device", "ich9-ahci,id=sata0", "-device", "ide-cd,bus=sata0.0,drive=drive-sda,id=sda",
 		"-serial", "file:"+serial, "-qmp", "unix:"+qmp+",server=on,wait=off")
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-	}()
+	out, exited := startQEMU(t, cmd)
 	fail := func(err error) {
 		t.Helper()
 		log, _ := os.ReadFile(serial)
@@ -405,16 +387,7 @@ func TestBootMetadataService(t *testing.T) {
 		"-netdev", "user,id=n0,net=169.254.0.0/16,guestfwd=tcp:169.254.169.254:80-cmd:"+responder,
 		"-device", "virtio-net-pci,netdev=n0",
 		"-serial", "file:"+serial)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-	}()
+	out, exited := startQEMU(t, cmd)
 	// The guest looks for a config drive for 15 s first, and waits 5 s after the failed user_data.
 	err = waitFor(serial, "metadata uuid and user-data lines", func(log []byte) bool {
 		return len(Lines(log, MetadataUUIDPrefix)) > 0 && len(Lines(log, UserDataPrefix)) > 0
@@ -479,16 +452,7 @@ func TestConfigDriveOtherBuses(t *testing.T) {
 				"-drive", "if=none,id=" + id + ",format=raw,file=" + iso + ",readonly=on",
 				"-serial", "file:" + serial}, tc.devices...)
 			cmd := exec.Command("qemu-system-x86_64", args...)
-			out := &strings.Builder{}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			defer func() {
-				_ = cmd.Process.Kill()
-			}()
+			out, exited := startQEMU(t, cmd)
 			err := waitFor(serial, "config drive lines", func(log []byte) bool { return len(Lines(log, UserDataPrefix)) > 0 }, 120*time.Second, exited)
 			log, _ := os.ReadFile(serial)
 			if err != nil {
@@ -529,16 +493,7 @@ func TestDevicesListed(t *testing.T) {
 		"-netdev", "user,id=n0", "-device", "e1000,netdev=n0,addr=0x6",
 		"-serial", "file:" + serial}, drives...)
 	cmd := exec.Command("qemu-system-x86_64", args...)
-	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-	}()
+	out, exited := startQEMU(t, cmd)
 	err = waitFor(serial, "three disk lines", func(log []byte) bool { return len(Disks(log)) >= 3 }, 120*time.Second, exited)
 	log, _ := os.ReadFile(serial)
 	if err != nil {
@@ -593,4 +548,26 @@ func TestParseDeviceLines(t *testing.T) {
 	if got := Addresses(console); len(got) != 1 || got[0].NIC != "eth0" {
 		t.Errorf("Addresses = %+v, want only eth0's (device lines are not addresses)", got)
 	}
+}
+
+// startQEMU starts cmd (a QEMU), its output collected in out; exited receives how it ended. The test's cleanup
+// kills it and waits for it, so no QEMU or waiting goroutine outlives the test.
+func startQEMU(t *testing.T, cmd *exec.Cmd) (out *strings.Builder, exited <-chan error) {
+	t.Helper()
+	out = &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ch <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	return out, ch
 }
