@@ -406,8 +406,13 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		}
 	}()
 	cleanup := context.WithoutCancel(ctx)
+	// The USB devices the instance's allocation holds, read once for the check and the guest.
+	usb, err := s.usbForInstance(ctx, g.UUID)
+	if err != nil {
+		return reschedule(err, "Cannot give the instance its USB devices")
+	}
 	// Whatever the image, flavor or engine would refuse is refused before an image is fetched or a disk made.
-	if err := s.checkGuest(ctx, inst, img, f, g, sn); err != nil {
+	if err := s.checkGuest(ctx, inst, img, f, g, sn, usb); err != nil {
 		return err
 	}
 	imageID, err := asInstance(inst).ImageRef()
@@ -496,9 +501,7 @@ func (s *Service) spawn(ctx context.Context, rc *rpc.RequestContext, inst *vo.Ob
 		return err
 	}
 	spec.NICs = sn.nics
-	if spec.USB, err = s.usbForInstance(ctx, g.UUID); err != nil {
-		return reschedule(err, "Cannot give the instance its USB devices")
-	}
+	spec.USB = usb
 	cfg := s.cfg.Load()
 	if cfg.VNC.Enabled {
 		es := engineConfig(cfg)
@@ -635,7 +638,7 @@ func spawnError(err error) error {
 // instance directory, and lets the engine check it, so a refused image property, flavor extra spec or missing
 // engine piece fails the build before anything exists on the host.
 func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta, f flavor, g hypervisor.Guest,
-	sn spawnNetwork) error {
+	sn spawnNetwork, usb []hypervisor.USBDevice) error {
 	eng := s.lc.eng
 	disks := []hypervisor.Disk{{Role: hypervisor.RoleRoot, Path: filepath.Join(g.Dir, "disk"), Format: "raw"}}
 	local, err := localDisks(sn.bdms, f, eng.formatter())
@@ -656,9 +659,7 @@ func (s *Service) checkGuest(ctx context.Context, inst *vo.Object, img imageMeta
 	spec.NICs = sn.nics
 	// The devices the allocation holds, so that an engine without USB passthrough refuses here, before anything
 	// is made.
-	if spec.USB, err = s.usbForInstance(ctx, g.UUID); err != nil {
-		return reschedule(err, "Cannot give the instance its USB devices")
-	}
+	spec.USB = usb
 	if sn.pending != nil {
 		spec.NICs = sn.pending.placeholderNICs()
 	}

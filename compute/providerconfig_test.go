@@ -30,6 +30,15 @@ providers:
 `
 )
 
+// startableConfig is the least configuration New accepts.
+func startableConfig() *conf.Config {
+	cfg := &conf.Config{}
+	cfg.Default.Host = testHost
+	cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
+	cfg.Compute.MaxDiskDevicesToAttach = -1
+	return cfg
+}
+
 // newTestService makes a Service with New, its provider configs in a temporary directory holding files.
 func newTestService(t *testing.T, files map[string]string) (*Service, string, error) {
 	t.Helper()
@@ -40,10 +49,7 @@ func newTestService(t *testing.T, files map[string]string) (*Service, string, er
 		}
 	}
 	var logs bytes.Buffer
-	cfg := &conf.Config{}
-	cfg.Default.Host = testHost
-	cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
-	cfg.Compute.MaxDiskDevicesToAttach = -1
+	cfg := startableConfig()
 	cfg.Compute.ProviderConfigLocation = dir
 	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	return s, logs.String(), err

@@ -188,7 +188,11 @@ func (s *Service) rebuildGuest(ctx context.Context, rc *rpc.RequestContext, a *r
 	}
 	// What the new image asks of the engine, and the image itself, are checked and fetched before the guest is
 	// destroyed: a refusal leaves the server as it was.
-	if err := s.checkGuest(ctx, inst, img, f, g, sn); err != nil {
+	usb, err := s.usbForInstance(ctx, g.UUID)
+	if err != nil {
+		return &rollbackError{reschedule(err, "Cannot give the instance its USB devices")}
+	}
+	if err := s.checkGuest(ctx, inst, img, f, g, sn, usb); err != nil {
 		return &rollbackError{err}
 	}
 	if err := images.CheckFits(imageID, int64(f.RootGB)*gib, img.virtualSize()); err != nil {

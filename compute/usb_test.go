@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/novabsd/novabsd/conf"
 	"github.com/novabsd/novabsd/hypervisor"
 	"github.com/novabsd/novabsd/hypervisor/host"
 	"github.com/novabsd/novabsd/passthrough"
@@ -21,11 +20,7 @@ import (
 // usbService is a Service with these usb_device_spec entries, logging into logs.
 func usbService(t *testing.T, specs []string, logs *bytes.Buffer) *Service {
 	t.Helper()
-	cfg := &conf.Config{}
-	cfg.Default.Host = testHost
-	cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
-	cfg.Compute.MaxDiskDevicesToAttach = -1
-	cfg.Compute.ProviderConfigLocation = t.TempDir()
+	cfg := startableConfig()
 	cfg.NovaBSD.USBDeviceSpec = specs
 	s, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
@@ -36,10 +31,7 @@ func usbService(t *testing.T, specs []string, logs *bytes.Buffer) *Service {
 }
 
 func TestNewRefusesABadUSBSpec(t *testing.T) {
-	cfg := &conf.Config{}
-	cfg.Default.Host = testHost
-	cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
-	cfg.Compute.MaxDiskDevicesToAttach = -1
+	cfg := startableConfig()
 	cfg.NovaBSD.USBDeviceSpec = []string{"0781:5581", "0781:55810"}
 	_, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
 	var se *StartupError
@@ -231,10 +223,7 @@ func TestNewChecksPCIConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := &conf.Config{}
-			cfg.Default.Host = testHost
-			cfg.Default.TransportURL = "rabbit://guest:guest@127.0.0.1:5672/"
-			cfg.Compute.MaxDiskDevicesToAttach = -1
+			cfg := startableConfig()
 			cfg.PCI.DeviceSpec, cfg.PCI.Alias = tt.spec, tt.alias
 			var logs bytes.Buffer
 			_, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
